@@ -1,0 +1,243 @@
+"""Static audit: which globals a pickle would need, and how, without loading it.
+
+The auditor is the engine itself with the effectful steps replaced: globals become
+symbols (nothing is imported), calls and constructions become symbols (nothing is
+called), BUILD and item methods on symbols are recorded.  Everything else — framing,
+memo, marks, containers — runs the engine's own code, so what is audited is exactly
+what the loader would execute.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from ._engine import Engine, build_dispatch
+from ._names import join_name, python2_rename
+from ._reader import BytesReader, FileReader
+from ._rules import CAPABILITIES, Rule
+from .errors import LimitExceededError, UnpicklingError
+from .limits import Limits
+from .policy import Policy, PolicyLike, resolve_policy
+
+__all__ = ["Audit", "GlobalUse", "audit"]
+
+
+@dataclass(frozen=True)
+class GlobalUse:
+    """One global a pickle uses: ``uses`` are the capabilities it needs
+    (``reference``, ``call``, ``construct``, ``state``, ``items``), ``offsets`` the byte
+    offsets of the opcodes that need them, ``refused`` the capabilities the policy does
+    not grant (empty when the policy allows every use by name; argument rules are
+    checked only at load time)."""
+
+    name: str
+    uses: frozenset[str]
+    offsets: tuple[int, ...]
+    refused: frozenset[str]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.refused
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What :func:`audit` found.  ``problems`` lists uses that no rule could allow
+    (calling something that is not a global, changing a global); ``error`` is the
+    malformed-stream error, if the stream is not a well-formed pickle."""
+
+    globals: tuple[GlobalUse, ...]
+    problems: tuple[str, ...]
+    error: UnpicklingError | None
+    first_refusal: int | None
+
+    @property
+    def refused(self) -> tuple[GlobalUse, ...]:
+        return tuple(g for g in self.globals if g.refused)
+
+    @property
+    def safe(self) -> bool:
+        """True if the policy allows every global use and the stream is well formed."""
+        return self.error is None and not self.problems and not self.refused
+
+
+class _Symbol:
+    """Stands for an object the loader would create or look up."""
+
+    __slots__ = ("name", "is_global")
+
+    def __init__(self, name: str, is_global: bool) -> None:
+        self.name = name
+        self.is_global = is_global
+
+
+class _Auditor(Engine):
+    def __init__(self, reader: Any, policy: Policy, limits: Limits, fix_imports: bool) -> None:
+        super().__init__(
+            reader,
+            policy,
+            limits,
+            fix_imports=fix_imports,
+            encoding="latin1",
+            errors="strict",
+            buffers=None,
+            persistent_load=lambda pid: _Symbol("persistent id", False),
+        )
+        self.symbols: dict[str, _Symbol] = {}
+        self.uses: dict[str, dict[str, list[int]]] = {}
+        self.problems: list[tuple[int, str]] = []
+
+    def record(self, name: str, capability: str) -> None:
+        self.uses.setdefault(name, {}).setdefault(capability, []).append(self.op_start)
+
+    def problem(self, text: str) -> None:
+        self.problems.append((self.op_start, text))
+
+    def find(self, module: str, qualname: str) -> Any:
+        self.lookups += 1
+        if self.lookups > self.limits.max_globals:
+            raise LimitExceededError("too many global lookups", limit="max_globals", value=self.lookups)
+        if self.proto < 3 and self.fix_imports:
+            module, qualname = python2_rename(module, qualname)
+        name = join_name(module, qualname)
+        self.record(name, "reference")
+        symbol = self.symbols.get(name)
+        if symbol is None:
+            symbol = self.symbols[name] = _Symbol(name, True)
+        return symbol
+
+    def _target(self, func: Any, capability: str, opname: str) -> str | None:
+        if isinstance(func, _Symbol) and func.is_global:
+            self.record(func.name, capability)
+            return func.name
+        self.problem(f"{opname} on a value that is not a global ({type(func).__name__})")
+        return None
+
+    def call(self, func: Any, args: Any, opname: str) -> Any:
+        name = self._target(func, "call", opname)
+        if name == "builtins:getattr" and type(args) is tuple and len(args) == 2:
+            target, attr = args
+            if isinstance(target, _Symbol) and target.is_global and type(attr) is str:
+                module, _, qualname = target.name.partition(":")
+                return self.find(module, f"{qualname}.{attr}")
+        if name == "copyreg:_reconstructor" and type(args) is tuple and args and isinstance(args[0], _Symbol):
+            self.record(args[0].name, "construct")
+            return _Symbol(args[0].name, False)
+        return _Symbol(name or "?", False)
+
+    def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
+        name = self._target(cls, "construct", opname)
+        return _Symbol(name or "?", False)
+
+    def instantiate(self, klass: Any, args: list[Any], opname: str) -> Any:
+        return self.call(klass, tuple(args), opname)
+
+    def _change(self, target: Any, capability: str, opname: str) -> bool:
+        """Record a change of ``target``; True if it is a real container to update."""
+        if isinstance(target, _Symbol):
+            if target.is_global:
+                self.problem(f"{opname} would change the global {target.name!r}")
+            elif target.name != "?":
+                self.record(target.name, capability)
+            return False
+        return True
+
+    def op_BUILD(self) -> None:
+        self.stack.pop()
+        self._change(self.stack[-1], "state", "BUILD")
+
+    def op_APPEND(self) -> None:
+        value = self.stack.pop()
+        if self._change(self.stack[-1], "items", "APPEND") and type(self.stack[-1]) is list:
+            self.stack[-1].append(value)
+
+    def op_APPENDS(self) -> None:
+        items = self.pop_mark()
+        if self._change(self.stack[-1], "items", "APPENDS") and type(self.stack[-1]) is list:
+            self.stack[-1].extend(items)
+
+    def op_SETITEM(self) -> None:
+        value = self.stack.pop()
+        key = self.stack.pop()
+        if self._change(self.stack[-1], "items", "SETITEM") and type(self.stack[-1]) is dict:
+            self.stack[-1][key] = value
+
+    def op_SETITEMS(self) -> None:
+        items = self.pop_mark()
+        if self._change(self.stack[-1], "items", "SETITEMS") and type(self.stack[-1]) is dict:
+            self.stack[-1].update(zip(items[::2], items[1::2]))
+
+    def op_ADDITEMS(self) -> None:
+        items = self.pop_mark()
+        if self._change(self.stack[-1], "items", "ADDITEMS") and type(self.stack[-1]) is set:
+            self.stack[-1].update(items)
+
+    def op_NEXT_BUFFER(self) -> None:
+        self.stack.append(_Symbol("out-of-band buffer", False))
+
+    def op_READONLY_BUFFER(self) -> None:
+        self.stack[-1]  # noqa: B018 - the opcode needs a value, as when loading
+
+
+_Auditor.dispatch = build_dispatch(_Auditor)
+
+
+def _granted(policy: Policy, name: str) -> frozenset[str]:
+    if policy.is_unrestricted:
+        return frozenset(CAPABILITIES)
+    module, _, qualname = name.partition(":")
+    rule = policy.rule(module, qualname)
+    if rule is None:
+        return frozenset()
+    if rule.can is not None:
+        return rule.can
+    return rule.capabilities(_loaded_object(rule))
+
+
+def _loaded_object(rule: Rule) -> object:
+    """The object a rule names if its module is already imported; else a stand-in
+    class (an allowed name whose kind is unknown is judged as a class)."""
+    obj: Any = sys.modules.get(rule.module)
+    if obj is None:
+        return _Symbol
+    for part in rule.qualname.split("."):
+        obj = getattr(obj, part, None)
+    return _Symbol if obj is None else obj
+
+
+def audit(
+    data: Any,
+    /,
+    *,
+    policy: PolicyLike = None,
+    limits: Limits | None = None,
+    fix_imports: bool = True,
+) -> Audit:
+    """List every global one pickle (bytes, or a binary file) would use, with the
+    policy's verdict, without importing or calling anything."""
+    pol = resolve_policy(policy)
+    lim = limits if limits is not None else Limits()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        reader: Any = BytesReader(bytes(data), lim.max_input_bytes)
+    else:
+        reader = FileReader(data, lim.max_input_bytes)
+    auditor = _Auditor(reader, pol, lim, fix_imports)
+    error: UnpicklingError | None = None
+    try:
+        auditor.load()
+    except UnpicklingError as exc:
+        error = exc
+    uses: list[GlobalUse] = []
+    first: int | None = None
+    for name, caps in auditor.uses.items():
+        refused = frozenset(caps) - _granted(pol, name)
+        offsets = tuple(sorted({o for c in caps.values() for o in c}))
+        uses.append(GlobalUse(name, frozenset(caps), offsets, refused))
+        for cap in refused:
+            first = min(caps[cap][0], first if first is not None else caps[cap][0])
+    for offset, _ in auditor.problems:
+        first = offset if first is None else min(first, offset)
+    return Audit(tuple(uses), tuple(text for _, text in auditor.problems), error, first)
+

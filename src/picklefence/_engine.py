@@ -1,0 +1,894 @@
+"""The strict interpreter: every opcode of protocols 0-5, every effect checked.
+
+This is the reference semantics of picklefence.  It follows CPython's
+``pickle._Unpickler`` opcode by opcode, and asks the policy at each place where the
+format reaches code: looking up a global, calling it (REDUCE, INST, OBJ), constructing
+an instance (NEWOBJ, NEWOBJ_EX), setting its state (BUILD) and calling its item
+methods (APPEND(S), SETITEM(S), ADDITEMS on anything but the builtin containers).
+
+Provenance is tracked by identity: ``self.globals`` maps ``id(obj)`` to the object and
+the names it was looked up by, and holds a reference so the id stays valid.  Only an
+object found there can be called, and no object found there can be mutated.
+"""
+
+from __future__ import annotations
+
+import codecs
+import copyreg
+import functools
+import importlib
+import pickle
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
+from struct import Struct
+from typing import Any
+
+from ._checks import CHECKS
+from ._names import join_name, python2_rename
+from ._opcodes import NAMES, name_of
+from ._reader import Reader
+from ._rules import Rule
+from .errors import (
+    CallFailedError,
+    LimitExceededError,
+    MalformedPickleError,
+    PolicyViolation,
+    UnpicklingError,
+    mixed,
+)
+from .limits import Limits
+from .policy import Policy
+
+_DOUBLE = Struct(">d")
+_MISSING = object()
+
+# Objects that are never the target of BUILD or of item methods, whatever the policy
+# says of their type: changing them would change code or classes for the process.
+_NEVER_MUTATED = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodWrapperType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+    types.CodeType,
+    types.FrameType,
+    functools.partial,
+    staticmethod,
+    classmethod,
+    property,
+)
+
+_BUFFER_TYPES = (bytes, bytearray, memoryview, pickle.PickleBuffer)
+
+
+class _Stop(Exception):
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+def _is_dunder(key: object) -> bool:
+    return isinstance(key, str) and len(key) > 4 and key.startswith("__") and key.endswith("__")
+
+
+def _describe(obj: object) -> str:
+    cls = type(obj)
+    name = getattr(obj, "__qualname__", None) if isinstance(obj, type) else None
+    if name is not None:
+        return f"the class {obj.__module__}.{name}"  # type: ignore[attr-defined]
+    return f"a {cls.__module__}.{cls.__qualname__} object"
+
+
+def _preview(args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> str:
+    parts = [_short_repr(a) for a in args]
+    parts += [f"{k}={_short_repr(v)}" for k, v in (kwargs or {}).items()]
+    return ", ".join(parts)
+
+
+def _short_repr(value: object) -> str:
+    """A preview for error messages that never runs code of the object's class."""
+    cls = type(value)
+    if cls is int and value.bit_length() > 64:  # type: ignore[attr-defined]
+        return f"<int of {value.bit_length()} bits>"  # type: ignore[attr-defined]
+    if cls in (int, float, complex, bool, type(None)):
+        return repr(value)
+    if cls in (str, bytes, bytearray):
+        return repr(value[:40]) + ("..." if len(value) > 40 else "")  # type: ignore[index, arg-type]
+    if isinstance(value, type):
+        return f"<class {value.__module__}.{value.__qualname__}>"
+    return f"<{cls.__module__}.{cls.__qualname__} object>"
+
+
+class _CallView:
+    """The :class:`picklefence.Call` an argument check sees."""
+
+    __slots__ = ("name", "args", "kwargs", "_engine")
+
+    def __init__(self, engine: Engine, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        self._engine = engine
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+
+    def global_name(self, obj: object) -> str | None:
+        entry = self._engine.globals.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            return None
+        return entry[1][0][0]
+
+    def allows(self, obj: object, capability: str) -> bool:
+        entry = self._engine.globals.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            return False
+        return any(capability in rule.capabilities(obj) for _, rule in entry[1])
+
+
+GlobalEntry = tuple[object, tuple[tuple[str, Rule], ...]]
+
+
+class Engine:
+    """One unpickling session: the memo and provenance outlive a single ``load``
+    (as ``pickle.Unpickler`` keeps its memo), the stack does not."""
+
+    dispatch: list[Callable[[Any], None]]
+
+    def __init__(
+        self,
+        reader: Reader,
+        policy: Policy,
+        limits: Limits,
+        *,
+        fix_imports: bool,
+        encoding: str,
+        errors: str,
+        buffers: Iterator[Any] | None,
+        persistent_load: Callable[[Any], Any],
+    ) -> None:
+        self.reader = reader
+        self.read = reader.read
+        self.readline = reader.readline
+        self.policy = policy
+        self.unrestricted = policy.is_unrestricted
+        self.limits = limits
+        self.fix_imports = fix_imports
+        self.encoding = encoding
+        self.errors = errors
+        self.buffers = buffers
+        self.persistent_load = persistent_load
+        self.memo: dict[int, Any] = {}
+        self.globals: dict[int, GlobalEntry] = {}
+        self.found: dict[tuple[str, str], Any] = {}
+        self.buffer_ids: dict[int, object] = {}
+        self.type_rules: dict[type, tuple[Rule, ...]] = {}
+        self.stack: list[Any] = []
+        self.metastack: list[list[Any]] = []
+        self.proto = 0
+        self.calls = 0
+        self.lookups = 0
+        self.op_start = 0
+
+    # -- driver ----------------------------------------------------------------------
+
+    def load(self) -> Any:
+        self.stack = []
+        self.metastack = []
+        self.proto = 0
+        reader = self.reader
+        reader.limit = reader.offset + self.limits.max_input_bytes  # type: ignore[attr-defined]
+        read = self.read
+        dispatch = self.dispatch
+        start = reader.offset
+        key = 0
+        try:
+            while True:
+                start = self.op_start = reader.offset
+                key = read(1)[0]
+                dispatch[key](self)
+        except _Stop as stop:
+            return stop.value
+        except UnpicklingError as exc:
+            exc.locate(start, name_of(key))
+            raise
+        except IndexError as exc:
+            raise MalformedPickleError(
+                "stack underflow: the opcode needs more values than the stack holds",
+                offset=start,
+                opcode=name_of(key),
+            ) from exc
+        except RecursionError as exc:
+            raise MalformedPickleError("nesting too deep", offset=start, opcode=name_of(key)) from exc
+        except Exception as exc:
+            raise mixed(MalformedPickleError, type(exc))(
+                f"{type(exc).__name__}: {exc}", offset=start, opcode=name_of(key)
+            ) from exc
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def pop_mark(self) -> list[Any]:
+        items = self.stack
+        self.stack = self.metastack.pop()
+        return items
+
+    def length(self, n: int) -> int:
+        if n > self.limits.max_string_bytes:
+            raise LimitExceededError(
+                f"a length prefix claims {n} bytes, over Limits.max_string_bytes={self.limits.max_string_bytes}",
+                limit="max_string_bytes",
+                value=n,
+            )
+        return n
+
+    def decode_string(self, value: bytes) -> Any:
+        if self.encoding == "bytes":
+            return value
+        return value.decode(self.encoding, self.errors)
+
+    def parse_int(self, digits: bytes) -> int:
+        if len(digits) > self.limits.max_int_digits + 3:
+            raise mixed(LimitExceededError, ValueError)(
+                f"a text integer of {len(digits)} characters exceeds Limits.max_int_digits={self.limits.max_int_digits}",
+                limit="max_int_digits",
+                value=len(digits),
+            )
+        return int(digits, 0)
+
+    def memo_get(self, index: int) -> None:
+        try:
+            self.stack.append(self.memo[index])
+        except KeyError:
+            raise MalformedPickleError(f"memo value not found at index {index}") from None
+
+    def memo_put(self, index: int) -> None:
+        memo = self.memo
+        if index not in memo:
+            if index > self.limits.max_memo_index:
+                raise LimitExceededError(
+                    f"memo index {index} is over Limits.max_memo_index={self.limits.max_memo_index}",
+                    limit="max_memo_index",
+                    value=index,
+                )
+            if len(memo) >= self.limits.max_memo_entries:
+                raise LimitExceededError(
+                    f"more than Limits.max_memo_entries={self.limits.max_memo_entries} memo entries",
+                    limit="max_memo_entries",
+                    value=len(memo) + 1,
+                )
+        memo[index] = self.stack[-1]
+
+    def count_call(self) -> None:
+        self.calls += 1
+        if self.calls > self.limits.max_calls:
+            raise LimitExceededError(
+                f"more than Limits.max_calls={self.limits.max_calls} calls",
+                limit="max_calls",
+                value=self.calls,
+            )
+
+    # -- globals ---------------------------------------------------------------------
+
+    def find(self, module: str, qualname: str) -> Any:
+        self.lookups += 1
+        if self.lookups > self.limits.max_globals:
+            raise LimitExceededError(
+                f"more than Limits.max_globals={self.limits.max_globals} global lookups",
+                limit="max_globals",
+                value=self.lookups,
+            )
+        if self.proto < 3 and self.fix_imports:
+            module, qualname = python2_rename(module, qualname)
+        key = (module, qualname)
+        try:
+            return self.found[key]
+        except KeyError:
+            pass
+        if self.unrestricted:
+            obj = _resolve(module, qualname, dotted=self.proto >= 4)
+            rule = Rule(module, qualname)
+        else:
+            found_rule = self.policy.rule(module, qualname)
+            if found_rule is None:
+                raise self.refusal(module, qualname, "reference", f"global {join_name(module, qualname)!r} is not allowed by the policy")
+            rule = found_rule
+            obj = _resolve(module, qualname, dotted=True)
+        self.found[key] = obj
+        entry = self.globals.get(id(obj))
+        named = (join_name(module, qualname), rule)
+        self.globals[id(obj)] = (obj, (named,)) if entry is None else (obj, (*entry[1], named))
+        return obj
+
+    def refusal(self, module: str | None, qualname: str | None, capability: str, message: str) -> PolicyViolation:
+        hint = None
+        if module is not None and qualname is not None:
+            name = join_name(module, qualname)
+            hint = (
+                "To allow it, if you trust every pickle loaded with this policy:\n"
+                f"  Python: {self.policy.hint_python(name, capability)}\n"
+                "  TOML:\n    " + self.policy.hint_toml(name, capability).replace("\n", "\n    ")
+            )
+        return PolicyViolation(message, module=module, qualname=qualname, capability=capability, hint=hint)
+
+    def global_rule(self, obj: object, capability: str, opname: str) -> tuple[str, Rule]:
+        """The name and rule that let ``obj`` be used for ``capability``."""
+        entry = self.globals.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            raise PolicyViolation(
+                f"{opname} target is {_describe(obj)}, which did not come from a global the "
+                f"policy allows; only allowed globals can be used for '{capability}'",
+                capability=capability,
+            )
+        for name, rule in entry[1]:
+            if capability in rule.capabilities(obj):
+                return name, rule
+        name = entry[1][0][0]
+        module, _, qualname = name.partition(":")
+        raise self.refusal(module, qualname, capability, f"the policy allows {name!r}, but not for '{capability}' ({opname})")
+
+    def type_rule(self, inst: object, capability: str, opname: str) -> Rule:
+        """The rule letting ``inst`` be changed (BUILD, item methods); refuse otherwise."""
+        entry = self.globals.get(id(inst))
+        if entry is not None and entry[0] is inst:
+            raise PolicyViolation(
+                f"{opname} would change the global {entry[1][0][0]!r} for the whole process",
+                capability=capability,
+            )
+        if isinstance(inst, _NEVER_MUTATED):
+            raise PolicyViolation(
+                f"{opname} would change {_describe(inst)}; classes, functions and modules are never changed",
+                capability=capability,
+            )
+        cls = type(inst)
+        candidates = self.type_rules.get(cls)
+        if candidates is None:
+            candidates = _class_rules(self.globals, self.policy, cls)
+            if candidates:
+                self.type_rules[cls] = candidates
+        for rule in candidates:
+            if capability in rule.capabilities(cls):
+                return rule
+        module, qualname = cls.__module__, cls.__qualname__
+        raise self.refusal(
+            module,
+            qualname,
+            capability,
+            f"{opname} on an instance of {join_name(module, qualname)!r} needs '{capability}', which the policy does not grant",
+        )
+
+    def authorize(self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str) -> str:
+        name, rule = self.global_rule(func, capability, opname)
+        if rule.signatures is not None and not rule.accepts(_CallView(self, name, args, kwargs or {}), CHECKS):
+            module, _, qualname = name.partition(":")
+            raise PolicyViolation(
+                f"{name}({_preview(args, kwargs)}) does not match any argument signature the policy allows",
+                module=module,
+                qualname=qualname,
+                capability="arguments",
+                hint=f"The allowed signatures are in the rule for {name!r}: {self.policy.hint_python(name, capability)} "
+                "with args=[...] or signatures=[...] widens them.",
+            )
+        return name
+
+    def invoke(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, name: str) -> Any:
+        try:
+            return func(*args, **kwargs) if kwargs else func(*args)
+        except UnpicklingError:
+            raise
+        except Exception as exc:
+            raise mixed(CallFailedError, type(exc))(f"{name}(...) raised {type(exc).__name__}: {exc}") from exc
+
+    def call(self, func: Any, args: Any, opname: str) -> Any:
+        if type(args) is not tuple:
+            raise mixed(MalformedPickleError, TypeError)(f"{opname} arguments must be a tuple, not {type(args).__name__}")
+        self.count_call()
+        if self.unrestricted:
+            return self.invoke(func, args, None, _callable_name(func))
+        name = self.authorize(func, args, None, "call", opname)
+        if func is getattr:
+            return self.getattr_global(args)
+        return self.invoke(func, args, None, name)
+
+    def getattr_global(self, args: tuple[Any, ...]) -> Any:
+        """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
+        it needs its own rule, and the result keeps global provenance."""
+        if len(args) != 2 or type(args[1]) is not str:
+            raise PolicyViolation("getattr is only allowed as getattr(<global>, 'name')", capability="arguments")
+        target, attr = args
+        entry = self.globals.get(id(target))
+        if entry is None or entry[0] is not target:
+            raise PolicyViolation(f"getattr on {_describe(target)}, which is not a global", capability="arguments")
+        module, _, qualname = entry[1][0][0].partition(":")
+        if _is_dunder(attr) or not attr.isidentifier():
+            raise PolicyViolation(f"getattr of {attr!r} is never allowed", capability="reference")
+        return self.find(module, f"{qualname}.{attr}")
+
+    def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
+        if not isinstance(cls, type):
+            raise mixed(MalformedPickleError, TypeError)(f"{opname} class argument isn't a type object")
+        if type(args) is not tuple:
+            raise mixed(MalformedPickleError, TypeError)(f"{opname} args argument must be a tuple, not {type(args).__name__}")
+        if kwargs is not None and type(kwargs) is not dict:
+            raise mixed(MalformedPickleError, TypeError)(f"{opname} kwargs argument must be a dict, not {type(kwargs).__name__}")
+        self.count_call()
+        name = _callable_name(cls) if self.unrestricted else self.authorize(cls, args, kwargs, "construct", opname)
+        return self.invoke(cls.__new__, (cls, *args), kwargs, name)
+
+    def instantiate(self, klass: Any, args: list[Any], opname: str) -> Any:
+        targs = tuple(args)
+        if targs or not isinstance(klass, type) or hasattr(klass, "__getinitargs__"):
+            return self.call(klass, targs, opname)
+        self.count_call()
+        name = _callable_name(klass) if self.unrestricted else self.authorize(klass, (), None, "call", opname)
+        return self.invoke(klass.__new__, (klass,), None, name)
+
+    def items_target(self, target: object, opname: str) -> None:
+        if not self.unrestricted:
+            self.type_rule(target, "items", opname)
+
+    # -- opcodes, in pickletools order -----------------------------------------------
+
+    def op_INT(self) -> None:
+        data = self.readline()
+        if data == b"00\n":
+            self.stack.append(False)
+        elif data == b"01\n":
+            self.stack.append(True)
+        else:
+            self.stack.append(self.parse_int(data[:-1]))
+
+    def op_BININT(self) -> None:
+        self.stack.append(int.from_bytes(self.read(4), "little", signed=True))
+
+    def op_BININT1(self) -> None:
+        self.stack.append(self.read(1)[0])
+
+    def op_BININT2(self) -> None:
+        self.stack.append(int.from_bytes(self.read(2), "little"))
+
+    def op_LONG(self) -> None:
+        val = self.readline()[:-1]
+        if val and val[-1] == 0x4C:  # trailing 'L' of Python 2
+            val = val[:-1]
+        self.stack.append(self.parse_int(val))
+
+    def op_LONG1(self) -> None:
+        n = self.read(1)[0]
+        self.stack.append(int.from_bytes(self.read(n), "little", signed=True))
+
+    def op_LONG4(self) -> None:
+        n = int.from_bytes(self.read(4), "little", signed=True)
+        if n < 0:
+            raise MalformedPickleError("LONG pickle has negative byte count")
+        self.stack.append(int.from_bytes(self.read(self.length(n)), "little", signed=True))
+
+    def op_STRING(self) -> None:
+        data = self.readline()[:-1]
+        if len(data) >= 2 and data[0] == data[-1] and data[0] in b"\"'":
+            data = data[1:-1]
+        else:
+            raise MalformedPickleError("the STRING opcode argument must be quoted")
+        self.stack.append(self.decode_string(codecs.escape_decode(data)[0]))
+
+    def op_BINSTRING(self) -> None:
+        n = int.from_bytes(self.read(4), "little", signed=True)
+        if n < 0:
+            raise MalformedPickleError("BINSTRING pickle has negative byte count")
+        self.stack.append(self.decode_string(self.read(self.length(n))))
+
+    def op_SHORT_BINSTRING(self) -> None:
+        self.stack.append(self.decode_string(self.read(self.read(1)[0])))
+
+    def op_BINBYTES(self) -> None:
+        self.stack.append(self.read(self.length(int.from_bytes(self.read(4), "little"))))
+
+    def op_SHORT_BINBYTES(self) -> None:
+        self.stack.append(self.read(self.read(1)[0]))
+
+    def op_BINBYTES8(self) -> None:
+        self.stack.append(self.read(self.length(int.from_bytes(self.read(8), "little"))))
+
+    def op_BYTEARRAY8(self) -> None:
+        self.stack.append(bytearray(self.read(self.length(int.from_bytes(self.read(8), "little")))))
+
+    def op_NEXT_BUFFER(self) -> None:
+        if self.buffers is None:
+            raise MalformedPickleError("pickle stream refers to out-of-band data but no *buffers* argument was given")
+        try:
+            buf = next(self.buffers)
+        except StopIteration:
+            raise MalformedPickleError("not enough out-of-band buffers") from None
+        self.buffer_ids[id(buf)] = buf
+        self.stack.append(buf)
+
+    def op_READONLY_BUFFER(self) -> None:
+        buf = self.stack[-1]
+        if not self.unrestricted and type(buf) not in _BUFFER_TYPES and self.buffer_ids.get(id(buf)) is not buf:
+            raise PolicyViolation(f"READONLY_BUFFER on {_describe(buf)}, which is not a buffer", capability="state")
+        with memoryview(buf) as m:
+            if not m.readonly:
+                self.stack[-1] = m.toreadonly()
+
+    def op_NONE(self) -> None:
+        self.stack.append(None)
+
+    def op_NEWTRUE(self) -> None:
+        self.stack.append(True)
+
+    def op_NEWFALSE(self) -> None:
+        self.stack.append(False)
+
+    def op_UNICODE(self) -> None:
+        self.stack.append(str(self.readline()[:-1], "raw-unicode-escape"))
+
+    def op_SHORT_BINUNICODE(self) -> None:
+        self.stack.append(str(self.read(self.read(1)[0]), "utf-8", "surrogatepass"))
+
+    def op_BINUNICODE(self) -> None:
+        self.stack.append(str(self.read(self.length(int.from_bytes(self.read(4), "little"))), "utf-8", "surrogatepass"))
+
+    def op_BINUNICODE8(self) -> None:
+        self.stack.append(str(self.read(self.length(int.from_bytes(self.read(8), "little"))), "utf-8", "surrogatepass"))
+
+    def op_FLOAT(self) -> None:
+        self.stack.append(float(self.readline()[:-1]))
+
+    def op_BINFLOAT(self) -> None:
+        self.stack.append(_DOUBLE.unpack(self.read(8))[0])
+
+    def op_EMPTY_LIST(self) -> None:
+        self.stack.append([])
+
+    def op_APPEND(self) -> None:
+        stack = self.stack
+        value = stack.pop()
+        target = stack[-1]
+        if type(target) is list and id(target) not in self.globals:
+            target.append(value)
+            return
+        self.items_target(target, "APPEND")
+        self.invoke(target.append, (value,), None, f"{type(target).__qualname__}.append")
+
+    def op_APPENDS(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if type(target) is list and id(target) not in self.globals:
+            target.extend(items)
+            return
+        self.items_target(target, "APPENDS")
+        extend = getattr(target, "extend", None)
+        if extend is not None:
+            self.invoke(extend, (items,), None, f"{type(target).__qualname__}.extend")
+            return
+        append = target.append
+        for item in items:
+            self.invoke(append, (item,), None, f"{type(target).__qualname__}.append")
+
+    def op_LIST(self) -> None:
+        items = self.pop_mark()
+        self.stack.append(items)
+
+    def op_EMPTY_TUPLE(self) -> None:
+        self.stack.append(())
+
+    def op_TUPLE(self) -> None:
+        items = tuple(self.pop_mark())
+        self.stack.append(items)
+
+    def op_TUPLE1(self) -> None:
+        self.stack[-1] = (self.stack[-1],)
+
+    def op_TUPLE2(self) -> None:
+        stack = self.stack
+        second = stack.pop()
+        stack[-1] = (stack[-1], second)
+
+    def op_TUPLE3(self) -> None:
+        stack = self.stack
+        third = stack.pop()
+        second = stack.pop()
+        stack[-1] = (stack[-1], second, third)
+
+    def op_EMPTY_DICT(self) -> None:
+        self.stack.append({})
+
+    def op_DICT(self) -> None:
+        items = self.pop_mark()
+        if len(items) % 2:
+            raise MalformedPickleError("odd number of items for DICT")
+        self.stack.append(dict(zip(items[::2], items[1::2])))
+
+    def op_SETITEM(self) -> None:
+        stack = self.stack
+        value = stack.pop()
+        key = stack.pop()
+        target = stack[-1]
+        if type(target) is dict and id(target) not in self.globals:
+            target[key] = value
+            return
+        self.items_target(target, "SETITEM")
+        self.invoke(type(target).__setitem__, (target, key, value), None, f"{type(target).__qualname__}.__setitem__")
+
+    def op_SETITEMS(self) -> None:
+        items = self.pop_mark()
+        if len(items) % 2:
+            raise MalformedPickleError("odd number of items for SETITEMS")
+        target = self.stack[-1]
+        if type(target) is dict and id(target) not in self.globals:
+            target.update(zip(items[::2], items[1::2]))
+            return
+        self.items_target(target, "SETITEMS")
+        setitem = type(target).__setitem__
+        for i in range(0, len(items), 2):
+            self.invoke(setitem, (target, items[i], items[i + 1]), None, f"{type(target).__qualname__}.__setitem__")
+
+    def op_EMPTY_SET(self) -> None:
+        self.stack.append(set())
+
+    def op_ADDITEMS(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if type(target) is set and id(target) not in self.globals:
+            target.update(items)
+            return
+        self.items_target(target, "ADDITEMS")
+        if isinstance(target, set):
+            self.invoke(target.update, (items,), None, f"{type(target).__qualname__}.update")
+            return
+        add = target.add
+        for item in items:
+            self.invoke(add, (item,), None, f"{type(target).__qualname__}.add")
+
+    def op_FROZENSET(self) -> None:
+        items = frozenset(self.pop_mark())
+        self.stack.append(items)
+
+    def op_POP(self) -> None:
+        if self.stack:
+            del self.stack[-1]
+        else:
+            self.pop_mark()
+
+    def op_DUP(self) -> None:
+        self.stack.append(self.stack[-1])
+
+    def op_MARK(self) -> None:
+        self.metastack.append(self.stack)
+        self.stack = []
+        if len(self.metastack) > self.limits.max_mark_depth:
+            raise LimitExceededError(
+                f"MARK nesting deeper than Limits.max_mark_depth={self.limits.max_mark_depth}",
+                limit="max_mark_depth",
+                value=len(self.metastack),
+            )
+
+    def op_POP_MARK(self) -> None:
+        self.pop_mark()
+
+    def op_GET(self) -> None:
+        self.memo_get(int(self.readline()[:-1]))
+
+    def op_BINGET(self) -> None:
+        self.memo_get(self.read(1)[0])
+
+    def op_LONG_BINGET(self) -> None:
+        self.memo_get(int.from_bytes(self.read(4), "little"))
+
+    def op_PUT(self) -> None:
+        index = int(self.readline()[:-1])
+        if index < 0:
+            raise mixed(MalformedPickleError, ValueError)("negative PUT argument")
+        self.memo_put(index)
+
+    def op_BINPUT(self) -> None:
+        self.memo_put(self.read(1)[0])
+
+    def op_LONG_BINPUT(self) -> None:
+        self.memo_put(int.from_bytes(self.read(4), "little"))
+
+    def op_MEMOIZE(self) -> None:
+        self.memo_put(len(self.memo))
+
+    def _ext(self, code: int) -> None:
+        key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
+        if not key:
+            if code <= 0:
+                raise MalformedPickleError("EXT specifies code <= 0")
+            raise mixed(MalformedPickleError, ValueError)(f"unregistered extension code {code}")
+        self.stack.append(self.find(*key))
+
+    def op_EXT1(self) -> None:
+        self._ext(self.read(1)[0])
+
+    def op_EXT2(self) -> None:
+        self._ext(int.from_bytes(self.read(2), "little"))
+
+    def op_EXT4(self) -> None:
+        self._ext(int.from_bytes(self.read(4), "little", signed=True))
+
+    def op_GLOBAL(self) -> None:
+        module = self.readline()[:-1].decode("utf-8")
+        name = self.readline()[:-1].decode("utf-8")
+        self.stack.append(self.find(module, name))
+
+    def op_STACK_GLOBAL(self) -> None:
+        stack = self.stack
+        name = stack.pop()
+        module = stack.pop()
+        if type(name) is not str or type(module) is not str:
+            raise MalformedPickleError("STACK_GLOBAL requires str")
+        stack.append(self.find(module, name))
+
+    def op_REDUCE(self) -> None:
+        stack = self.stack
+        args = stack.pop()
+        stack[-1] = self.call(stack[-1], args, "REDUCE")
+
+    def op_BUILD(self) -> None:
+        stack = self.stack
+        state = stack.pop()
+        inst = stack[-1]
+        self.count_call()
+        if not self.unrestricted:
+            self.check_state(inst, state, self.type_rule(inst, "state", "BUILD"))
+        name = f"{type(inst).__qualname__}.__setstate__"
+        try:
+            setstate = getattr(inst, "__setstate__", _MISSING)
+        except Exception as exc:
+            raise mixed(CallFailedError, type(exc))(f"looking up {name} raised {exc!r}") from exc
+        if setstate is not _MISSING:
+            self.invoke(setstate, (state,), None, name)
+            return
+        self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
+
+    def check_state(self, inst: object, state: object, rule: Rule) -> None:
+        parts = state if type(state) is tuple and len(state) == 2 else (state,)
+        for part in parts:
+            if type(part) is not dict:
+                if part is None or getattr(type(inst), "__setstate__", None) is not None:
+                    continue
+                raise PolicyViolation(
+                    f"BUILD state for {type(inst).__qualname__} must be a dict, not {type(part).__name__}",
+                    capability="state",
+                )
+            for key in part:
+                if type(key) is not str or _is_dunder(key):
+                    raise PolicyViolation(f"BUILD state key {key!r} is not an ordinary attribute name", capability="state")
+                if rule.state_keys is not None and key not in rule.state_keys:
+                    raise self.refusal(rule.module, rule.qualname, "state", f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}")
+
+    def op_INST(self) -> None:
+        module = self.readline()[:-1].decode("ascii")
+        name = self.readline()[:-1].decode("ascii")
+        klass = self.find(module, name)
+        args = self.pop_mark()
+        self.stack.append(self.instantiate(klass, args, "INST"))
+
+    def op_OBJ(self) -> None:
+        args = self.pop_mark()
+        cls = args.pop(0)
+        self.stack.append(self.instantiate(cls, args, "OBJ"))
+
+    def op_NEWOBJ(self) -> None:
+        stack = self.stack
+        args = stack.pop()
+        cls = stack.pop()
+        stack.append(self.new(cls, args, None, "NEWOBJ"))
+
+    def op_NEWOBJ_EX(self) -> None:
+        stack = self.stack
+        kwargs = stack.pop()
+        args = stack.pop()
+        cls = stack.pop()
+        stack.append(self.new(cls, args, kwargs, "NEWOBJ_EX"))
+
+    def op_PROTO(self) -> None:
+        proto = self.read(1)[0]
+        if proto > pickle.HIGHEST_PROTOCOL:
+            raise mixed(MalformedPickleError, ValueError)(f"unsupported pickle protocol: {proto}")
+        self.proto = proto
+
+    def op_STOP(self) -> None:
+        raise _Stop(self.stack.pop())
+
+    def op_FRAME(self) -> None:
+        size = int.from_bytes(self.read(8), "little")
+        if size > sys.maxsize:
+            raise mixed(MalformedPickleError, ValueError)(f"frame size > sys.maxsize: {size}")
+        self.reader.open_frame(size)
+
+    def op_PERSID(self) -> None:
+        try:
+            pid = self.readline()[:-1].decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedPickleError("persistent IDs in protocol 0 must be ASCII strings") from None
+        self.stack.append(self.persistent(pid))
+
+    def op_BINPERSID(self) -> None:
+        stack = self.stack
+        stack[-1] = self.persistent(stack[-1])
+
+    def persistent(self, pid: object) -> Any:
+        try:
+            return self.persistent_load(pid)
+        except pickle.UnpicklingError:
+            raise
+        except Exception as exc:
+            raise mixed(CallFailedError, type(exc))(f"persistent_load({pid!r}) raised {type(exc).__name__}: {exc}") from exc
+
+    def op_invalid(self) -> None:
+        raise MalformedPickleError("invalid load key")
+
+
+def _set_state(inst: Any, state: Any) -> None:
+    """BUILD without ``__setstate__``: what ``pickle`` does, for an allowed class."""
+    slotstate = None
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slotstate = state
+    if state:
+        inst_dict = inst.__dict__
+        intern = sys.intern
+        for k, v in state.items():
+            if type(k) is str:
+                inst_dict[intern(k)] = v
+            else:
+                inst_dict[k] = v
+    if slotstate:
+        for k, v in slotstate.items():
+            setattr(inst, k, v)
+
+
+def _callable_name(func: object) -> str:
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str):
+        return join_name(module, qualname)
+    return type(func).__qualname__
+
+
+def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
+    """Import ``module`` and walk ``qualname``; only called for an allowed name (G1)."""
+    sys.audit("pickle.find_class", module, qualname)
+    try:
+        obj: Any = importlib.import_module(module)
+    except Exception as exc:
+        raise mixed(UnpicklingError, type(exc))(f"cannot import module {module!r} for global {join_name(module, qualname)!r}: {exc}") from exc
+    parts = qualname.split(".") if dotted else [qualname]
+    for part in parts:
+        if part == "<locals>":
+            raise mixed(UnpicklingError, AttributeError)(f"cannot get local object {qualname!r} of {module!r}")
+        try:
+            obj = getattr(obj, part)
+        except Exception as exc:
+            raise mixed(UnpicklingError, AttributeError)(f"cannot get attribute {qualname!r} of module {module!r}") from exc
+    return obj
+
+
+def _class_rules(globals_: Mapping[int, GlobalEntry], policy: Policy, cls: type) -> tuple[Rule, ...]:
+    """The rules for ``cls``: from this load's globals, or by its own name if its module
+    is already imported and the name really leads to it (nothing is imported here)."""
+    entry = globals_.get(id(cls))
+    if entry is not None and entry[0] is cls:
+        return tuple(rule for _, rule in entry[1])
+    module, qualname = cls.__module__, cls.__qualname__
+    rule = policy.rule(module, qualname)
+    if rule is None or module not in sys.modules:
+        return ()
+    obj: Any = sys.modules[module]
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    return (rule,) if obj is cls else ()
+
+
+def build_dispatch(cls: type[Engine]) -> list[Callable[[Any], None]]:
+    """The 256-entry opcode table of ``cls``, so subclasses can replace handlers."""
+    table: list[Callable[[Any], None]] = [cls.op_invalid] * 256
+    for code, name in NAMES.items():
+        table[code] = getattr(cls, f"op_{name}")
+    return table
+
+
+Engine.dispatch = build_dispatch(Engine)

@@ -1,0 +1,183 @@
+"""Byte sources for the engine, with FRAME bookkeeping.
+
+Both readers enforce the same framing rule as CPython's pure-Python unpickler: once a
+FRAME is open, every opcode and argument must lie inside it.  An argument that
+straddles the frame's end makes the stream malformed, so opcodes can never hide inside
+a string that a scanner would see as data (cpython gh-154848).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .errors import LimitExceededError, MalformedPickleError, TruncatedPickleError
+
+_CHUNK = 1 << 20
+
+
+class Reader(Protocol):
+    offset: int
+
+    def read(self, n: int) -> bytes: ...
+
+    def readline(self) -> bytes: ...
+
+    def open_frame(self, size: int) -> None: ...
+
+
+def _truncated(what: str = "pickle data was truncated") -> TruncatedPickleError:
+    return TruncatedPickleError(what)
+
+
+def _straddle() -> MalformedPickleError:
+    return MalformedPickleError("an opcode or its argument straddles the end of a FRAME")
+
+
+class BytesReader:
+    """Reads from an in-memory ``bytes`` object."""
+
+    __slots__ = ("data", "offset", "end", "frame_end", "in_frame", "limit")
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        self.data = data
+        self.offset = 0
+        self.end = len(data)
+        self.frame_end = self.end
+        self.in_frame = False
+        self.limit = limit
+
+    def read(self, n: int) -> bytes:
+        pos = self.offset
+        new = pos + n
+        if new > self.frame_end:
+            self._leave_frame(pos)
+            if new > self.end:
+                self._past_end(new)
+        self.offset = new
+        return self.data[pos:new]
+
+    def readline(self) -> bytes:
+        pos = self.offset
+        i = self.data.find(b"\n", pos, self.frame_end)
+        if i < 0:
+            self._leave_frame(pos)
+            i = self.data.find(b"\n", pos, self.end)
+            if i < 0:
+                self._past_end(self.end + 1)
+        self.offset = i + 1
+        return self.data[pos : i + 1]
+
+    def _leave_frame(self, pos: int) -> None:
+        if self.in_frame:
+            if pos != self.frame_end:
+                raise _straddle()
+            self.in_frame = False
+            self.frame_end = self.end
+
+    def _past_end(self, new: int) -> None:
+        if new > self.limit:
+            raise LimitExceededError(
+                f"the pickle spans more than Limits.max_input_bytes={self.limit}",
+                limit="max_input_bytes",
+                value=new,
+            )
+        raise _truncated()
+
+    def open_frame(self, size: int) -> None:
+        if self.in_frame and self.offset != self.frame_end:
+            raise MalformedPickleError("a new FRAME begins before the end of the current one")
+        end = self.offset + size
+        if end > self.end:
+            self._past_end(end)
+        self.in_frame = True
+        self.frame_end = end
+
+
+class FileReader:
+    """Reads from a binary file object, never past the end of the pickle.
+
+    A frame is read whole (as CPython does) and served from memory; outside frames,
+    reads go straight to the file.  A long argument is read in chunks so that a huge
+    length prefix on a short file never allocates the claimed size.
+    """
+
+    __slots__ = ("_read", "_readline", "offset", "limit", "frame", "fpos")
+
+    def __init__(self, file: object, limit: int) -> None:
+        try:
+            self._read = file.read  # type: ignore[attr-defined]
+            self._readline = file.readline  # type: ignore[attr-defined]
+        except AttributeError:
+            raise TypeError("file must have 'read' and 'readline' attributes") from None
+        self.offset = 0
+        self.limit = limit
+        self.frame: bytes | None = None
+        self.fpos = 0
+
+    def _check_limit(self, new: int) -> None:
+        if new > self.limit:
+            raise LimitExceededError(
+                f"the pickle spans more than Limits.max_input_bytes={self.limit}",
+                limit="max_input_bytes",
+                value=new,
+            )
+
+    def read(self, n: int) -> bytes:
+        frame = self.frame
+        if frame is not None:
+            pos = self.fpos
+            new = pos + n
+            if new <= len(frame):
+                self.fpos = new
+                self.offset += n
+                return frame[pos:new]
+            if pos != len(frame):
+                raise _straddle()
+            self.frame = None
+        self._check_limit(self.offset + n)
+        data = self._read_exact(n)
+        self.offset += n
+        return data
+
+    def _read_exact(self, n: int) -> bytes:
+        if n <= _CHUNK:
+            data = self._read(n)
+            if len(data) == n:
+                return bytes(data)
+            parts = [data] if data else []
+            got = len(data)
+        else:
+            parts, got = [], 0
+        while got < n:
+            part = self._read(min(n - got, _CHUNK))
+            if not part:
+                raise _truncated()
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    def readline(self) -> bytes:
+        frame = self.frame
+        if frame is not None:
+            pos = self.fpos
+            i = frame.find(b"\n", pos)
+            if i >= 0:
+                self.fpos = i + 1
+                self.offset += i + 1 - pos
+                return frame[pos : i + 1]
+            if pos != len(frame):
+                raise _straddle()
+            self.frame = None
+        line = self._readline()
+        if not line.endswith(b"\n"):
+            raise _truncated()
+        self.offset += len(line)
+        self._check_limit(self.offset)
+        return bytes(line)
+
+    def open_frame(self, size: int) -> None:
+        if self.frame is not None and self.fpos != len(self.frame):
+            raise MalformedPickleError("a new FRAME begins before the end of the current one")
+        self._check_limit(self.offset + size)
+        self.frame = self._read_exact(size)
+        self.fpos = 0

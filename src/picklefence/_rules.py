@@ -1,0 +1,268 @@
+"""Rules: what one allowed global may be used for, and with which arguments.
+
+A rule is plain data (so it renders to TOML and compares by value) except for an
+optional Python ``check`` callable, which app code uses for constraints TOML cannot say.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Protocol, Union
+
+from ._names import join_name
+
+__all__ = ["CAPABILITIES", "Arg", "Call", "Rule", "Signature"]
+
+#: Every capability a rule can grant, in the order the docs list them.
+CAPABILITIES: tuple[str, ...] = ("reference", "call", "construct", "state", "items")
+
+_CLASS_DEFAULT = frozenset(CAPABILITIES)
+_ENUM_DEFAULT = frozenset({"reference", "call"})
+_FUNCTION_DEFAULT = frozenset({"reference", "call"})
+_VALUE_DEFAULT = frozenset({"reference"})
+
+#: Type names a TOML ``type`` constraint may use, matched exactly (``bool`` is not ``int``).
+TYPE_NAMES: Mapping[str, type] = MappingProxyType(
+    {
+        t.__name__: t
+        for t in (
+            int, float, complex, bool, str, bytes, bytearray, tuple, list, dict,
+            set, frozenset, type(None), range, slice,
+        )
+    }
+)
+
+
+class Call(Protocol):
+    """What an argument check sees: the call about to be made, and the load's globals."""
+
+    @property
+    def name(self) -> str:
+        """The callee as ``"module:qualname"``."""
+
+    @property
+    def args(self) -> tuple[Any, ...]: ...
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]: ...
+
+    def global_name(self, obj: object) -> str | None:
+        """The name ``obj`` was looked up by in this load, or ``None`` if it is not a global."""
+
+    def allows(self, obj: object, capability: str) -> bool:
+        """Whether ``obj`` is a global of this load whose rule grants ``capability``."""
+
+
+Check = Callable[[Call], bool]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """Constraints on one argument; every given constraint must hold.
+
+    ``types``: exact type names (``"int"``, ``"NoneType"``, ``"module:qualname"``).
+    ``values``: allowed literal values (compared with their type, so ``True`` is not ``1``).
+    ``globals``: the argument must be the object this load looked up under one of
+    these names. ``max_len``: ``len()`` bound. ``min``/``max``: numeric bounds.
+    ``pattern``: a regular expression a ``str`` argument must match in full.
+    """
+
+    types: frozenset[str] | None = None
+    values: tuple[Any, ...] | None = None
+    globals: frozenset[str] | None = None
+    max_len: int | None = None
+    min: int | float | None = None
+    max: int | float | None = None
+    pattern: str | None = None
+    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.types is not None:
+            if not self.types:
+                raise ValueError("an argument's 'type' list is empty: nothing could match")
+            for name in self.types:
+                if name not in TYPE_NAMES and ":" not in name:
+                    known = ", ".join(sorted(TYPE_NAMES))
+                    raise ValueError(f"unknown type name {name!r} (use one of {known}, or 'module:qualname')")
+        if self.values is not None and not self.values:
+            raise ValueError("an argument's 'value' list is empty: nothing could match")
+        if self.globals is not None and not self.globals:
+            raise ValueError("an argument's 'global' list is empty: nothing could match")
+        if self.max_len is not None and self.max_len < 0:
+            raise ValueError(f"max_len must be >= 0, got {self.max_len}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is larger than max {self.max}: nothing could match")
+        if self.pattern is not None:
+            try:
+                object.__setattr__(self, "_regex", re.compile(self.pattern))
+            except re.error as exc:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from None
+
+    def accepts(self, value: object, call: Call) -> bool:
+        if self.types is not None and not _type_matches(value, self.types):
+            return False
+        if self.values is not None and not any(
+            type(value) is type(v) and value == v for v in self.values
+        ):
+            return False
+        if self.globals is not None and call.global_name(value) not in self.globals:
+            return False
+        if self.max_len is not None:
+            try:
+                if len(value) > self.max_len:  # type: ignore[arg-type]
+                    return False
+            except TypeError:
+                return False
+        if self.min is not None or self.max is not None:
+            if type(value) not in (int, float):
+                return False
+            if self.min is not None and value < self.min:  # type: ignore[operator]
+                return False
+            if self.max is not None and value > self.max:  # type: ignore[operator]
+                return False
+        if self._regex is not None:
+            if type(value) is not str or self._regex.fullmatch(value) is None:
+                return False
+        return True
+
+
+def _type_matches(value: object, names: frozenset[str]) -> bool:
+    cls = type(value)
+    if cls.__name__ in names and TYPE_NAMES.get(cls.__name__) is cls:
+        return True
+    return join_name(cls.__module__, cls.__qualname__) in names
+
+
+ArgLike = Union[Arg, type, tuple[type, ...]]
+
+
+def as_arg(spec: ArgLike) -> Arg:
+    """Shorthand: a type or a tuple of types means "exactly one of these types"."""
+    if isinstance(spec, Arg):
+        return spec
+    types = spec if isinstance(spec, tuple) else (spec,)
+    names = []
+    for t in types:
+        if not isinstance(t, type):
+            raise TypeError(f"an argument is described by an Arg or a type, not {t!r}")
+        names.append(t.__name__ if TYPE_NAMES.get(t.__name__) is t else join_name(t.__module__, t.__qualname__))
+    return Arg(types=frozenset(names))
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One accepted way of calling: positional ``args`` (``None``: any), then any number
+    of further positional arguments each matching ``varargs`` (if given), keyword
+    arguments named in ``kwargs`` (none allowed unless named), and an optional
+    ``check`` (a Python callable, or the name of a check shipped with picklefence)."""
+
+    args: tuple[Arg, ...] | None = None
+    kwargs: Mapping[str, Arg] = field(default_factory=lambda: MappingProxyType({}))
+    check: Check | str | None = None
+    varargs: Arg | None = None
+
+    def accepts(self, call: Call, checks: Mapping[str, Check]) -> bool:
+        args = call.args
+        if self.args is not None or self.varargs is not None:
+            fixed = self.args or ()
+            if len(args) < len(fixed) or (self.varargs is None and len(args) != len(fixed)):
+                return False
+            for spec, value in zip(fixed, args):
+                if not spec.accepts(value, call):
+                    return False
+            if self.varargs is not None:
+                for value in args[len(fixed) :]:
+                    if not self.varargs.accepts(value, call):
+                        return False
+        for key, value in call.kwargs.items():
+            spec = self.kwargs.get(key)
+            if spec is None or not spec.accepts(value, call):
+                return False
+        if self.check is None:
+            return True
+        check = checks[self.check] if isinstance(self.check, str) else self.check
+        return bool(check(call))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What may be done with the global ``module:qualname``.
+
+    ``can``: granted capabilities; ``None`` means the defaults for the object's kind
+    (a class: all; an enum class or a function: reference and call; anything else:
+    reference). Every rule grants ``reference``: the lookup itself. ``signatures``: accepted calls (``None``: any arguments).
+    ``state_keys``: attribute names BUILD may set (``None``: any non-dunder name).
+    """
+
+    module: str
+    qualname: str
+    can: frozenset[str] | None = None
+    signatures: tuple[Signature, ...] | None = None
+    state_keys: frozenset[str] | None = None
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if self.can is not None:
+            unknown = self.can - set(CAPABILITIES)
+            if unknown:
+                raise ValueError(
+                    f"unknown capability {sorted(unknown)[0]!r} (use {', '.join(CAPABILITIES)})"
+                )
+            object.__setattr__(self, "can", self.can | {"reference"})
+        if self.signatures is not None and not self.signatures:
+            raise ValueError(f"{self.name}: an empty 'signatures' list allows no call at all")
+
+    @property
+    def name(self) -> str:
+        return join_name(self.module, self.qualname)
+
+    def capabilities(self, obj: object) -> frozenset[str]:
+        if self.can is not None:
+            return self.can
+        if isinstance(obj, type):
+            return _ENUM_DEFAULT if issubclass(obj, enum.Enum) else _CLASS_DEFAULT
+        if callable(obj):
+            return _FUNCTION_DEFAULT
+        return _VALUE_DEFAULT
+
+    def accepts(self, call: Call, checks: Mapping[str, Check]) -> bool:
+        if self.signatures is None:
+            return True
+        return any(sig.accepts(call, checks) for sig in self.signatures)
+
+    def union(self, other: Rule) -> Rule:
+        """A rule allowing whatever either rule allows."""
+        can = None if self.can is None or other.can is None else self.can | other.can
+        if self.signatures is None or other.signatures is None:
+            signatures = None
+        else:
+            signatures = self.signatures + tuple(s for s in other.signatures if s not in self.signatures)
+        if self.state_keys is None or other.state_keys is None:
+            state_keys = None
+        else:
+            state_keys = self.state_keys | other.state_keys
+        why = self.why if not other.why or other.why == self.why else f"{self.why}; {other.why}".strip("; ")
+        return Rule(self.module, self.qualname, can, signatures, state_keys, why)
+
+
+def make_signatures(
+    args: Iterable[ArgLike] | None,
+    signatures: Iterable[Signature | Iterable[ArgLike]] | None,
+    check: Check | str | None,
+) -> tuple[Signature, ...] | None:
+    """Turn the shorthand keywords of ``Policy.allow`` into signatures."""
+    result: list[Signature] = []
+    if signatures is not None:
+        for sig in signatures:
+            result.append(sig if isinstance(sig, Signature) else Signature(tuple(as_arg(a) for a in sig)))
+    if args is not None:
+        result.append(Signature(tuple(as_arg(a) for a in args)))
+    if check is not None:
+        if any(sig.check is not None for sig in result):
+            raise ValueError("give 'check' either to allow() or to its Signature objects, not both")
+        result = [replace(sig, check=check) for sig in result] or [Signature(check=check)]
+    return tuple(result) if result else None

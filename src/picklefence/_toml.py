@@ -1,0 +1,287 @@
+"""Policies as TOML: parsing with line-numbered errors, and rendering back.
+
+Format::
+
+    include = ["stdlib"]                 # shipped names or paths relative to this file
+    description = "what this policy is for"
+
+    [allow."myapp.models:User"]          # one table per allowed global
+    why = "our own model class"          # one-line justification
+    can = ["call", "state"]              # optional; defaults depend on the object's kind
+    state_keys = ["name", "email"]       # optional: attributes BUILD may set
+    signatures = [                       # optional: accepted argument lists
+      { args = [{ type = ["bytes"] }] },
+      { args = [{ type = ["str"] }, { value = ["latin-1"] }] },
+      { check = "copyreg_reconstructor" },
+      { args = [], varargs = { type = ["str"] } },   # any number of str arguments
+    ]
+
+Argument constraint keys: ``type``, ``value``, ``global``, ``max_len``, ``min``, ``max``,
+``pattern``.  Unknown keys are errors: a typo must never widen a policy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from ._checks import CHECKS
+from ._names import split_name
+from ._rules import CAPABILITIES, Arg, Rule, Signature
+
+_TOP_KEYS = {"include", "description", "allow"}
+_RULE_KEYS = {"why", "can", "signatures", "state_keys"}
+_SIG_KEYS = {"args", "varargs", "kwargs", "check"}
+_ARG_KEYS = {"type", "value", "global", "max_len", "min", "max", "pattern"}
+
+
+class PolicyFileError(ValueError):
+    """A policy file is malformed; the message names the file and line."""
+
+
+class _Located:
+    """Maps a rule name to the line of its table header, for error messages."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self.lines = text.splitlines()
+
+    def line_of(self, name: str | None, key: str | None = None) -> int | None:
+        start = 0
+        if name is not None:
+            header = re.compile(r"^\s*\[\s*allow\s*\.\s*[\"']" + re.escape(name) + r"[\"']\s*\]")
+            for i, line in enumerate(self.lines):
+                if header.match(line):
+                    start = i
+                    break
+            else:
+                return None
+        if key is None:
+            return start + 1
+        pattern = re.compile(r"(^|[\s{,])" + re.escape(key) + r"\s*=")
+        for i in range(start, len(self.lines)):
+            if i > start and name is not None and self.lines[i].lstrip().startswith("["):
+                break
+            if pattern.search(self.lines[i]):
+                return i + 1
+        return start + 1
+
+    def error(self, message: str, name: str | None = None, key: str | None = None) -> PolicyFileError:
+        line = self.line_of(name, key)
+        where = f"{self.source}, line {line}" if line else self.source
+        return PolicyFileError(f"{where}: {message}")
+
+
+def parse(
+    text: str, source: str, load_include: Callable[[str], Iterable[Rule]]
+) -> tuple[list[Rule], str]:
+    """Rules defined by ``text`` (includes first), and its description."""
+    loc = _Located(text, source)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyFileError(f"{source}: {exc}") from None
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise loc.error(f"unknown top-level key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})", key=key)
+    rules: list[Rule] = []
+    includes = doc.get("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise loc.error("'include' must be a list of policy names or paths", key="include")
+    for inc in includes:
+        rules.extend(load_include(inc))
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        raise loc.error("'description' must be a string", key="description")
+    allow = doc.get("allow", {})
+    if not isinstance(allow, dict):
+        raise loc.error("'allow' must be a table of [allow.\"module:qualname\"] tables", key="allow")
+    for name, body in allow.items():
+        rules.append(_parse_rule(name, body, loc))
+    return rules, description
+
+
+def _parse_rule(name: str, body: Any, loc: _Located) -> Rule:
+    try:
+        module, qualname = split_name(name)
+    except ValueError as exc:
+        raise loc.error(str(exc), name) from None
+    if not isinstance(body, dict):
+        raise loc.error(f"[allow.{name!r}] must be a table", name)
+    for key in body:
+        if key not in _RULE_KEYS:
+            raise loc.error(f"unknown key {key!r} in [allow.\"{name}\"] (allowed: {', '.join(sorted(_RULE_KEYS))})", name, key)
+    try:
+        why = body.get("why", "")
+        if not isinstance(why, str):
+            raise ValueError("'why' must be a string")
+        can = body.get("can")
+        if can is not None:
+            can = frozenset(_str_list(can, "can"))
+        state_keys = body.get("state_keys")
+        if state_keys is not None:
+            state_keys = frozenset(_str_list(state_keys, "state_keys"))
+        signatures = body.get("signatures")
+        if signatures is not None:
+            if not isinstance(signatures, list):
+                raise ValueError("'signatures' must be a list of inline tables")
+            signatures = tuple(_parse_signature(s) for s in signatures)
+        return Rule(module, qualname, can, signatures, state_keys, why)
+    except (ValueError, TypeError) as exc:
+        key = _first_key_in(str(exc), ("can", "signatures", "state_keys", "why", *_ARG_KEYS, *_SIG_KEYS))
+        raise loc.error(str(exc), name, key) from None
+
+
+def _first_key_in(message: str, keys: Iterable[str]) -> str | None:
+    for key in keys:
+        if f"'{key}'" in message:
+            return key
+    return None
+
+
+def _str_list(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'{key}' must be a list of strings")
+    return value
+
+
+def _parse_signature(sig: Any) -> Signature:
+    if not isinstance(sig, dict):
+        raise ValueError("each entry of 'signatures' must be an inline table like { args = [...] }")
+    for key in sig:
+        if key not in _SIG_KEYS:
+            raise ValueError(f"unknown key '{key}' in a signature (allowed: {', '.join(sorted(_SIG_KEYS))})")
+    args = sig.get("args")
+    if args is not None:
+        if not isinstance(args, list):
+            raise ValueError("'args' must be a list of argument constraints")
+        args = tuple(_parse_arg(a) for a in args)
+    kwargs = sig.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise ValueError("'kwargs' must be a table of argument constraints")
+    check = sig.get("check")
+    if check is not None and check not in CHECKS:
+        raise ValueError(f"unknown 'check' {check!r} (shipped checks: {', '.join(sorted(CHECKS))})")
+    varargs = sig.get("varargs")
+    return Signature(
+        args,
+        {k: _parse_arg(v) for k, v in kwargs.items()},
+        check,
+        _parse_arg(varargs) if varargs is not None else None,
+    )
+
+
+def _parse_arg(arg: Any) -> Arg:
+    if not isinstance(arg, dict):
+        raise ValueError("an argument constraint must be an inline table like { type = [\"int\"] }")
+    for key in arg:
+        if key not in _ARG_KEYS:
+            raise ValueError(f"unknown key '{key}' in an argument constraint (allowed: {', '.join(sorted(_ARG_KEYS))})")
+    types = arg.get("type")
+    globals_ = arg.get("global")
+    values = arg.get("value")
+    if values is not None and not isinstance(values, list):
+        raise ValueError("'value' must be a list of literals")
+    for bound in ("max_len", "min", "max"):
+        v = arg.get(bound)
+        if v is not None and (type(v) not in (int, float) or (bound == "max_len" and type(v) is not int)):
+            raise ValueError(f"'{bound}' must be a number")
+    pattern = arg.get("pattern")
+    if pattern is not None and not isinstance(pattern, str):
+        raise ValueError("'pattern' must be a string")
+    if globals_ is not None:
+        for g in _str_list(globals_, "global"):
+            split_name(g)
+    return Arg(
+        types=frozenset(_str_list(types, "type")) if types is not None else None,
+        values=tuple(values) if values is not None else None,
+        globals=frozenset(globals_) if globals_ is not None else None,
+        max_len=arg.get("max_len"),
+        min=arg.get("min"),
+        max=arg.get("max"),
+        pattern=pattern,
+    )
+
+
+def render(rules: Iterable[Rule], description: str = "") -> str:
+    """TOML text that parses back to the same rules."""
+    out: list[str] = []
+    if description:
+        out.append(f"description = {_s(description)}")
+    for rule in sorted(rules, key=lambda r: r.name):
+        out.append("")
+        out.append(f"[allow.{_s(rule.name)}]")
+        if rule.why:
+            out.append(f"why = {_s(rule.why)}")
+        if rule.can is not None:
+            out.append(f"can = [{', '.join(_s(c) for c in CAPABILITIES if c in rule.can)}]")
+        if rule.state_keys is not None:
+            out.append(f"state_keys = [{', '.join(_s(k) for k in sorted(rule.state_keys))}]")
+        if rule.signatures is not None:
+            out.append("signatures = [")
+            for sig in rule.signatures:
+                out.append(f"  {_render_signature(sig, rule.name)},")
+            out.append("]")
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _render_signature(sig: Signature, name: str) -> str:
+    parts = []
+    if sig.args is not None:
+        parts.append(f"args = [{', '.join(_render_arg(a) for a in sig.args)}]")
+    if sig.varargs is not None:
+        parts.append(f"varargs = {_render_arg(sig.varargs)}")
+    if sig.kwargs:
+        inner = ", ".join(f"{_s(k)} = {_render_arg(v)}" for k, v in sorted(sig.kwargs.items()))
+        parts.append(f"kwargs = {{ {inner} }}")
+    if sig.check is not None:
+        if not isinstance(sig.check, str):
+            raise ValueError(
+                f"the rule for {name} has a Python check function, which TOML cannot hold; "
+                "keep that rule in code"
+            )
+        parts.append(f"check = {_s(sig.check)}")
+    return "{ " + ", ".join(parts) + " }" if parts else "{}"
+
+
+def _render_arg(arg: Arg) -> str:
+    parts = []
+    if arg.types is not None:
+        parts.append(f"type = [{', '.join(_s(t) for t in sorted(arg.types))}]")
+    if arg.values is not None:
+        parts.append(f"value = [{', '.join(_literal(v) for v in arg.values)}]")
+    if arg.globals is not None:
+        parts.append(f"global = [{', '.join(_s(g) for g in sorted(arg.globals))}]")
+    for key in ("max_len", "min", "max"):
+        value = getattr(arg, key)
+        if value is not None:
+            parts.append(f"{key} = {_literal(value)}")
+    if arg.pattern is not None:
+        parts.append(f"pattern = {_s(arg.pattern)}")
+    return "{ " + ", ".join(parts) + " }" if parts else "{}"
+
+
+def _s(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _s(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    raise ValueError(f"{value!r} cannot be written as a TOML literal")
+
+
+def as_mapping(rules: Iterable[Rule]) -> Mapping[tuple[str, str], Rule]:
+    """Rules keyed by name; a name given twice keeps the union of both rules."""
+    merged: dict[tuple[str, str], Rule] = {}
+    for rule in rules:
+        key = (rule.module, rule.qualname)
+        merged[key] = merged[key].union(rule) if key in merged else rule
+    return merged

@@ -1,0 +1,128 @@
+"""The public loading API: ``loads``, ``load`` and ``Unpickler``, mirroring :mod:`pickle`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._engine import Engine
+from ._reader import BytesReader, FileReader, Reader
+from .errors import MalformedPickleError
+from .limits import Limits
+from .policy import PolicyLike, resolve_policy
+
+_DEFAULT_LIMITS = Limits()
+
+
+class Unpickler:
+    """Reads pickles from a binary file under a policy, like :class:`pickle.Unpickler`.
+
+    ``persistent_load`` may be overridden (or assigned) with the same contract as in
+    :mod:`pickle`.  ``find_class`` is deliberately absent: which globals a pickle may
+    use is the policy's decision, so a subclass that defines ``find_class`` is refused
+    at class creation rather than silently ignored.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "find_class" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__qualname__} defines find_class, which picklefence never calls: "
+                "say which globals are allowed with a Policy instead"
+            )
+
+    def __init__(
+        self,
+        file: Any,
+        *,
+        policy: PolicyLike = None,
+        limits: Limits | None = None,
+        fix_imports: bool = True,
+        encoding: str = "ASCII",
+        errors: str = "strict",
+        buffers: Iterable[Any] | None = None,
+    ) -> None:
+        self._setup(FileReader(file, 0), policy, limits, fix_imports, encoding, errors, buffers)
+
+    def _setup(
+        self,
+        reader: Reader,
+        policy: PolicyLike,
+        limits: Limits | None,
+        fix_imports: bool,
+        encoding: str,
+        errors: str,
+        buffers: Iterable[Any] | None,
+    ) -> None:
+        self._engine = Engine(
+            reader,
+            resolve_policy(policy),
+            limits if limits is not None else _DEFAULT_LIMITS,
+            fix_imports=fix_imports,
+            encoding=encoding,
+            errors=errors,
+            buffers=iter(buffers) if buffers is not None else None,
+            persistent_load=self._persistent_load,
+        )
+
+    @property
+    def memo(self) -> dict[int, Any]:
+        """The memo, kept across ``load()`` calls as :mod:`pickle` keeps it."""
+        return self._engine.memo
+
+    def load(self) -> Any:
+        """Read one pickle from the file and return the object it describes."""
+        return self._engine.load()
+
+    def _persistent_load(self, pid: Any) -> Any:
+        return self.persistent_load(pid)
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise MalformedPickleError(
+            "A load persistent id instruction was encountered, but no persistent_load function was specified."
+        )
+
+
+def loads(
+    data: bytes | bytearray | memoryview,
+    /,
+    *,
+    policy: PolicyLike = None,
+    limits: Limits | None = None,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+    buffers: Iterable[Any] | None = None,
+) -> Any:
+    """Load one pickle from ``data`` under ``policy`` (default: ``"default"``)."""
+    if isinstance(data, str):
+        raise TypeError("Can't load pickle from unicode string")
+    raw = data if type(data) is bytes else bytes(memoryview(data))
+    limits = limits if limits is not None else _DEFAULT_LIMITS
+    unpickler = Unpickler.__new__(Unpickler)
+    unpickler._setup(BytesReader(raw, limits.max_input_bytes), policy, limits, fix_imports, encoding, errors, buffers)
+    return unpickler.load()
+
+
+def load(
+    file: Any,
+    /,
+    *,
+    policy: PolicyLike = None,
+    limits: Limits | None = None,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+    buffers: Iterable[Any] | None = None,
+) -> Any:
+    """Load one pickle from the binary file ``file``, leaving it just after STOP."""
+    return Unpickler(
+        file,
+        policy=policy,
+        limits=limits,
+        fix_imports=fix_imports,
+        encoding=encoding,
+        errors=errors,
+        buffers=buffers,
+    ).load()
+

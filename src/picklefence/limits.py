@@ -1,0 +1,43 @@
+"""Resource limits for a load (guarantee G5).
+
+Every default is finite.  Limits that a length prefix could abuse are also checked
+against the bytes actually left in the input before anything is allocated, so a
+29-byte pickle can never claim a gigabyte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Limits"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Upper bounds on what one load may use.
+
+    ``max_input_bytes``: total bytes a single pickle may span (frames and arguments).
+    ``max_memo_entries``: number of distinct memo slots (PUT/BINPUT/MEMOIZE).
+    ``max_memo_index``: largest memo index a PUT or GET may name.
+    ``max_mark_depth``: MARK nesting depth (the stack itself holds at most one value
+    per input byte, so ``max_input_bytes`` bounds it).
+    ``max_string_bytes``: length of one str/bytes/bytearray argument.
+    ``max_calls``: REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ and BUILD executed.
+    ``max_globals``: global lookups (GLOBAL, STACK_GLOBAL, INST, OBJ, EXT*).
+    ``max_int_digits``: decimal digits of a text-encoded int (INT/LONG opcodes).
+    """
+
+    max_input_bytes: int = 16 * 1024**3
+    max_memo_entries: int = 50_000_000
+    max_memo_index: int = 2**32 - 1
+    max_mark_depth: int = 100_000
+    max_string_bytes: int = 8 * 1024**3
+    max_calls: int = 50_000_000
+    max_globals: int = 10_000_000
+    max_int_digits: int = 4300
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise ValueError(f"Limits.{name} must be a non-negative int, got {value!r}")

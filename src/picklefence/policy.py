@@ -1,0 +1,284 @@
+"""The immutable :class:`Policy`: which globals a pickle may use, and how."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Union
+
+from . import _toml
+from ._names import join_name, split_name
+from ._rules import CAPABILITIES, Arg, ArgLike, Check, Rule, Signature, make_signatures
+
+__all__ = ["Arg", "Policy", "PolicyFileError", "PolicyLike", "Rule", "Signature"]
+
+PolicyFileError = _toml.PolicyFileError
+
+_SHIPPED_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+
+
+class Policy:
+    """An allowlist of globals, each with the capabilities a pickle may use.
+
+    Policies are values: every method returns a new policy and never changes the
+    receiver, so the shipped policies and any policy shared between threads stay as
+    they are.  ``a | b`` allows what either allows.
+    """
+
+    __slots__ = ("_rules", "_unrestricted", "_label", "_description")
+
+    def __init__(
+        self,
+        rules: Iterable[Rule] = (),
+        *,
+        description: str = "",
+        _label: str = "",
+        _unrestricted: bool = False,
+    ) -> None:
+        self._rules: Mapping[tuple[str, str], Rule] = MappingProxyType(dict(_toml.as_mapping(rules)))
+        self._unrestricted = _unrestricted
+        self._label = _label
+        self._description = description
+
+    # -- construction -----------------------------------------------------------------
+
+    @classmethod
+    def named(cls, name: str) -> Policy:
+        """A policy shipped with picklefence (``"default"``, ``"stdlib"``, ...)."""
+        return _shipped(name)
+
+    @classmethod
+    def shipped_names(cls) -> tuple[str, ...]:
+        """Names accepted by :meth:`named`."""
+        return tuple(sorted(p.name[: -len(".toml")] for p in _policy_dir().iterdir() if p.name.endswith(".toml")))
+
+    @classmethod
+    def from_toml(cls, source: str | os.PathLike[str]) -> Policy:
+        """A policy from a TOML file path or from TOML text.
+
+        A ``str`` is read as a path when it names an existing file or ends in
+        ``.toml`` and has no newline; otherwise it is the TOML text itself.
+        """
+        if isinstance(source, os.PathLike) or (
+            "\n" not in source and (source.endswith(".toml") or os.path.isfile(source))
+        ):
+            path = Path(source)
+            return _from_file(path, _label=str(path), _seen=())
+        rules, description = _toml.parse(source, "<policy text>", lambda inc: _include(inc, None, ()))
+        return cls(rules, description=description, _label="policy")
+
+    @classmethod
+    def unrestricted(cls) -> Policy:
+        """Allows everything, exactly like :mod:`pickle`. For trusted data only."""
+        return cls(_label="Policy.unrestricted()", _unrestricted=True)
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def is_unrestricted(self) -> bool:
+        return self._unrestricted
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def rules(self) -> Mapping[str, Rule]:
+        """Every rule, keyed by ``"module:qualname"``."""
+        return MappingProxyType({rule.name: rule for rule in self._rules.values()})
+
+    def rule(self, module: str, qualname: str) -> Rule | None:
+        """The rule for exactly this name (no prefix matching), or ``None``."""
+        return self._rules.get((module, qualname))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        module, _, qualname = name.partition(":")
+        return (module, qualname) in self._rules
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules.values())
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    # -- derivation ------------------------------------------------------------------
+
+    def allow(
+        self,
+        *targets: object,
+        can: Iterable[str] | None = None,
+        args: Sequence[ArgLike] | None = None,
+        signatures: Iterable[Signature | Iterable[ArgLike]] | None = None,
+        check: Check | str | None = None,
+        state_keys: Iterable[str] | None = None,
+        why: str = "",
+    ) -> Policy:
+        """A new policy that also allows ``targets``; a listed name's old rule is replaced.
+
+        ``targets`` are classes, functions or ``"module:qualname"`` strings.
+        ``args=[bytes]`` is shorthand for one signature taking exactly one ``bytes``.
+        """
+        if not targets:
+            raise TypeError("allow() needs at least one class, function or 'module:qualname'")
+        sigs = make_signatures(args, signatures, check)
+        new = dict(self._rules)
+        for target in targets:
+            module, qualname = _name_of(target)
+            rule = Rule(
+                module,
+                qualname,
+                frozenset(can) if can is not None else None,
+                sigs,
+                frozenset(state_keys) if state_keys is not None else None,
+                why,
+            )
+            new[(module, qualname)] = rule
+        return self._derive(new.values())
+
+    def deny(self, *targets: object) -> Policy:
+        """A new policy without the rules for ``targets``."""
+        drop = {_name_of(t) for t in targets}
+        return self._derive(r for key, r in self._rules.items() if key not in drop)
+
+    def union(self, *others: PolicyLike) -> Policy:
+        """A policy allowing whatever any of the policies allows."""
+        policies = [self, *(resolve_policy(o) for o in others)]
+        if any(p._unrestricted for p in policies):
+            return Policy.unrestricted()
+        rules = [r for p in policies for r in p._rules.values()]
+        label = " | ".join(p._label or "Policy()" for p in policies)
+        return Policy(rules, _label=label)
+
+    def __or__(self, other: object) -> Policy:
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return self.union(other)
+
+    def _derive(self, rules: Iterable[Rule]) -> Policy:
+        if self._unrestricted:
+            return self
+        return Policy(rules, description=self._description, _label=self._label)
+
+    # -- rendering -------------------------------------------------------------------
+
+    def to_toml(self) -> str:
+        """The policy as TOML text that :meth:`from_toml` reads back to an equal policy."""
+        if self._unrestricted:
+            raise ValueError("Policy.unrestricted() allows everything and has no TOML form")
+        return _toml.render(self._rules.values(), self._description)
+
+    def hint_python(self, name: str, capability: str) -> str:
+        """The line of Python that extends this policy to allow ``capability`` on ``name``."""
+        if _SHIPPED_NAME.fullmatch(self._label):
+            base = f"Policy.named({self._label!r})"
+        elif self._label.startswith("Policy"):
+            base = self._label
+        else:
+            base = "policy"
+        can = "" if capability in ("reference", "call") else f", can={_caps_with(capability)!r}"
+        return f"{base}.allow({name!r}{can})"
+
+    @staticmethod
+    def hint_toml(name: str, capability: str) -> str:
+        lines = [f"[allow.{_toml._s(name)}]"]
+        if capability not in ("reference", "call"):
+            lines.append("can = [" + ", ".join(_toml._s(c) for c in _caps_with(capability)) + "]")
+        return "\n".join(lines)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return self._unrestricted == other._unrestricted and dict(self._rules) == dict(other._rules)
+
+    def __hash__(self) -> int:
+        return hash((self._unrestricted, frozenset(self._rules)))
+
+    def __repr__(self) -> str:
+        if self._unrestricted:
+            return "Policy.unrestricted()"
+        return f"<Policy {self._label or 'custom'}: {len(self._rules)} rules>"
+
+
+def _caps_with(capability: str) -> list[str]:
+    return [c for c in CAPABILITIES if c in ("reference", "call", capability)]
+
+
+def _name_of(target: object) -> tuple[str, str]:
+    if isinstance(target, str):
+        return split_name(target)
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        raise TypeError(f"{target!r} has no __module__/__qualname__; name it as 'module:qualname'")
+    return split_name(join_name(module, qualname))
+
+
+def _policy_dir() -> resources.abc.Traversable:
+    return resources.files("picklefence") / "policies"
+
+
+@lru_cache(maxsize=None)
+def _shipped(name: str) -> Policy:
+    if not _SHIPPED_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a shipped policy name")
+    resource = _policy_dir() / f"{name}.toml"
+    if not resource.is_file():
+        known = ", ".join(Policy.shipped_names())
+        raise ValueError(f"no shipped policy named {name!r} (shipped: {known})")
+    text = resource.read_text(encoding="utf-8")
+    rules, description = _toml.parse(text, f"policies/{name}.toml", lambda inc: _include(inc, None, (name,)))
+    return Policy(rules, description=description, _label=name)
+
+
+def _from_file(path: Path, *, _label: str, _seen: tuple[str, ...]) -> Policy:
+    key = str(path.resolve())
+    if key in _seen:
+        raise PolicyFileError(f"{path}: include cycle ({' -> '.join((*_seen, key))})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyFileError(f"{path}: cannot read policy file: {exc.strerror}") from None
+    rules, description = _toml.parse(text, str(path), lambda inc: _include(inc, path.parent, (*_seen, key)))
+    return Policy(rules, description=description, _label=_label)
+
+
+def _include(ref: str, base: Path | None, seen: tuple[str, ...]) -> Iterable[Rule]:
+    if _SHIPPED_NAME.fullmatch(ref):
+        if ref in seen:
+            raise PolicyFileError(f"include cycle through shipped policy {ref!r}")
+        return _shipped(ref)
+    path = Path(ref) if base is None else base / ref
+    return _from_file(path, _label=str(path), _seen=seen)
+
+
+PolicyLike = Union[Policy, str, "os.PathLike[str]", Sequence[Union[Policy, str, "os.PathLike[str]"]], None]
+
+
+def resolve_policy(policy: PolicyLike) -> Policy:
+    """What the ``policy=`` argument of every entry point accepts, as a Policy."""
+    if policy is None:
+        return _shipped("default")
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, os.PathLike):
+        return Policy.from_toml(policy)
+    if isinstance(policy, str):
+        if _SHIPPED_NAME.fullmatch(policy) and not os.path.isfile(policy):
+            return _shipped(policy)
+        if os.path.isfile(policy) or policy.endswith(".toml"):
+            return Policy.from_toml(Path(policy))
+        raise ValueError(f"{policy!r} is neither a shipped policy ({', '.join(Policy.shipped_names())}) nor a file")
+    if isinstance(policy, Sequence):
+        if not policy:
+            raise ValueError("an empty sequence of policies allows nothing; pass Policy() for that")
+        first, *rest = (resolve_policy(p) for p in policy)
+        return first.union(*rest) if rest else first
+    raise TypeError(f"policy must be a Policy, a shipped name, a TOML path or a sequence of these, not {policy!r}")
+
