@@ -220,9 +220,9 @@ def audit(
     pol = resolve_policy(policy)
     lim = limits if limits is not None else Limits()
     if isinstance(data, (bytes, bytearray, memoryview)):
-        reader: Any = BytesReader(bytes(data), lim.max_input_bytes)
+        reader: Any = BytesReader(bytes(data))
     else:
-        reader = FileReader(data, lim.max_input_bytes)
+        reader = FileReader(data)
     auditor = _Auditor(reader, pol, lim, fix_imports)
     error: UnpicklingError | None = None
     try:

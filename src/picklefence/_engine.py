@@ -180,7 +180,7 @@ class Engine:
         self.metastack = []
         self.proto = 0
         reader = self.reader
-        reader.limit = reader.offset + self.limits.max_input_bytes  # type: ignore[attr-defined]
+        reader.begin(self.limits.max_input_bytes)
         read = self.read
         dispatch = self.dispatch
         start = reader.offset
@@ -411,8 +411,6 @@ class Engine:
             raise mixed(MalformedPickleError, TypeError)(f"{opname} class argument isn't a type object")
         if type(args) is not tuple:
             raise mixed(MalformedPickleError, TypeError)(f"{opname} args argument must be a tuple, not {type(args).__name__}")
-        if kwargs is not None and type(kwargs) is not dict:
-            raise mixed(MalformedPickleError, TypeError)(f"{opname} kwargs argument must be a dict, not {type(kwargs).__name__}")
         self.count_call()
         name = _callable_name(cls) if self.unrestricted else self.authorize(cls, args, kwargs, "construct", opname)
         return self.invoke(cls.__new__, (cls, *args), kwargs, name)
@@ -783,6 +781,8 @@ class Engine:
         kwargs = stack.pop()
         args = stack.pop()
         cls = stack.pop()
+        if type(kwargs) is not dict:
+            raise mixed(MalformedPickleError, TypeError)(f"NEWOBJ_EX kwargs argument must be a dict, not {type(kwargs).__name__}")
         stack.append(self.new(cls, args, kwargs, "NEWOBJ_EX"))
 
     def op_PROTO(self) -> None:

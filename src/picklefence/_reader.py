@@ -18,6 +18,9 @@ _CHUNK = 1 << 20
 class Reader(Protocol):
     offset: int
 
+    def begin(self, max_bytes: int) -> None:
+        """Start a pickle, which may span at most ``max_bytes`` from here."""
+
     def read(self, n: int) -> bytes: ...
 
     def readline(self) -> bytes: ...
@@ -38,13 +41,16 @@ class BytesReader:
 
     __slots__ = ("data", "offset", "end", "frame_end", "in_frame", "limit")
 
-    def __init__(self, data: bytes, limit: int) -> None:
+    def __init__(self, data: bytes) -> None:
         self.data = data
         self.offset = 0
-        self.end = len(data)
-        self.frame_end = self.end
+        self.end = self.frame_end = self.limit = len(data)
         self.in_frame = False
-        self.limit = limit
+
+    def begin(self, max_bytes: int) -> None:
+        self.limit = self.offset + max_bytes
+        self.end = self.frame_end = min(len(self.data), self.limit)
+        self.in_frame = False
 
     def read(self, n: int) -> bytes:
         pos = self.offset
@@ -75,7 +81,7 @@ class BytesReader:
             self.frame_end = self.end
 
     def _past_end(self, new: int) -> None:
-        if new > self.limit:
+        if new > self.limit and self.limit < len(self.data):
             raise LimitExceededError(
                 f"the pickle spans more than Limits.max_input_bytes={self.limit}",
                 limit="max_input_bytes",
@@ -103,16 +109,19 @@ class FileReader:
 
     __slots__ = ("_read", "_readline", "offset", "limit", "frame", "fpos")
 
-    def __init__(self, file: object, limit: int) -> None:
+    def __init__(self, file: object) -> None:
         try:
             self._read = file.read  # type: ignore[attr-defined]
             self._readline = file.readline  # type: ignore[attr-defined]
         except AttributeError:
             raise TypeError("file must have 'read' and 'readline' attributes") from None
         self.offset = 0
-        self.limit = limit
+        self.limit = 0
         self.frame: bytes | None = None
         self.fpos = 0
+
+    def begin(self, max_bytes: int) -> None:
+        self.limit = self.offset + max_bytes
 
     def _check_limit(self, new: int) -> None:
         if new > self.limit:

@@ -42,7 +42,7 @@ class Unpickler:
         errors: str = "strict",
         buffers: Iterable[Any] | None = None,
     ) -> None:
-        self._setup(FileReader(file, 0), policy, limits, fix_imports, encoding, errors, buffers)
+        self._setup(FileReader(file), policy, limits, fix_imports, encoding, errors, buffers)
 
     def _setup(
         self,
@@ -100,7 +100,7 @@ def loads(
     raw = data if type(data) is bytes else bytes(memoryview(data))
     limits = limits if limits is not None else _DEFAULT_LIMITS
     unpickler = Unpickler.__new__(Unpickler)
-    unpickler._setup(BytesReader(raw, limits.max_input_bytes), policy, limits, fix_imports, encoding, errors, buffers)
+    unpickler._setup(BytesReader(raw), policy, limits, fix_imports, encoding, errors, buffers)
     return unpickler.load()
 
 

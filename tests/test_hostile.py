@@ -1,0 +1,280 @@
+"""Hostile inputs as a table: every case is refused with the expected error type and
+leaves no trace — no file written, no module imported, no allowed class or function
+changed."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import copyreg
+import datetime
+import decimal
+import fractions
+import http
+import ipaddress
+import json
+import pathlib
+import struct
+import sys
+import types
+import uuid
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import picklefence
+from picklefence import (
+    LimitExceededError,
+    Limits,
+    MalformedPickleError,
+    Policy,
+    PolicyViolation,
+    TruncatedPickleError,
+    UnpicklingError,
+)
+
+from .hostile import call, g, i, sg, stop, t, u
+
+CANARY = "@CANARY@"
+
+# Classes and functions whose state must survive every case unchanged.
+_WATCHED: tuple[object, ...] = (
+    fractions.Fraction,
+    decimal.Decimal,
+    collections.OrderedDict,
+    collections.defaultdict,
+    collections.deque,
+    collections.Counter,
+    types.SimpleNamespace,
+    argparse.Namespace,
+    uuid.UUID,
+    http.HTTPStatus,
+    datetime.datetime,
+    ipaddress.IPv4Address,
+    pathlib.PurePosixPath,
+    zoneinfo.ZoneInfo,
+    json.dumps,
+    copyreg._reconstructor,
+)
+
+
+def _snapshot() -> dict[str, object]:
+    snap: dict[str, object] = {}
+    for obj in _WATCHED:
+        name = f"{obj.__module__}.{obj.__qualname__}"  # type: ignore[attr-defined]
+        snap[name] = dict(vars(obj))
+        if isinstance(obj, types.FunctionType):
+            snap[name + ".defaults"] = (obj.__defaults__, obj.__kwdefaults__, obj.__code__)
+    snap["HTTPStatus.OK"] = dict(vars(http.HTTPStatus.OK))
+    return snap
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    data: bytes
+    error: type[UnpicklingError]
+    policy: object = "default"
+    limits: Limits | None = None
+    check: Callable[[UnpicklingError], bool] | None = None
+
+
+def _refused(module: str, qualname: str, capability: str = "reference") -> Callable[[UnpicklingError], bool]:
+    def check(exc: UnpicklingError) -> bool:
+        return (
+            isinstance(exc, PolicyViolation)
+            and exc.module == module
+            and exc.qualname == qualname
+            and exc.capability == capability
+        )
+
+    return check
+
+
+STDLIB = "stdlib"
+CUSTOM_SYS_MODULES = Policy.named("default").allow("sys:modules")
+CUSTOM_JSON = Policy.named("default").allow("json:dumps")
+
+CASES: list[Case] = [
+    # -- code execution gadgets: refused at lookup, nothing imported ------------------
+    Case("os.system", stop(call(g("os", "system"), u(f"touch {CANARY}"))), PolicyViolation, check=_refused("os", "system")),
+    Case("posix.system", stop(call(g("posix", "system"), u(f"touch {CANARY}"))), PolicyViolation, check=_refused("posix", "system")),
+    Case("eval", stop(call(g("builtins", "eval"), u(f"open({CANARY!r}, 'w')"))), PolicyViolation, check=_refused("builtins", "eval")),
+    Case("exec", stop(call(g("builtins", "exec"), u(f"open({CANARY!r}, 'w')"))), PolicyViolation),
+    Case("compile", stop(call(g("builtins", "compile"), u("1"), u("x"), u("eval"))), PolicyViolation),
+    Case("__import__", stop(call(g("builtins", "__import__"), u("this"))), PolicyViolation),
+    Case("open for writing", stop(call(g("builtins", "open"), u(CANARY), u("w"))), PolicyViolation),
+    Case("io.open", stop(call(g("io", "open"), u(CANARY), u("w"))), PolicyViolation),
+    Case("subprocess.Popen", stop(call(g("subprocess", "Popen"), u(f"touch {CANARY}"))), PolicyViolation),
+    Case("subprocess.check_output", stop(call(g("subprocess", "check_output"), t(u("touch"), u(CANARY)))), PolicyViolation),
+    Case("os.popen", stop(call(g("os", "popen"), u(f"touch {CANARY}"))), PolicyViolation),
+    Case("shutil.rmtree", stop(call(g("shutil", "rmtree"), u("/nonexistent-picklefence"))), PolicyViolation),
+    Case("pickle.loads nested", stop(call(g("pickle", "loads"), b"C\x01N")), PolicyViolation),
+    Case("pydoc.locate", stop(call(g("pydoc", "locate"), u("os.system"))), PolicyViolation, check=_refused("pydoc", "locate")),
+    Case("importlib.import_module", stop(call(g("importlib", "import_module"), u("this"))), PolicyViolation),
+    Case("operator.attrgetter", stop(call(g("operator", "attrgetter"), u("system"))), PolicyViolation),
+    Case("functools.partial", stop(call(g("functools", "partial"), g("builtins", "eval"))), PolicyViolation),
+    Case("getattr under default", stop(call(g("builtins", "getattr"), g("builtins", "type"), u("mro"))), PolicyViolation, check=_refused("builtins", "getattr")),
+    Case("numpy runstring", stop(call(g("numpy.testing._private.utils", "runstring"), u(f"open({CANARY!r}, 'w')"), b"}")), PolicyViolation),
+    Case("this (import side effect)", stop(g("this", "s")), PolicyViolation, check=_refused("this", "s")),
+    Case("antigravity (import side effect)", stop(g("antigravity", "fly")), PolicyViolation),
+    Case("webbrowser.open", stop(call(g("webbrowser", "open"), u("http://127.0.0.1/"))), PolicyViolation),
+    Case("socket.socket", stop(call(g("socket", "socket"))), PolicyViolation),
+    Case("ctypes.CDLL", stop(call(g("ctypes", "CDLL"), u("libc.so.6"))), PolicyViolation),
+    Case("sys.modules", stop(g("sys", "modules")), PolicyViolation),
+    Case("__main__ lookup", stop(g("__main__", "anything")), PolicyViolation),
+    Case("INST os.system", b"(" + u(f"touch {CANARY}") + b"ios\nsystem\n.", PolicyViolation, check=_refused("os", "system")),
+    Case("OBJ os.system", b"(" + g("os", "system") + u(f"touch {CANARY}") + b"o.", PolicyViolation),
+    Case("STACK_GLOBAL os.system", stop(sg("os", "system") + t(u(f"touch {CANARY}")) + b"R", 4), PolicyViolation, check=_refused("os", "system")),
+    # -- Python 2 names are renamed before the policy judges them -------------------
+    Case("commands.getoutput -> subprocess", stop(call(g("commands", "getoutput"), u(f"touch {CANARY}")), 2), PolicyViolation, check=_refused("subprocess", "getoutput")),
+    Case("__builtin__.eval -> builtins", stop(call(g("__builtin__", "eval"), u(f"open({CANARY!r}, 'w')")), 2), PolicyViolation, check=_refused("builtins", "eval")),
+    Case("urllib2.urlopen -> urllib.request", stop(call(g("urllib2", "urlopen"), u("http://127.0.0.1/")), 2), PolicyViolation, check=_refused("urllib.request", "urlopen")),
+    # -- names match exactly: no dotted walks, no prefixes ---------------------------
+    Case("dotted walk to __subclasses__", stop(sg("builtins", "type.__subclasses__"), 4), PolicyViolation),
+    Case("dotted walk to __globals__", stop(sg("collections", "OrderedDict.__init__.__globals__"), 4), PolicyViolation),
+    Case("dotted walk from an allowed class", stop(sg("builtins", "type.mro"), 4), PolicyViolation, check=_refused("builtins", "type.mro")),
+    Case("module prefix is not a match", stop(g("copyreg", "_reconstructor_evil")), PolicyViolation),
+    Case("submodule is not a match", stop(g("builtins.sub", "type")), PolicyViolation),
+    # -- calls only on allowed globals ------------------------------------------------
+    Case("REDUCE on None", b"N)R.", PolicyViolation),
+    Case("REDUCE on a call's result", stop(call(call(g("builtins", "type"), b"N"))), PolicyViolation),
+    Case("REDUCE on a reference-only global", stop(call(g("builtins", "object"))), PolicyViolation, check=_refused("builtins", "object", "call")),
+    Case("REDUCE on a memo entry from a call", stop(call(g("builtins", "type"), b"N") + b"q\x000h\x00)R"), PolicyViolation),
+    Case("NEWOBJ without construct", stop(g("collections", "OrderedDict") + b")\x81", 2), PolicyViolation, STDLIB, check=_refused("collections", "OrderedDict", "construct")),
+    Case("NEWOBJ_EX without construct", stop(g("collections", "OrderedDict") + b")}\x92", 4), PolicyViolation, STDLIB),
+    Case("NEWOBJ of a reference-only class", stop(g("builtins", "object") + b")\x81", 2), PolicyViolation),
+    # -- argument rules: allocation and time bombs through allowed callables --------
+    Case("bytes(10**9)", stop(call(g("__builtin__", "bytes"), i(10**9)), 2), PolicyViolation, check=lambda e: isinstance(e, PolicyViolation) and e.capability == "arguments"),
+    Case("bytearray(1 << 40)", stop(call(g("builtins", "bytearray"), i(1 << 40))), PolicyViolation),
+    Case("set(range(10**9))", stop(call(g("builtins", "set"), call(g("builtins", "range"), i(0), i(10**9), i(1)))), PolicyViolation),
+    Case("frozenset(range(10**9))", stop(call(g("builtins", "frozenset"), call(g("builtins", "range"), i(0), i(10**9), i(1)))), PolicyViolation),
+    Case("deque(range(10**12), 1)", stop(call(g("collections", "deque"), call(g("builtins", "range"), i(0), i(10**12), i(1)), i(1))), PolicyViolation, STDLIB),
+    Case("Fraction('1e100000000')", stop(call(g("fractions", "Fraction"), u("1e100000000"))), PolicyViolation, STDLIB),
+    Case("_codecs.encode rot13", stop(call(g("_codecs", "encode"), u("abc"), u("rot13"))), PolicyViolation),
+    Case("_codecs.encode zlib", stop(call(g("_codecs", "encode"), u("abc"), u("zlib"))), PolicyViolation),
+    Case("type() with three arguments", stop(call(g("builtins", "type"), u("X"), t(), b"}")), PolicyViolation),
+    Case("complex from a string", stop(call(g("builtins", "complex"), u("1+2j"), i(0))), PolicyViolation),
+    Case("defaultdict(type)", stop(call(g("collections", "defaultdict"), g("builtins", "type"))), PolicyViolation, STDLIB),
+    Case("getattr(ZoneInfo, '__init__')", stop(call(g("builtins", "getattr"), g("zoneinfo", "ZoneInfo"), u("__init__"))), PolicyViolation, STDLIB),
+    Case("ZoneInfo key with a path", stop(call(call(g("builtins", "getattr"), g("zoneinfo", "ZoneInfo"), u("_unpickle")), u("../../../../etc/passwd"), i(1))), PolicyViolation, STDLIB),
+    Case("_reconstructor of a non-constructible class", stop(call(g("copy_reg", "_reconstructor"), g("collections", "OrderedDict"), g("__builtin__", "object"), b"N")), PolicyViolation, STDLIB),
+    Case("_reconstructor with an int state for bytes", stop(call(g("copy_reg", "_reconstructor"), g("uuid", "UUID"), g("__builtin__", "bytes"), i(10**9))), PolicyViolation, STDLIB),
+    # -- class, function and global pollution -----------------------------------------
+    Case("BUILD on an allowed class (Fraction.__repr__)", stop(g("fractions", "Fraction") + t(b"N", b"}" + u("__repr__") + g("builtins", "type") + b"s") + b"b"), PolicyViolation, STDLIB),
+    Case("BUILD on an allowed class, dict state", stop(g("fractions", "Fraction") + b"}" + u("_numerator") + i(1) + b"sb"), PolicyViolation, STDLIB),
+    Case("BUILD __defaults__ on an allowed function", stop(g("json", "dumps") + t(b"N", b"}" + u("__defaults__") + t() + b"s") + b"b"), PolicyViolation, CUSTOM_JSON),
+    Case("BUILD __kwdefaults__ on an allowed function", stop(g("json", "dumps") + b"}" + u("__kwdefaults__") + b"}sb"), PolicyViolation, CUSTOM_JSON),
+    Case("BUILD on a builtin function", stop(g("_codecs", "encode") + b"}" + u("x") + i(1) + b"sb"), PolicyViolation),
+    Case("BUILD on an enum member", stop(call(g("http", "HTTPStatus"), i(200)) + b"}" + u("phrase") + u("pwned") + b"sb"), PolicyViolation, STDLIB),
+    Case("BUILD __class__ on an instance", stop(g("argparse", "Namespace") + b")\x81}" + u("__class__") + g("uuid", "UUID") + b"sb", 2), PolicyViolation, STDLIB),
+    Case("BUILD __dict__ on an instance", stop(g("argparse", "Namespace") + b")\x81}" + u("__dict__") + b"}sb", 2), PolicyViolation, STDLIB),
+    Case("BUILD non-str key", stop(g("argparse", "Namespace") + b")\x81}" + i(1) + i(2) + b"sb", 2), PolicyViolation, STDLIB),
+    Case("BUILD key outside state_keys", stop(g("uuid", "UUID") + b")\x81}" + u("node") + i(2) + b"sb", 2), PolicyViolation, STDLIB),
+    Case("BUILD on a class without state", stop(call(g("collections", "OrderedDict")) + b"}" + u("x") + i(1) + b"sb"), PolicyViolation, STDLIB),
+    Case("BUILD on a builtin container", stop(b"]}" + u("x") + i(1) + b"sb"), PolicyViolation),
+    Case("APPENDS on a global class", stop(g("collections", "OrderedDict") + b"(" + i(1) + b"e"), PolicyViolation, STDLIB),
+    Case("SETITEMS on a global class", stop(g("collections", "OrderedDict") + b"(" + u("k") + i(1) + b"u"), PolicyViolation, STDLIB),
+    Case("SETITEM on sys.modules", stop(g("sys", "modules") + u("os") + b"Ns"), PolicyViolation, CUSTOM_SYS_MODULES),
+    Case("ADDITEMS on a global", stop(g("builtins", "object") + b"(" + i(1) + b"\x90", 4), PolicyViolation),
+    Case("APPEND on an instance without items", stop(call(g("types", "SimpleNamespace")) + i(1) + b"a"), PolicyViolation, STDLIB),
+    Case("READONLY_BUFFER on a non-buffer", stop(call(g("types", "SimpleNamespace")) + b"\x98", 5), PolicyViolation, STDLIB),
+    # -- extension codes and persistent ids -------------------------------------------
+    Case("unregistered EXT2", stop(b"\x82\x01"), MalformedPickleError),
+    Case("EXT code <= 0", stop(b"\x84\x00\x00\x00\x00"), MalformedPickleError),
+    Case("PERSID without persistent_load", b"Pfoo\n.", MalformedPickleError),
+    Case("BINPERSID without persistent_load", stop(u("foo") + b"Q"), MalformedPickleError),
+    Case("NEXT_BUFFER without buffers", stop(b"\x97", 5), MalformedPickleError),
+    # -- parser bombs ----------------------------------------------------------------
+    Case("LONG_BINGET far index", stop(b"j\xf0\xff\xff\xff"), MalformedPickleError),
+    Case("LONG_BINPUT over max_memo_index", stop(b"Nr\xf0\xff\xff\xff"), LimitExceededError, limits=Limits(max_memo_index=1 << 20)),
+    Case("memo entries over the limit", stop(b"N" + b"".join(b"q" + bytes([k]) for k in range(20))), LimitExceededError, limits=Limits(max_memo_entries=10)),
+    Case("BINBYTES8 claims 2**62", stop(b"\x8e" + struct.pack("<Q", 1 << 62) + b"abc", 4), LimitExceededError),
+    Case("BINBYTES8 claims 1 GiB", stop(b"\x8e" + struct.pack("<Q", 1 << 30) + b"abc", 4), TruncatedPickleError),
+    Case("BYTEARRAY8 claims 1 GiB", stop(b"\x96" + struct.pack("<Q", 1 << 30) + b"abc", 5), TruncatedPickleError),
+    Case("BINUNICODE8 claims 1 GiB", stop(b"\x8d" + struct.pack("<Q", 1 << 30) + b"abc", 4), TruncatedPickleError),
+    Case("BINBYTES claims 4 GiB", stop(b"B\xff\xff\xff\xffabc", 3), TruncatedPickleError),
+    Case("BINSTRING negative", stop(b"T\xff\xff\xff\xffabc", 1), MalformedPickleError),
+    Case("LONG4 claims 2 GiB", stop(b"\x8b\xff\xff\xff\x7fabc", 2), TruncatedPickleError),
+    Case("FRAME claims 1 GiB", b"\x80\x04\x95" + struct.pack("<Q", 1 << 30) + b"N.", TruncatedPickleError),
+    Case("FRAME straddled by BINBYTES", b"\x80\x04\x95" + struct.pack("<Q", 4) + b"C\x08abc" + b"defgh" + b".", MalformedPickleError),
+    Case("FRAME straddled by GLOBAL line", b"\x80\x04\x95" + struct.pack("<Q", 6) + b"cos\nsy" + b"stem\n.", MalformedPickleError),
+    Case("FRAME begins inside a frame", b"\x80\x04\x95" + struct.pack("<Q", 12) + b"\x95" + struct.pack("<Q", 1) + b"N.NN", MalformedPickleError),
+    Case("MARK nesting too deep", b"(" * 200_000 + b".", LimitExceededError),
+    Case("text INT with 100k digits", b"I" + b"9" * 100_000 + b"\n.", LimitExceededError),
+    Case("text LONG with 100k digits", b"L" + b"9" * 100_000 + b"L\n.", LimitExceededError),
+    Case("too many calls", stop(b"(" + b"".join(call(g("builtins", "slice"), i(1), i(2), i(3)) for _ in range(20)) + b"l"), LimitExceededError, limits=Limits(max_calls=10)),
+    Case("too many global lookups", stop(b"(" + g("builtins", "Ellipsis") * 20 + b"l"), LimitExceededError, limits=Limits(max_globals=10)),
+    Case("input over max_input_bytes", stop(u("x" * 1000)), LimitExceededError, limits=Limits(max_input_bytes=100)),
+    # -- malformed streams -------------------------------------------------------------
+    Case("empty input", b"", TruncatedPickleError),
+    Case("no STOP", b"\x80\x04N", TruncatedPickleError),
+    Case("protocol 6", b"\x80\x06N.", MalformedPickleError),
+    Case("invalid opcode", b"\xff.", MalformedPickleError),
+    Case("STACK_GLOBAL with non-str", stop(b"NN\x93", 4), MalformedPickleError),
+    Case("STOP on empty stack", b".", MalformedPickleError),
+    Case("DICT with odd items", b"(Nd.", MalformedPickleError),
+]
+
+
+@pytest.fixture
+def canary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "canary"
+    yield path
+
+
+def _with_canary(data: bytes, canary: Path) -> bytes:
+    """Substitute the canary path, fixing BINUNICODE length prefixes."""
+    marker = CANARY.encode()
+    out = bytearray()
+    pos = 0
+    while True:
+        idx = data.find(b"X", pos)
+        if idx < 0 or idx + 5 > len(data):
+            break
+        (length,) = struct.unpack("<I", data[idx + 1 : idx + 5])
+        body = data[idx + 5 : idx + 5 + length]
+        if marker in body and len(body) == length:
+            out += data[pos:idx]
+            new = body.replace(marker, str(canary).encode())
+            out += b"X" + struct.pack("<I", len(new)) + new
+            pos = idx + 5 + length
+        else:
+            out += data[pos : idx + 1]
+            pos = idx + 1
+    out += data[pos:]
+    return bytes(out)
+
+
+def test_the_table_is_large() -> None:
+    assert len(CASES) >= 60
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_input_is_refused_without_side_effects(case: Case, canary: Path) -> None:
+    data = _with_canary(case.data, canary)
+    modules_before = set(sys.modules)
+    classes_before = _snapshot()
+    with pytest.raises(case.error) as info:
+        picklefence.loads(data, policy=case.policy, limits=case.limits)  # type: ignore[arg-type]
+    assert isinstance(info.value, UnpicklingError)
+    if case.check is not None:
+        assert case.check(info.value), repr(info.value)
+    assert not canary.exists(), "the pickle wrote the canary file"
+    assert set(sys.modules) - modules_before == set(), "the pickle imported modules"
+    assert _snapshot() == classes_before, "the pickle changed an allowed class or function"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_input_is_refused_from_a_file_too(case: Case, canary: Path) -> None:
+    import io
+
+    data = _with_canary(case.data, canary)
+    with pytest.raises(case.error):
+        picklefence.load(io.BytesIO(data), policy=case.policy, limits=case.limits)  # type: ignore[arg-type]
+    assert not canary.exists()
