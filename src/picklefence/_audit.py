@@ -66,7 +66,7 @@ class Audit:
 class _Symbol:
     """Stands for an object the loader would create or look up."""
 
-    __slots__ = ("name", "is_global")
+    __slots__ = ("is_global", "name")
 
     def __init__(self, name: str, is_global: bool) -> None:
         self.name = name
@@ -167,7 +167,7 @@ class _Auditor(Engine):
     def op_SETITEMS(self) -> None:
         items = self.pop_mark()
         if self._change(self.stack[-1], "items", "SETITEMS") and type(self.stack[-1]) is dict:
-            self.stack[-1].update(zip(items[::2], items[1::2]))
+            self.stack[-1].update(zip(items[::2], items[1::2], strict=True))
 
     def op_ADDITEMS(self) -> None:
         items = self.pop_mark()
@@ -178,7 +178,7 @@ class _Auditor(Engine):
         self.stack.append(_Symbol("out-of-band buffer", False))
 
     def op_READONLY_BUFFER(self) -> None:
-        self.stack[-1]  # noqa: B018 - the opcode needs a value, as when loading
+        self.stack[-1]
 
 
 _Auditor.dispatch = build_dispatch(_Auditor)
@@ -240,4 +240,3 @@ def audit(
     for offset, _ in auditor.problems:
         first = offset if first is None else min(first, offset)
     return Audit(tuple(uses), tuple(text for _, text in auditor.problems), error, first)
-

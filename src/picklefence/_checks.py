@@ -43,7 +43,7 @@ def copyreg_reconstructor(call: Call) -> bool:
     if call.global_name(base) is None:
         return False
     try:
-        state_type = _RECONSTRUCTOR_BASES.get(base)  # type: ignore[call-overload]
+        state_type = _RECONSTRUCTOR_BASES.get(base)
     except TypeError:  # an unhashable global
         return False
     return state_type is not None and issubclass(cls, base) and type(state) is state_type

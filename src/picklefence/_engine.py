@@ -78,10 +78,9 @@ def _is_dunder(key: object) -> bool:
 
 
 def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
     cls = type(obj)
-    name = getattr(obj, "__qualname__", None) if isinstance(obj, type) else None
-    if name is not None:
-        return f"the class {obj.__module__}.{name}"  # type: ignore[attr-defined]
     return f"a {cls.__module__}.{cls.__qualname__} object"
 
 
@@ -108,7 +107,7 @@ def _short_repr(value: object) -> str:
 class _CallView:
     """The :class:`picklefence.Call` an argument check sees."""
 
-    __slots__ = ("name", "args", "kwargs", "_engine")
+    __slots__ = ("_engine", "args", "kwargs", "name")
 
     def __init__(self, engine: Engine, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         self._engine = engine
@@ -232,7 +231,8 @@ class Engine:
     def parse_int(self, digits: bytes) -> int:
         if len(digits) > self.limits.max_int_digits + 3:
             raise mixed(LimitExceededError, ValueError)(
-                f"a text integer of {len(digits)} characters exceeds Limits.max_int_digits={self.limits.max_int_digits}",
+                f"a text integer of {len(digits)} characters is over "
+                f"Limits.max_int_digits={self.limits.max_int_digits}",
                 limit="max_int_digits",
                 value=len(digits),
             )
@@ -293,7 +293,12 @@ class Engine:
         else:
             found_rule = self.policy.rule(module, qualname)
             if found_rule is None:
-                raise self.refusal(module, qualname, "reference", f"global {join_name(module, qualname)!r} is not allowed by the policy")
+                raise self.refusal(
+                    module,
+                    qualname,
+                    "reference",
+                    f"global {join_name(module, qualname)!r} is not allowed by the policy",
+                )
             rule = found_rule
             obj = _resolve(module, qualname, dotted=True)
         self.found[key] = obj
@@ -327,7 +332,9 @@ class Engine:
                 return name, rule
         name = entry[1][0][0]
         module, _, qualname = name.partition(":")
-        raise self.refusal(module, qualname, capability, f"the policy allows {name!r}, but not for '{capability}' ({opname})")
+        raise self.refusal(
+            module, qualname, capability, f"the policy allows {name!r}, but not for '{capability}' ({opname})"
+        )
 
     def type_rule(self, inst: object, capability: str, opname: str) -> Rule:
         """The rule letting ``inst`` be changed (BUILD, item methods); refuse otherwise."""
@@ -356,10 +363,13 @@ class Engine:
             module,
             qualname,
             capability,
-            f"{opname} on an instance of {join_name(module, qualname)!r} needs '{capability}', which the policy does not grant",
+            f"{opname} on an instance of {join_name(module, qualname)!r} needs '{capability}', "
+            "which the policy does not grant",
         )
 
-    def authorize(self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str) -> str:
+    def authorize(
+        self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str
+    ) -> str:
         name, rule = self.global_rule(func, capability, opname)
         if rule.signatures is not None and not rule.accepts(_CallView(self, name, args, kwargs or {}), CHECKS):
             module, _, qualname = name.partition(":")
@@ -368,12 +378,14 @@ class Engine:
                 module=module,
                 qualname=qualname,
                 capability="arguments",
-                hint=f"The allowed signatures are in the rule for {name!r}: {self.policy.hint_python(name, capability)} "
-                "with args=[...] or signatures=[...] widens them.",
+                hint=f"To accept these arguments, replace the rule: {self.policy.hint_python(name, capability)[:-1]}, "
+                "signatures=[...]) in Python, or add an entry to its 'signatures' list in TOML.",
             )
         return name
 
-    def invoke(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, name: str) -> Any:
+    def invoke(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, name: str
+    ) -> Any:
         try:
             return func(*args, **kwargs) if kwargs else func(*args)
         except UnpicklingError:
@@ -383,7 +395,9 @@ class Engine:
 
     def call(self, func: Any, args: Any, opname: str) -> Any:
         if type(args) is not tuple:
-            raise mixed(MalformedPickleError, TypeError)(f"{opname} arguments must be a tuple, not {type(args).__name__}")
+            raise mixed(MalformedPickleError, TypeError)(
+                f"{opname} arguments must be a tuple, not {type(args).__name__}"
+            )
         self.count_call()
         if self.unrestricted:
             return self.invoke(func, args, None, _callable_name(func))
@@ -410,7 +424,9 @@ class Engine:
         if not isinstance(cls, type):
             raise mixed(MalformedPickleError, TypeError)(f"{opname} class argument isn't a type object")
         if type(args) is not tuple:
-            raise mixed(MalformedPickleError, TypeError)(f"{opname} args argument must be a tuple, not {type(args).__name__}")
+            raise mixed(MalformedPickleError, TypeError)(
+                f"{opname} args argument must be a tuple, not {type(args).__name__}"
+            )
         self.count_call()
         name = _callable_name(cls) if self.unrestricted else self.authorize(cls, args, kwargs, "construct", opname)
         return self.invoke(cls.__new__, (cls, *args), kwargs, name)
@@ -597,7 +613,7 @@ class Engine:
         items = self.pop_mark()
         if len(items) % 2:
             raise MalformedPickleError("odd number of items for DICT")
-        self.stack.append(dict(zip(items[::2], items[1::2])))
+        self.stack.append(dict(zip(items[::2], items[1::2], strict=True)))
 
     def op_SETITEM(self) -> None:
         stack = self.stack
@@ -616,7 +632,7 @@ class Engine:
             raise MalformedPickleError("odd number of items for SETITEMS")
         target = self.stack[-1]
         if type(target) is dict and id(target) not in self.globals:
-            target.update(zip(items[::2], items[1::2]))
+            target.update(zip(items[::2], items[1::2], strict=True))
             return
         self.items_target(target, "SETITEMS")
         setitem = type(target).__setitem__
@@ -734,7 +750,7 @@ class Engine:
             self.check_state(inst, state, self.type_rule(inst, "state", "BUILD"))
         name = f"{type(inst).__qualname__}.__setstate__"
         try:
-            setstate = getattr(inst, "__setstate__", _MISSING)
+            setstate: Any = getattr(inst, "__setstate__", _MISSING)
         except Exception as exc:
             raise mixed(CallFailedError, type(exc))(f"looking up {name} raised {exc!r}") from exc
         if setstate is not _MISSING:
@@ -754,9 +770,16 @@ class Engine:
                 )
             for key in part:
                 if type(key) is not str or _is_dunder(key):
-                    raise PolicyViolation(f"BUILD state key {key!r} is not an ordinary attribute name", capability="state")
+                    raise PolicyViolation(
+                        f"BUILD state key {key!r} is not an ordinary attribute name", capability="state"
+                    )
                 if rule.state_keys is not None and key not in rule.state_keys:
-                    raise self.refusal(rule.module, rule.qualname, "state", f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}")
+                    raise self.refusal(
+                        rule.module,
+                        rule.qualname,
+                        "state",
+                        f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
+                    )
 
     def op_INST(self) -> None:
         module = self.readline()[:-1].decode("ascii")
@@ -782,7 +805,9 @@ class Engine:
         args = stack.pop()
         cls = stack.pop()
         if type(kwargs) is not dict:
-            raise mixed(MalformedPickleError, TypeError)(f"NEWOBJ_EX kwargs argument must be a dict, not {type(kwargs).__name__}")
+            raise mixed(MalformedPickleError, TypeError)(
+                f"NEWOBJ_EX kwargs argument must be a dict, not {type(kwargs).__name__}"
+            )
         stack.append(self.new(cls, args, kwargs, "NEWOBJ_EX"))
 
     def op_PROTO(self) -> None:
@@ -817,7 +842,9 @@ class Engine:
         except pickle.UnpicklingError:
             raise
         except Exception as exc:
-            raise mixed(CallFailedError, type(exc))(f"persistent_load({pid!r}) raised {type(exc).__name__}: {exc}") from exc
+            raise mixed(CallFailedError, type(exc))(
+                f"persistent_load({pid!r}) raised {type(exc).__name__}: {exc}"
+            ) from exc
 
     def op_invalid(self) -> None:
         raise MalformedPickleError("invalid load key")
@@ -855,7 +882,9 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
     try:
         obj: Any = importlib.import_module(module)
     except Exception as exc:
-        raise mixed(UnpicklingError, type(exc))(f"cannot import module {module!r} for global {join_name(module, qualname)!r}: {exc}") from exc
+        raise mixed(UnpicklingError, type(exc))(
+            f"cannot import module {module!r} for global {join_name(module, qualname)!r}: {exc}"
+        ) from exc
     parts = qualname.split(".") if dotted else [qualname]
     for part in parts:
         if part == "<locals>":
@@ -863,7 +892,9 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
         try:
             obj = getattr(obj, part)
         except Exception as exc:
-            raise mixed(UnpicklingError, AttributeError)(f"cannot get attribute {qualname!r} of module {module!r}") from exc
+            raise mixed(UnpicklingError, AttributeError)(
+                f"cannot get attribute {qualname!r} of module {module!r}"
+            ) from exc
     return obj
 
 

@@ -52,7 +52,7 @@ def python2_rename(module: str, qualname: str) -> tuple[str, str]:
     """The Python 3 name CPython's ``fix_imports`` maps a Python 2 name to."""
     key = (module, qualname)
     if key in _compat_pickle.NAME_MAPPING:
-        return _compat_pickle.NAME_MAPPING[key]  # type: ignore[no-any-return]
+        return _compat_pickle.NAME_MAPPING[key]
     if module in _compat_pickle.IMPORT_MAPPING:
         return _compat_pickle.IMPORT_MAPPING[module], qualname
     return module, qualname

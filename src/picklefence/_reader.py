@@ -39,7 +39,7 @@ def _straddle() -> MalformedPickleError:
 class BytesReader:
     """Reads from an in-memory ``bytes`` object."""
 
-    __slots__ = ("data", "offset", "end", "frame_end", "in_frame", "limit")
+    __slots__ = ("data", "end", "frame_end", "in_frame", "limit", "offset")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -107,7 +107,7 @@ class FileReader:
     length prefix on a short file never allocates the claimed size.
     """
 
-    __slots__ = ("_read", "_readline", "offset", "limit", "frame", "fpos")
+    __slots__ = ("_read", "_readline", "fpos", "frame", "limit", "offset")
 
     def __init__(self, file: object) -> None:
         try:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from ._names import join_name
 
@@ -30,8 +30,21 @@ TYPE_NAMES: Mapping[str, type] = MappingProxyType(
     {
         t.__name__: t
         for t in (
-            int, float, complex, bool, str, bytes, bytearray, tuple, list, dict,
-            set, frozenset, type(None), range, slice,
+            int,
+            float,
+            complex,
+            bool,
+            str,
+            bytes,
+            bytearray,
+            tuple,
+            list,
+            dict,
+            set,
+            frozenset,
+            type(None),
+            range,
+            slice,
         )
     }
 )
@@ -105,9 +118,7 @@ class Arg:
     def accepts(self, value: object, call: Call) -> bool:
         if self.types is not None and not _type_matches(value, self.types):
             return False
-        if self.values is not None and not any(
-            type(value) is type(v) and value == v for v in self.values
-        ):
+        if self.values is not None and not any(type(value) is type(v) and value == v for v in self.values):
             return False
         if self.globals is not None and call.global_name(value) not in self.globals:
             return False
@@ -124,10 +135,7 @@ class Arg:
                 return False
             if self.max is not None and value > self.max:  # type: ignore[operator]
                 return False
-        if self._regex is not None:
-            if type(value) is not str or self._regex.fullmatch(value) is None:
-                return False
-        return True
+        return self._regex is None or (type(value) is str and self._regex.fullmatch(value) is not None)
 
 
 def _type_matches(value: object, names: frozenset[str]) -> bool:
@@ -137,7 +145,7 @@ def _type_matches(value: object, names: frozenset[str]) -> bool:
     return join_name(cls.__module__, cls.__qualname__) in names
 
 
-ArgLike = Union[Arg, type, tuple[type, ...]]
+ArgLike = Arg | type | tuple[type, ...]
 
 
 def as_arg(spec: ArgLike) -> Arg:
@@ -171,7 +179,7 @@ class Signature:
             fixed = self.args or ()
             if len(args) < len(fixed) or (self.varargs is None and len(args) != len(fixed)):
                 return False
-            for spec, value in zip(fixed, args):
+            for spec, value in zip(fixed, args, strict=False):
                 if not spec.accepts(value, call):
                     return False
             if self.varargs is not None:
@@ -179,8 +187,8 @@ class Signature:
                     if not self.varargs.accepts(value, call):
                         return False
         for key, value in call.kwargs.items():
-            spec = self.kwargs.get(key)
-            if spec is None or not spec.accepts(value, call):
+            kwspec = self.kwargs.get(key)
+            if kwspec is None or not kwspec.accepts(value, call):
                 return False
         if self.check is None:
             return True
@@ -194,7 +202,8 @@ class Rule:
 
     ``can``: granted capabilities; ``None`` means the defaults for the object's kind
     (a class: all; an enum class or a function: reference and call; anything else:
-    reference). Every rule grants ``reference``: the lookup itself. ``signatures``: accepted calls (``None``: any arguments).
+    reference). Every rule grants ``reference``: the lookup itself.
+    ``signatures``: accepted calls (``None``: any arguments).
     ``state_keys``: attribute names BUILD may set (``None``: any non-dunder name).
     """
 
@@ -209,9 +218,7 @@ class Rule:
         if self.can is not None:
             unknown = self.can - set(CAPABILITIES)
             if unknown:
-                raise ValueError(
-                    f"unknown capability {sorted(unknown)[0]!r} (use {', '.join(CAPABILITIES)})"
-                )
+                raise ValueError(f"unknown capability {sorted(unknown)[0]!r} (use {', '.join(CAPABILITIES)})")
             object.__setattr__(self, "can", self.can | {"reference"})
         if self.signatures is not None and not self.signatures:
             raise ValueError(f"{self.name}: an empty 'signatures' list allows no call at all")
@@ -241,10 +248,8 @@ class Rule:
             signatures = None
         else:
             signatures = self.signatures + tuple(s for s in other.signatures if s not in self.signatures)
-        if self.state_keys is None or other.state_keys is None:
-            state_keys = None
-        else:
-            state_keys = self.state_keys | other.state_keys
+        keys_a, keys_b = self.state_keys, other.state_keys
+        state_keys = None if keys_a is None or keys_b is None else keys_a | keys_b
         why = self.why if not other.why or other.why == self.why else f"{self.why}; {other.why}".strip("; ")
         return Rule(self.module, self.qualname, can, signatures, state_keys, why)
 

@@ -33,7 +33,6 @@ from ._names import split_name
 from ._rules import CAPABILITIES, Arg, Rule, Signature
 
 _TOP_KEYS = {"include", "description", "allow"}
-_RULE_KEYS = {"why", "can", "signatures", "state_keys"}
 _SIG_KEYS = {"args", "varargs", "kwargs", "check"}
 _ARG_KEYS = {"type", "value", "global", "max_len", "min", "max", "pattern"}
 
@@ -75,9 +74,7 @@ class _Located:
         return PolicyFileError(f"{where}: {message}")
 
 
-def parse(
-    text: str, source: str, load_include: Callable[[str], Iterable[Rule]]
-) -> tuple[list[Rule], str]:
+def parse(text: str, source: str, load_include: Callable[[str], Iterable[Rule]]) -> tuple[list[Rule], str]:
     """Rules defined by ``text`` (includes first), and its description."""
     loc = _Located(text, source)
     try:
@@ -112,34 +109,50 @@ def _parse_rule(name: str, body: Any, loc: _Located) -> Rule:
     if not isinstance(body, dict):
         raise loc.error(f"[allow.{name!r}] must be a table", name)
     for key in body:
-        if key not in _RULE_KEYS:
-            raise loc.error(f"unknown key {key!r} in [allow.\"{name}\"] (allowed: {', '.join(sorted(_RULE_KEYS))})", name, key)
+        if key not in _RULE_PARSERS:
+            raise loc.error(
+                f'unknown key {key!r} in [allow."{name}"] (allowed: {", ".join(sorted(_RULE_PARSERS))})', name, key
+            )
+    parsed: dict[str, Any] = {}
+    for key, value in body.items():
+        try:
+            parsed[key] = _RULE_PARSERS[key](value)
+        except (ValueError, TypeError) as exc:
+            raise loc.error(str(exc), name, key) from None
     try:
-        why = body.get("why", "")
-        if not isinstance(why, str):
-            raise ValueError("'why' must be a string")
-        can = body.get("can")
-        if can is not None:
-            can = frozenset(_str_list(can, "can"))
-        state_keys = body.get("state_keys")
-        if state_keys is not None:
-            state_keys = frozenset(_str_list(state_keys, "state_keys"))
-        signatures = body.get("signatures")
-        if signatures is not None:
-            if not isinstance(signatures, list):
-                raise ValueError("'signatures' must be a list of inline tables")
-            signatures = tuple(_parse_signature(s) for s in signatures)
-        return Rule(module, qualname, can, signatures, state_keys, why)
+        return Rule(module, qualname, **parsed)
     except (ValueError, TypeError) as exc:
-        key = _first_key_in(str(exc), ("can", "signatures", "state_keys", "why", *_ARG_KEYS, *_SIG_KEYS))
-        raise loc.error(str(exc), name, key) from None
+        raise loc.error(str(exc), name) from None
 
 
-def _first_key_in(message: str, keys: Iterable[str]) -> str | None:
-    for key in keys:
-        if f"'{key}'" in message:
-            return key
-    return None
+def _parse_why(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("'why' must be a string")
+    return value
+
+
+def _parse_can(value: Any) -> frozenset[str]:
+    can = frozenset(_str_list(value, "can"))
+    unknown = sorted(can - set(CAPABILITIES))
+    if unknown:
+        raise ValueError(f"unknown capability {unknown[0]!r} (use {', '.join(CAPABILITIES)})")
+    return can
+
+
+def _parse_signatures(value: Any) -> tuple[Signature, ...]:
+    if not isinstance(value, list):
+        raise ValueError("'signatures' must be a list of inline tables")
+    if not value:
+        raise ValueError("an empty 'signatures' list allows no call at all; leave it out to allow any arguments")
+    return tuple(_parse_signature(s) for s in value)
+
+
+_RULE_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "why": _parse_why,
+    "can": _parse_can,
+    "signatures": _parse_signatures,
+    "state_keys": lambda value: frozenset(_str_list(value, "state_keys")),
+}
 
 
 def _str_list(value: Any, key: str) -> list[str]:
@@ -176,7 +189,7 @@ def _parse_signature(sig: Any) -> Signature:
 
 def _parse_arg(arg: Any) -> Arg:
     if not isinstance(arg, dict):
-        raise ValueError("an argument constraint must be an inline table like { type = [\"int\"] }")
+        raise ValueError('an argument constraint must be an inline table like { type = ["int"] }')
     for key in arg:
         if key not in _ARG_KEYS:
             raise ValueError(f"unknown key '{key}' in an argument constraint (allowed: {', '.join(sorted(_ARG_KEYS))})")
@@ -240,8 +253,7 @@ def _render_signature(sig: Signature, name: str) -> str:
     if sig.check is not None:
         if not isinstance(sig.check, str):
             raise ValueError(
-                f"the rule for {name} has a Python check function, which TOML cannot hold; "
-                "keep that rule in code"
+                f"the rule for {name} has a Python check function, which TOML cannot hold; keep that rule in code"
             )
         parts.append(f"check = {_s(sig.check)}")
     return "{ " + ", ".join(parts) + " }" if parts else "{}"

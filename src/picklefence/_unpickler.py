@@ -125,4 +125,3 @@ def load(
         errors=errors,
         buffers=buffers,
     ).load()
-

@@ -11,7 +11,7 @@ raised class *also* derives from that builtin, so code written against ``pickle`
 from __future__ import annotations
 
 import pickle
-from functools import lru_cache
+from typing import TypeVar, cast
 
 __all__ = [
     "CallFailedError",
@@ -148,12 +148,19 @@ _MIXABLE: tuple[type[BaseException], ...] = (
 )
 
 
-@lru_cache(maxsize=None)
-def mixed(base: type[UnpicklingError], builtin: type[BaseException]) -> type[UnpicklingError]:
+_MIXED: dict[tuple[type[UnpicklingError], type[BaseException]], type[UnpicklingError]] = {}
+_E = TypeVar("_E", bound=UnpicklingError)
+
+
+def mixed(base: type[_E], builtin: type[BaseException]) -> type[_E]:
     """``base`` extended with the builtin exception CPython raises in the same place."""
     for kind in _MIXABLE:
         if issubclass(builtin, kind):
             if issubclass(base, kind):
                 return base
-            return type(f"{base.__name__}[{kind.__name__}]", (base, kind), {"__module__": __name__})
+            key = (base, kind)
+            if key not in _MIXED:
+                name = f"{base.__name__}[{kind.__name__}]"
+                _MIXED[key] = type(name, (base, kind), {"__module__": __name__})
+            return cast("type[_E]", _MIXED[key])
     return base

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -30,7 +30,7 @@ class Policy:
     they are.  ``a | b`` allows what either allows.
     """
 
-    __slots__ = ("_rules", "_unrestricted", "_label", "_description")
+    __slots__ = ("_description", "_label", "_rules", "_unrestricted")
 
     def __init__(
         self,
@@ -224,7 +224,7 @@ def _policy_dir() -> resources.abc.Traversable:
     return resources.files("picklefence") / "policies"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shipped(name: str) -> Policy:
     if not _SHIPPED_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a shipped policy name")
@@ -281,4 +281,3 @@ def resolve_policy(policy: PolicyLike) -> Policy:
         first, *rest = (resolve_policy(p) for p in policy)
         return first.union(*rest) if rest else first
     raise TypeError(f"policy must be a Policy, a shipped name, a TOML path or a sequence of these, not {policy!r}")
-
