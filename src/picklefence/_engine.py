@@ -25,6 +25,7 @@ from struct import Struct
 from typing import Any
 
 from ._checks import CHECKS
+from ._danger import danger_of
 from ._names import join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import Reader
@@ -307,15 +308,16 @@ class Engine:
         self.globals[id(obj)] = (obj, (named,)) if entry is None else (obj, (*entry[1], named))
         return obj
 
-    def refusal(self, module: str | None, qualname: str | None, capability: str, message: str) -> PolicyViolation:
-        hint = None
-        if module is not None and qualname is not None:
-            name = join_name(module, qualname)
-            hint = (
-                "To allow it, if you trust every pickle loaded with this policy:\n"
-                f"  Python: {self.policy.hint_python(name, capability)}\n"
-                "  TOML:\n    " + self.policy.hint_toml(name, capability).replace("\n", "\n    ")
-            )
+    def refusal(self, module: str, qualname: str, capability: str, message: str) -> PolicyViolation:
+        name = join_name(module, qualname)
+        danger = danger_of(module, qualname)
+        if danger is not None:
+            intro = f"Do not allow it: {name} {danger}, so a pickle using it can do anything.\nIf you must:"
+        else:
+            intro = "To allow it, if you trust every pickle loaded with this policy:"
+        hint = f"{intro}\n  Python: {self.policy.hint_python(name, capability)}\n  TOML:\n    " + self.policy.hint_toml(
+            name, capability
+        ).replace("\n", "\n    ")
         return PolicyViolation(message, module=module, qualname=qualname, capability=capability, hint=hint)
 
     def global_rule(self, obj: object, capability: str, opname: str) -> tuple[str, Rule]:
