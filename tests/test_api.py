@@ -111,12 +111,43 @@ def test_load_needs_a_file() -> None:
         picklefence.load(object())
 
 
-def test_find_class_cannot_be_overridden() -> None:
-    with pytest.raises(TypeError, match="find_class"):
+def test_find_class_override_can_narrow_the_policy() -> None:
+    class NoRanges(Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            if name == "range":
+                raise picklefence.UnpicklingError("no ranges here")
+            return super().find_class(module, name)
 
-        class Sneaky(Unpickler):
-            def find_class(self, module: str, name: str) -> object:
-                return eval
+    assert NoRanges(io.BytesIO(pickle.dumps({1, 2}, 2))).load() == {1, 2}
+    with pytest.raises(picklefence.UnpicklingError, match="no ranges here"):
+        NoRanges(io.BytesIO(pickle.dumps(range(3)))).load()
+
+
+def test_find_class_override_cannot_widen_the_policy() -> None:
+    class Sneaky(Unpickler):
+        def find_class(self, module: str, name: str) -> object:
+            return eval
+
+    with pytest.raises(PolicyViolation) as info:
+        Sneaky(io.BytesIO(call(g("builtins", "range"), u("1+1")) + b".")).load()
+    assert "may refuse a global but not replace it" in str(info.value)
+    with pytest.raises(PolicyViolation) as info:  # not even a name the policy lacks
+        Sneaky(io.BytesIO(call(g("builtins", "eval"), u("1+1")) + b".")).load()
+    assert info.value.name == "builtins:eval"
+
+
+def test_find_class_assigned_on_the_instance_is_checked_too() -> None:
+    loader = Unpickler(io.BytesIO(pickle.dumps(range(3))))
+    loader.find_class = lambda module, name: eval  # type: ignore[method-assign]
+    with pytest.raises(PolicyViolation, match="not replace it"):
+        loader.load()
+
+
+def test_public_find_class_applies_the_policy() -> None:
+    loader = Unpickler(io.BytesIO(b""))
+    assert loader.find_class("__builtin__", "set") is set
+    with pytest.raises(PolicyViolation):
+        loader.find_class("os", "system")
 
 
 def test_persistent_load_override() -> None:

@@ -12,6 +12,13 @@ import picklefence
 pickletester = pytest.importorskip("test.pickletester", reason="the interpreter ships without the test package")
 
 
+class UnrestrictedUnpickler(picklefence.Unpickler):
+    """``picklefence.Unpickler`` with ``Policy.unrestricted()``: what the tests call ``unpickler``."""
+
+    def __init__(self, file: object, **kwds: object) -> None:
+        super().__init__(file, policy=picklefence.Policy.unrestricted(), **kwds)  # type: ignore[arg-type]
+
+
 def _loads(buf: bytes, **kwds: object) -> object:
     return picklefence.load(io.BytesIO(buf), policy=picklefence.Policy.unrestricted(), **kwds)  # type: ignore[arg-type]
 
@@ -21,6 +28,7 @@ class TestLoadsUnrestricted(pickletester.AbstractUnpickleTests, unittest.TestCas
 
     bad_stack_errors = (picklefence.UnpicklingError,)
     truncated_errors = (picklefence.UnpicklingError,)
+    unpickler = UnrestrictedUnpickler
 
     def loads(self, buf: bytes, **kwds: object) -> object:
         return picklefence.loads(buf, policy=picklefence.Policy.unrestricted(), **kwds)  # type: ignore[arg-type]
@@ -31,6 +39,7 @@ class TestLoadUnrestricted(pickletester.AbstractUnpickleTests, unittest.TestCase
 
     bad_stack_errors = (picklefence.UnpicklingError,)
     truncated_errors = (picklefence.UnpicklingError,)
+    unpickler = UnrestrictedUnpickler
 
     def loads(self, buf: bytes, **kwds: object) -> object:
         return _loads(buf, **kwds)

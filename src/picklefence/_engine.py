@@ -43,6 +43,8 @@ from .policy import Policy
 
 _DOUBLE = Struct(">d")
 _MISSING = object()
+#: What a find_class hook returns when the Unpickler's find_class is not overridden.
+NOT_OVERRIDDEN = object()
 
 # Objects that are never the target of BUILD or of item methods, whatever the policy
 # says of their type: changing them would change code or classes for the process.
@@ -161,6 +163,7 @@ class Engine:
         self.errors = errors
         self.buffers = buffers
         self.persistent_load = persistent_load
+        self.find_class_hook: Callable[[str, str], Any] | None = None
         self.memo: dict[int, Any] = {}
         self.globals: dict[int, GlobalEntry] = {}
         self.found: dict[tuple[str, str], Any] = {}
@@ -274,12 +277,39 @@ class Engine:
     # -- globals ---------------------------------------------------------------------
 
     def find(self, module: str, qualname: str) -> Any:
+        """A global named by the pickle: counted, judged, resolved, and shown to a
+        ``find_class`` override, which may refuse it but not replace it."""
         self.lookups += 1
         if self.lookups > self.limits.max_globals:
             raise LimitExceededError(
                 f"more than Limits.max_globals={self.limits.max_globals} global lookups",
                 limit="max_globals",
                 value=self.lookups,
+            )
+        hook = self.find_class_hook
+        if hook is None:
+            return self.lookup(module, qualname)
+        if self.unrestricted:
+            other = self.invoke(hook, (module, qualname), None, "find_class")
+            return self.lookup(module, qualname) if other is NOT_OVERRIDDEN else other
+        obj = self.lookup(module, qualname)
+        other = self.invoke(hook, (module, qualname), None, "find_class")
+        if other is not obj and other is not NOT_OVERRIDDEN:
+            raise PolicyViolation(
+                f"find_class({module!r}, {qualname!r}) returned {_describe(other)} instead of the global the "
+                "policy allows; an override may refuse a global but not replace it",
+                module=module,
+                qualname=qualname,
+                capability="reference",
+            )
+        return obj
+
+    def lookup(self, module: str, qualname: str) -> Any:
+        """Resolve a global as the policy allows (after Python 2 renames), recording it
+        as callable/immutable provenance."""
+        if type(module) is not str or type(qualname) is not str:
+            raise mixed(UnpicklingError, TypeError)(
+                f"a global's module and name must be str, not {module!r}, {qualname!r}"
             )
         if self.proto < 3 and self.fix_imports:
             module, qualname = python2_rename(module, qualname)
@@ -294,12 +324,8 @@ class Engine:
         else:
             found_rule = self.policy.rule(module, qualname)
             if found_rule is None:
-                raise self.refusal(
-                    module,
-                    qualname,
-                    "reference",
-                    f"global {join_name(module, qualname)!r} is not allowed by the policy",
-                )
+                message = f"global {join_name(module, qualname)!r} is not allowed by the policy"
+                raise self.refusal(module, qualname, "reference", message)
             rule = found_rule
             obj = _resolve(module, qualname, dotted=True)
         self.found[key] = obj
@@ -714,6 +740,8 @@ class Engine:
             if code <= 0:
                 raise MalformedPickleError("EXT specifies code <= 0")
             raise mixed(MalformedPickleError, ValueError)(f"unregistered extension code {code}")
+        if type(key) is not tuple or len(key) != 2 or not all(type(part) is str for part in key):
+            raise mixed(MalformedPickleError, ValueError)(f"copyreg's entry for extension code {code} is not a name")
         self.stack.append(self.find(*key))
 
     def op_EXT1(self) -> None:

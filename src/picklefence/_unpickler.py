@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._engine import Engine
+from ._engine import NOT_OVERRIDDEN, Engine
 from ._reader import BytesReader, FileReader, Reader
 from .errors import MalformedPickleError
 from .limits import Limits
@@ -18,18 +18,11 @@ class Unpickler:
     """Reads pickles from a binary file under a policy, like :class:`pickle.Unpickler`.
 
     ``persistent_load`` may be overridden (or assigned) with the same contract as in
-    :mod:`pickle`.  ``find_class`` is deliberately absent: which globals a pickle may
-    use is the policy's decision, so a subclass that defines ``find_class`` is refused
-    at class creation rather than silently ignored.
+    :mod:`pickle`.  ``find_class`` may be overridden too, but only to *narrow* the
+    policy: it is called after the policy allowed a global, and returning anything
+    but that same object (rather than raising) is refused.  Under
+    ``Policy.unrestricted()`` an override behaves exactly as in :mod:`pickle`.
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "find_class" in cls.__dict__:
-            raise TypeError(
-                f"{cls.__qualname__} defines find_class, which picklefence never calls: "
-                "say which globals are allowed with a Policy instead"
-            )
 
     def __init__(
         self,
@@ -64,6 +57,19 @@ class Unpickler:
             buffers=iter(buffers) if buffers is not None else None,
             persistent_load=self._persistent_load,
         )
+        self._engine.find_class_hook = self._find_class
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The global ``module.name`` if the policy allows it (after Python 2 renames
+        when ``fix_imports`` applies); raises :class:`PolicyViolation` otherwise."""
+        return self._engine.lookup(module, name)
+
+    def _find_class(self, module: str, name: str) -> Any:
+        """An override's answer (set on the class or the instance), or NOT_OVERRIDDEN."""
+        find_class = self.find_class
+        if getattr(find_class, "__func__", None) is Unpickler.find_class:
+            return NOT_OVERRIDDEN
+        return find_class(module, name)
 
     @property
     def memo(self) -> dict[int, Any]:

@@ -35,7 +35,12 @@ class UnpicklingError(pickle.UnpicklingError):
         self.message = message
         self.offset = offset
         self.opcode = opcode
-        super().__init__(self._render())
+        # Not super().__init__: a class mixed with e.g. UnicodeDecodeError must not run
+        # that type's __init__, which wants its own arguments.
+        Exception.__init__(self, self._render())
+
+    def __str__(self) -> str:
+        return self._render()
 
     def _render(self) -> str:
         where = []
@@ -53,13 +58,18 @@ class UnpicklingError(pickle.UnpicklingError):
             self.args = (self._render(),)
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), self.__dict__))
+        base, kind = getattr(type(self), "_parts", (type(self), None))
+        return (_rebuild, (base, kind, self.__dict__))
 
 
-def _rebuild(cls: type[UnpicklingError], state: dict[str, object]) -> UnpicklingError:
+def _rebuild(
+    base: type[UnpicklingError], kind: type[BaseException] | None, state: dict[str, object]
+) -> UnpicklingError:
+    """Unpickles an error (e.g. sent back from a worker process), mixed classes included."""
+    cls = mixed(base, kind) if kind is not None else base
     exc = cls.__new__(cls)
     exc.__dict__.update(state)
-    exc.args = (exc._render(),)
+    Exception.__init__(exc, exc._render())
     return exc
 
 
@@ -137,30 +147,31 @@ class PicklingError(pickle.PicklingError):
     """The policy does not allow an object that is being dumped."""
 
 
-_MIXABLE: tuple[type[BaseException], ...] = (
-    EOFError,
-    ValueError,
-    TypeError,
-    AttributeError,
-    ImportError,
-    LookupError,
-    ArithmeticError,
-)
-
-
 _MIXED: dict[tuple[type[UnpicklingError], type[BaseException]], type[UnpicklingError]] = {}
 _E = TypeVar("_E", bound=UnpicklingError)
+# Builtins never mixed in: they signal the state of the process or change control flow
+# (a StopIteration subclass raised in a generator turns into RuntimeError).
+_NOT_MIXED = (MemoryError, RuntimeError, SystemError, StopIteration, StopAsyncIteration, Warning)
 
 
 def mixed(base: type[_E], builtin: type[BaseException]) -> type[_E]:
-    """``base`` extended with the builtin exception CPython raises in the same place."""
-    for kind in _MIXABLE:
-        if issubclass(builtin, kind):
-            if issubclass(base, kind):
-                return base
-            key = (base, kind)
-            if key not in _MIXED:
-                name = f"{base.__name__}[{kind.__name__}]"
-                _MIXED[key] = type(name, (base, kind), {"__module__": __name__})
-            return cast("type[_E]", _MIXED[key])
+    """``base`` extended with the builtin exception CPython raises in the same place.
+
+    The builtin is the nearest builtin ancestor of ``builtin`` (a library's own error
+    class is not mixed in), so ``except UnicodeDecodeError:`` or
+    ``except ModuleNotFoundError:`` written against :mod:`pickle` still catches it.
+    """
+    for kind in builtin.__mro__:
+        if kind.__module__ != "builtins" or kind in (BaseException, Exception, object) or issubclass(kind, _NOT_MIXED):
+            continue
+        if issubclass(base, kind):
+            return base
+        key = (base, kind)
+        if key not in _MIXED:
+            try:
+                namespace = {"__module__": __name__, "_parts": key}
+                _MIXED[key] = type(f"{base.__name__}[{kind.__name__}]", (base, kind), namespace)
+            except TypeError:  # an incompatible instance layout: try a more general builtin
+                continue
+        return cast("type[_E]", _MIXED[key])
     return base
