@@ -161,9 +161,10 @@ def mixed(base: type[_E], builtin: type[BaseException]) -> type[_E]:
     class is not mixed in), so ``except UnicodeDecodeError:`` or
     ``except ModuleNotFoundError:`` written against :mod:`pickle` still catches it.
     """
-    for kind in builtin.__mro__:
-        if kind.__module__ != "builtins" or kind in (BaseException, Exception, object) or issubclass(kind, _NOT_MIXED):
+    for kind in builtin.__mro__[:-2]:  # never BaseException or object
+        if kind.__module__ != "builtins" or kind is Exception or issubclass(kind, _NOT_MIXED):
             continue
+        assert issubclass(kind, BaseException)
         if issubclass(base, kind):
             return base
         key = (base, kind)
