@@ -102,6 +102,8 @@ def _short_repr(value: object) -> str:
         return repr(value)
     if cls in (str, bytes, bytearray):
         return repr(value[:40]) + ("..." if len(value) > 40 else "")  # type: ignore[index, arg-type]
+    if cls in (list, tuple, dict, set, frozenset):
+        return f"<{cls.__name__} of {len(value)}>"  # type: ignore[arg-type]
     if isinstance(value, type):
         return f"<class {value.__module__}.{value.__qualname__}>"
     return f"<{cls.__module__}.{cls.__qualname__} object>"
