@@ -3,9 +3,12 @@
 ``picklefence.loads(data)`` is a drop-in for ``pickle.loads(data)`` that cannot be made
 to run code, import modules, mutate classes or exhaust memory: every global, call,
 BUILD and item method in the stream is checked against a :class:`Policy` first.
+``picklefence.dumps(obj)`` writes ``pickle.dumps``'s bytes, refusing at dump time what
+the same policy would refuse at load time.
 """
 
 from ._audit import Audit, GlobalUse, audit
+from ._pickler import Pickler, dump, dumps
 from ._rules import Arg, Call, Rule, Signature
 from ._unpickler import Unpickler, load, loads
 from .errors import (
@@ -29,6 +32,7 @@ __all__ = [
     "LimitExceededError",
     "Limits",
     "MalformedPickleError",
+    "Pickler",
     "PicklingError",
     "Policy",
     "PolicyFileError",
@@ -39,6 +43,8 @@ __all__ = [
     "Unpickler",
     "UnpicklingError",
     "audit",
+    "dump",
+    "dumps",
     "load",
     "loads",
 ]

@@ -25,7 +25,7 @@ from struct import Struct
 from typing import Any
 
 from ._checks import CHECKS
-from ._danger import danger_of
+from ._hints import allow_hint, arguments_hint
 from ._names import join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import Reader
@@ -67,6 +67,9 @@ _NEVER_MUTATED = (
     classmethod,
     property,
 )
+
+# Provenance of objects primed into the memo: they may be referenced, nothing more.
+_PRIMED = Rule("picklefence", "primed memo", can=frozenset({"reference"}))
 
 _BUFFER_TYPES = (bytes, bytearray, memoryview, pickle.PickleBuffer)
 
@@ -276,6 +279,12 @@ class Engine:
                 value=self.calls,
             )
 
+    def prime_memo(self, memo: Mapping[int, Any]) -> None:
+        self.memo = dict(memo)
+        if not self.unrestricted:
+            for value in self.memo.values():
+                self.globals.setdefault(id(value), (value, (("picklefence:primed memo", _PRIMED),)))
+
     # -- globals ---------------------------------------------------------------------
 
     def find(self, module: str, qualname: str) -> Any:
@@ -337,15 +346,7 @@ class Engine:
         return obj
 
     def refusal(self, module: str, qualname: str, capability: str, message: str) -> PolicyViolation:
-        name = join_name(module, qualname)
-        danger = danger_of(module, qualname)
-        if danger is not None:
-            intro = f"Do not allow it: {name} {danger}, so a pickle using it can do anything.\nIf you must:"
-        else:
-            intro = "To allow it, if you trust every pickle loaded with this policy:"
-        hint = f"{intro}\n  Python: {self.policy.hint_python(name, capability)}\n  TOML:\n    " + self.policy.hint_toml(
-            name, capability
-        ).replace("\n", "\n    ")
+        hint = allow_hint(self.policy, module, qualname, capability)
         return PolicyViolation(message, module=module, qualname=qualname, capability=capability, hint=hint)
 
     def global_rule(self, obj: object, capability: str, opname: str) -> tuple[str, Rule]:
@@ -408,8 +409,7 @@ class Engine:
                 module=module,
                 qualname=qualname,
                 capability="arguments",
-                hint=f"To accept these arguments, replace the rule: {self.policy.hint_python(name, capability)[:-1]}, "
-                "signatures=[...]) in Python, or add an entry to its 'signatures' list in TOML.",
+                hint=arguments_hint(self.policy, name),
             )
         return name
 

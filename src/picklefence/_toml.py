@@ -223,16 +223,16 @@ def render(rules: Iterable[Rule], description: str = "") -> str:
     """TOML text that parses back to the same rules."""
     out: list[str] = []
     if description:
-        out.append(f"description = {_s(description)}")
+        out.append(f"description = {quote(description)}")
     for rule in sorted(rules, key=lambda r: r.name):
         out.append("")
-        out.append(f"[allow.{_s(rule.name)}]")
+        out.append(f"[allow.{quote(rule.name)}]")
         if rule.why:
-            out.append(f"why = {_s(rule.why)}")
+            out.append(f"why = {quote(rule.why)}")
         if rule.can is not None:
-            out.append(f"can = [{', '.join(_s(c) for c in CAPABILITIES if c in rule.can)}]")
+            out.append(f"can = [{', '.join(quote(c) for c in CAPABILITIES if c in rule.can)}]")
         if rule.state_keys is not None:
-            out.append(f"state_keys = [{', '.join(_s(k) for k in sorted(rule.state_keys))}]")
+            out.append(f"state_keys = [{', '.join(quote(k) for k in sorted(rule.state_keys))}]")
         if rule.signatures is not None:
             out.append("signatures = [")
             for sig in rule.signatures:
@@ -248,35 +248,35 @@ def _render_signature(sig: Signature, name: str) -> str:
     if sig.varargs is not None:
         parts.append(f"varargs = {_render_arg(sig.varargs)}")
     if sig.kwargs:
-        inner = ", ".join(f"{_s(k)} = {_render_arg(v)}" for k, v in sorted(sig.kwargs.items()))
+        inner = ", ".join(f"{quote(k)} = {_render_arg(v)}" for k, v in sorted(sig.kwargs.items()))
         parts.append(f"kwargs = {{ {inner} }}")
     if sig.check is not None:
         if not isinstance(sig.check, str):
             raise ValueError(
                 f"the rule for {name} has a Python check function, which TOML cannot hold; keep that rule in code"
             )
-        parts.append(f"check = {_s(sig.check)}")
+        parts.append(f"check = {quote(sig.check)}")
     return "{ " + ", ".join(parts) + " }" if parts else "{}"
 
 
 def _render_arg(arg: Arg) -> str:
     parts = []
     if arg.types is not None:
-        parts.append(f"type = [{', '.join(_s(t) for t in sorted(arg.types))}]")
+        parts.append(f"type = [{', '.join(quote(t) for t in sorted(arg.types))}]")
     if arg.values is not None:
         parts.append(f"value = [{', '.join(_literal(v) for v in arg.values)}]")
     if arg.globals is not None:
-        parts.append(f"global = [{', '.join(_s(g) for g in sorted(arg.globals))}]")
+        parts.append(f"global = [{', '.join(quote(g) for g in sorted(arg.globals))}]")
     for key in ("max_len", "min", "max"):
         value = getattr(arg, key)
         if value is not None:
             parts.append(f"{key} = {_literal(value)}")
     if arg.pattern is not None:
-        parts.append(f"pattern = {_s(arg.pattern)}")
+        parts.append(f"pattern = {quote(arg.pattern)}")
     return "{ " + ", ".join(parts) + " }" if parts else "{}"
 
 
-def _s(text: str) -> str:
+def quote(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -284,7 +284,7 @@ def _literal(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return _s(value)
+        return quote(value)
     if isinstance(value, (int, float)):
         return repr(value)
     raise ValueError(f"{value!r} cannot be written as a TOML literal")

@@ -76,6 +76,12 @@ class Unpickler:
         """The memo, kept across ``load()`` calls as :mod:`pickle` keeps it."""
         return self._engine.memo
 
+    @memo.setter
+    def memo(self, value: dict[int, Any]) -> None:
+        """Prime the memo (e.g. with another unpickler's); under a policy, the primed
+        objects can be referenced but never called or changed."""
+        self._engine.prime_memo(value)
+
     def load(self) -> Any:
         """Read one pickle from the file and return the object it describes."""
         return self._engine.load()

@@ -144,7 +144,51 @@ class CallFailedError(UnpicklingError):
 
 
 class PicklingError(pickle.PicklingError):
-    """The policy does not allow an object that is being dumped."""
+    """The policy would refuse, on load, an object that is being dumped.
+
+    ``module``/``qualname`` name the global (``name`` joins them), ``capability`` is
+    what it would be used for, ``obj_type`` is the type of the offending object and
+    ``path`` where it sits in the object being dumped (``root["model"].steps[0]``),
+    when that can be found.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        module: str | None = None,
+        qualname: str | None = None,
+        capability: str | None = None,
+        obj: object = None,
+        hint: str | None = None,
+    ) -> None:
+        self.message = message
+        self.module = module
+        self.qualname = qualname
+        self.capability = capability
+        self.obj_type = type(obj)
+        self.path: str | None = None
+        self.hint = hint
+        Exception.__init__(self, self._render())
+
+    @property
+    def name(self) -> str | None:
+        if self.module is None or self.qualname is None:
+            return None
+        return f"{self.module}:{self.qualname}"
+
+    def set_path(self, path: str | None) -> None:
+        self.path = path
+        self.args = (self._render(),)
+
+    def _render(self) -> str:
+        text = self.message
+        if self.path is not None:
+            text += f" (at {self.path})"
+        return f"{text}\n{self.hint}" if self.hint else text
+
+    def __str__(self) -> str:
+        return self._render()
 
 
 _MIXED: dict[tuple[type[UnpicklingError], type[BaseException]], type[UnpicklingError]] = {}

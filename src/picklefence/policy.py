@@ -13,7 +13,7 @@ from typing import Union
 
 from . import _toml
 from ._names import join_name, split_name
-from ._rules import CAPABILITIES, Arg, ArgLike, Check, Rule, Signature, make_signatures
+from ._rules import Arg, ArgLike, Check, Rule, Signature, make_signatures
 
 __all__ = ["Arg", "Policy", "PolicyFileError", "PolicyLike", "Rule", "Signature"]
 
@@ -174,23 +174,13 @@ class Policy:
             raise ValueError("Policy.unrestricted() allows everything and has no TOML form")
         return _toml.render(self._rules.values(), self._description)
 
-    def hint_python(self, name: str, capability: str) -> str:
-        """The line of Python that extends this policy to allow ``capability`` on ``name``."""
+    def expression(self) -> str:
+        """Python that evaluates to this policy, where it has a name (for hints)."""
         if _SHIPPED_NAME.fullmatch(self._label):
-            base = f"Policy.named({self._label!r})"
-        elif self._label.startswith("Policy"):
-            base = self._label
-        else:
-            base = "policy"
-        can = "" if capability in ("reference", "call") else f", can={_caps_with(capability)!r}"
-        return f"{base}.allow({name!r}{can})"
-
-    @staticmethod
-    def hint_toml(name: str, capability: str) -> str:
-        lines = [f"[allow.{_toml._s(name)}]"]
-        if capability not in ("reference", "call"):
-            lines.append("can = [" + ", ".join(_toml._s(c) for c in _caps_with(capability)) + "]")
-        return "\n".join(lines)
+            return f"Policy.named({self._label!r})"
+        if self._label.startswith("Policy"):
+            return self._label
+        return "policy"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
@@ -204,10 +194,6 @@ class Policy:
         if self._unrestricted:
             return "Policy.unrestricted()"
         return f"<Policy {self._label or 'custom'}: {len(self._rules)} rules>"
-
-
-def _caps_with(capability: str) -> list[str]:
-    return [c for c in CAPABILITIES if c in ("reference", "call", capability)]
 
 
 def _name_of(target: object) -> tuple[str, str]:

@@ -1,0 +1,490 @@
+"""Writing pickles under a policy: ``dumps``, ``dump`` and ``Pickler``.
+
+CPython's C pickler does the writing, so the bytes are exactly ``pickle.dumps``'s.
+Its ``reducer_override`` hook sees every object that is not a plain builtin value
+before anything is written for it; there picklefence computes the reduction the C
+pickler would compute (dispatch table, then ``__reduce_ex__``), judges every global it
+would write — classes and functions by reference, reduce callables, NEWOBJ classes,
+state and item methods, argument rules — with the same rules the loader applies, and
+hands the reduction back so it is computed once.  What the policy would refuse on load
+is refused here, where the author can still fix it.
+"""
+
+from __future__ import annotations
+
+import _pickle
+import collections
+import copyreg
+import io
+import pickle
+import sys
+import types
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ._audit import audit
+from ._checks import CHECKS
+from ._hints import allow_hint, arguments_hint
+from ._names import join_name
+from ._rules import Rule
+from .errors import PicklingError
+from .policy import Policy, PolicyLike, resolve_policy
+
+_SPECIAL_TYPES: Mapping[type, object] = {
+    type(None): None,
+    type(Ellipsis): Ellipsis,
+    type(NotImplemented): NotImplemented,
+}
+
+# Globals the C pickler writes for plain builtin values at low protocols, without
+# asking reducer_override, with the arguments it always uses: (name, args, protocols).
+_IMPLICIT: tuple[tuple[str, tuple[Any, ...], range], ...] = (
+    ("_codecs:encode", ("a", "latin1"), range(0, 3)),
+    ("builtins:bytes", (), range(0, 3)),
+    ("builtins:bytearray", (), range(0, 5)),
+    ("builtins:bytearray", (b"a",), range(0, 5)),
+    ("builtins:set", ([1],), range(0, 4)),
+    ("builtins:frozenset", ([1],), range(0, 4)),
+)
+
+
+def _which_module(obj: object, name: str) -> str:
+    """The module the C pickler writes for ``obj`` (``pickle.whichmodule``, untyped)."""
+    module: str = getattr(pickle, "whichmodule")(obj, name)  # noqa: B009
+    return module
+
+
+class _Refusal(Exception):
+    """Carries a refusal, and the object refused, out of the C pickler's call to
+    reducer_override (the error itself keeps only the object's type)."""
+
+    def __init__(self, error: PicklingError, obj: object) -> None:
+        self.error = error
+        self.obj = obj
+
+
+class _Judge:
+    """Applies a policy to the reductions the C pickler is about to write."""
+
+    def __init__(self, policy: Policy, protocol: int, dispatch_table: Callable[[], Mapping[type, Any]]) -> None:
+        self.policy = policy
+        self.protocol = protocol
+        self.dispatch_table = dispatch_table
+
+    # -- naming ------------------------------------------------------------------------
+
+    def reduce_of(self, obj: object) -> Any:
+        reducer = self.dispatch_table().get(type(obj))
+        if reducer is not None:
+            return reducer(obj)
+        return obj.__reduce_ex__(self.protocol)
+
+    def global_name(self, obj: object) -> str | None:
+        """The name ``obj`` is written under when pickled by reference, if it is."""
+        if isinstance(obj, type) or type(obj) is types.FunctionType:
+            qualname = getattr(obj, "__qualname__", None)
+            if not isinstance(qualname, str):
+                return None
+            return join_name(_which_module(obj, qualname), qualname)
+        try:
+            rv = self.reduce_of(obj)
+        except Exception:
+            return None
+        if isinstance(rv, str):
+            return join_name(_which_module(obj, rv), rv)
+        if type(rv) is tuple and len(rv) >= 2 and rv[0] is getattr and type(rv[1]) is tuple and len(rv[1]) == 2:
+            parent = self.global_name(rv[1][0])
+            if parent is not None and isinstance(rv[1][1], str):
+                return f"{parent}.{rv[1][1]}"
+        return None
+
+    # -- judging -----------------------------------------------------------------------
+
+    def rule_for(self, name: str, target: object, capability: str, what: str, subject: object) -> Rule:
+        """The rule granting ``capability`` on the global ``name`` (the object
+        ``target``), needed because of ``subject``, the object being dumped."""
+        module, _, qualname = name.partition(":")
+        rule = self.policy.rule(module, qualname)
+        if rule is None or capability not in rule.capabilities(target):
+            missing = "is not allowed by the policy" if rule is None else f"is not allowed for '{capability}'"
+            raise self.refusal(module, qualname, capability, subject, f"{what}: global {name!r} {missing}")
+        return rule
+
+    def refusal(self, module: str, qualname: str, capability: str, subject: object, message: str) -> _Refusal:
+        hint = allow_hint(self.policy, module, qualname, capability)
+        error = PicklingError(message, module=module, qualname=qualname, capability=capability, obj=subject, hint=hint)
+        return _Refusal(error, subject)
+
+    def plain_refusal(self, message: str, subject: object) -> _Refusal:
+        return _Refusal(PicklingError(message, obj=subject), subject)
+
+    def check_reference(self, obj: object) -> None:
+        """A class or function written by name (GLOBAL, STACK_GLOBAL or EXT)."""
+        if obj in _SPECIAL_TYPES:  # written as type(None), type(...), type(NotImplemented)
+            self.check_call(type, (_SPECIAL_TYPES[obj],), obj)  # type: ignore[index]
+            return
+        name = self.global_name(obj)
+        if name is None:
+            raise self.plain_refusal(f"{_describe(obj)} has no global name to be written under", obj)
+        self.check_name(name, obj)
+
+    def check_name(self, name: str, obj: object) -> None:
+        module, _, qualname = name.partition(":")
+        if self.protocol < 4 and "." in qualname:
+            # Protocols 0-3 write a nested name as getattr(parent, "last").
+            parent_name, _, last = qualname.rpartition(".")
+            parent: Any = sys.modules.get(module)
+            for part in parent_name.split("."):
+                parent = getattr(parent, part, None)
+            if parent is None:
+                raise self.plain_refusal(f"{_describe(obj)} cannot be found under its name {name!r}", obj)
+            self.check_call(getattr, (parent, last), obj)
+        self.rule_for(name, obj, "reference", f"{_describe(obj)} is written by reference", obj)
+
+    def check_call(
+        self, func: Any, args: tuple[Any, ...], obj: object, kwargs: Mapping[str, Any] | None = None
+    ) -> None:
+        name = self.global_name(func)
+        if name is None:
+            raise self.plain_refusal(
+                f"{_describe(obj)} reduces to a call of {_describe(func)}, which has no global name", obj
+            )
+        self.check_arguments(name, func, args, kwargs, "call", obj)
+        if func is getattr and len(args) == 2 and isinstance(args[1], str):
+            parent = self.global_name(args[0])
+            if parent is not None:
+                what = f"{_describe(obj)} is written by reference"
+                self.rule_for(f"{parent}.{args[1]}", func, "reference", what, obj)
+
+    def check_arguments(
+        self,
+        name: str,
+        func: Any,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any] | None,
+        capability: str,
+        obj: object,
+    ) -> None:
+        what = f"{_describe(obj)} is rebuilt by {'calling' if capability == 'call' else 'constructing'} {name}"
+        rule = self.rule_for(name, func, capability, what, obj)
+        if rule.signatures is not None and not rule.accepts(_PicklerCall(self, name, args, kwargs or {}), CHECKS):
+            module, _, qualname = name.partition(":")
+            error = PicklingError(
+                f"{what} with arguments the policy does not accept",
+                module=module,
+                qualname=qualname,
+                capability="arguments",
+                obj=obj,
+                hint=arguments_hint(self.policy, name),
+            )
+            raise _Refusal(error, obj)
+
+    def check_instance(self, obj: object, capability: str, state: object = None) -> None:
+        cls = type(obj)
+        name = self.global_name(cls)
+        if name is None:
+            raise self.plain_refusal(f"{_describe(obj)} has a class with no global name", obj)
+        rule = self.rule_for(name, cls, capability, f"{_describe(obj)} needs '{capability}' on its class", obj)
+        if capability != "state":
+            return
+        for part in state if type(state) is tuple and len(state) == 2 else (state,):
+            if type(part) is not dict:
+                continue
+            for key in part:
+                if type(key) is not str or (key.startswith("__") and key.endswith("__") and len(key) > 4):
+                    raise self.plain_refusal(
+                        f"{_describe(obj)} has the state key {key!r}, which no loader accepts", obj
+                    )
+                if rule.state_keys is not None and key not in rule.state_keys:
+                    module, _, qualname = name.partition(":")
+                    raise self.refusal(
+                        module, qualname, "state", obj, f"{_describe(obj)} has the state key {key!r}, not in state_keys"
+                    )
+
+    def check_reduction(self, obj: object, rv: Any) -> None:
+        if isinstance(rv, str):
+            self.check_name(join_name(_which_module(obj, rv), rv), obj)
+            return
+        if type(rv) is not tuple or not 2 <= len(rv) <= 6 or type(rv[1]) is not tuple:
+            return  # the C pickler refuses a malformed reduction before writing anything
+        func, args = rv[0], rv[1]
+        state, listitems, dictitems, setter = (*rv[2:], None, None, None, None)[:4]
+        callable_name = getattr(func, "__name__", None)
+        if self.protocol >= 2 and callable_name == "__newobj__" and args:
+            self.check_construct(args[0], args[1:], None, obj)
+        elif self.protocol >= 2 and callable_name == "__newobj_ex__" and len(args) == 3:
+            if self.protocol < 4:
+                raise self.plain_refusal(
+                    f"{_describe(obj)} needs keyword arguments to be rebuilt: use protocol 4 or 5", obj
+                )
+            self.check_construct(args[0], args[1], args[2], obj)
+        else:
+            self.check_call(func, args, obj)
+        if state is not None:
+            self.check_instance(obj, "state", state)
+        if listitems is not None or dictitems is not None:
+            self.check_instance(obj, "items")
+        if setter is not None:
+            self.check_call(setter, (obj, state), obj)
+
+    def check_construct(self, cls: Any, args: Any, kwargs: Any, obj: object) -> None:
+        name = self.global_name(cls) if isinstance(cls, type) else None
+        if name is None or type(args) is not tuple:
+            return  # the C pickler refuses these itself
+        self.check_arguments(name, cls, args, kwargs, "construct", obj)
+
+
+class _PicklerCall:
+    """The :class:`picklefence.Call` an argument check sees when dumping."""
+
+    __slots__ = ("_judge", "args", "kwargs", "name")
+
+    def __init__(self, judge: _Judge, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        self._judge = judge
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+
+    def global_name(self, obj: object) -> str | None:
+        return self._judge.global_name(obj)
+
+    def allows(self, obj: object, capability: str) -> bool:
+        name = self._judge.global_name(obj)
+        if name is None:
+            return False
+        module, _, qualname = name.partition(":")
+        rule = self._judge.policy.rule(module, qualname)
+        return rule is not None and capability in rule.capabilities(obj)
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+        return f"the function {getattr(obj, '__module__', '?')}.{obj.__qualname__}"
+    cls = type(obj)
+    return f"a {cls.__module__}.{cls.__qualname__} object"
+
+
+class _CPickler(_pickle.Pickler):
+    """The C pickler, with the judge in ``reducer_override``."""
+
+    _outer: Pickler
+
+    def reducer_override(self, obj: Any) -> Any:
+        return self._outer._reduce(obj)
+
+
+class _CPicklerWithIds(_CPickler):
+    def persistent_id(self, obj: Any) -> Any:
+        return self._outer.persistent_id(obj)
+
+
+class _Sink:
+    """Collects output so it can be verified before the caller's file sees it."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+class Pickler:
+    """Writes pickles to a binary file, refusing what ``policy`` would refuse on load.
+
+    The surface of :class:`pickle.Pickler`: ``dump``, ``clear_memo``, ``memo``,
+    ``fast``, ``dispatch_table``, and the overridable ``persistent_id`` and
+    ``reducer_override`` (whose results are judged like any other reduction).
+    """
+
+    def __init__(
+        self,
+        file: Any,
+        protocol: int | None = None,
+        *,
+        policy: PolicyLike = None,
+        fix_imports: bool = True,
+        buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
+    ) -> None:
+        self._policy = resolve_policy(policy)
+        proto = pickle.DEFAULT_PROTOCOL if protocol is None else protocol
+        self._protocol = pickle.HIGHEST_PROTOCOL if proto < 0 else proto
+        self._file = file
+        self._verify = not self._policy.is_unrestricted and not self._implicit_globals_allowed()
+        self._sink = _Sink() if self._verify else None
+        inner_cls: type[_CPickler] = _CPickler
+        if type(self).persistent_id is not Pickler.persistent_id:
+            inner_cls = _CPicklerWithIds
+        self._inner = inner_cls(
+            self._sink if self._sink is not None else file,
+            protocol,
+            fix_imports=fix_imports,
+            buffer_callback=buffer_callback,
+        )
+        self._inner._outer = self
+        self._judge = _Judge(self._policy, self._protocol, self._dispatch_table)
+
+    def _implicit_globals_allowed(self) -> bool:
+        judge = _Judge(self._policy, self._protocol, lambda: copyreg.dispatch_table)
+        for name, args, protocols in _IMPLICIT:
+            if self._protocol not in protocols:
+                continue
+            module, _, qualname = name.partition(":")
+            rule = self._policy.rule(module, qualname)
+            if rule is None or (rule.can is not None and "call" not in rule.can):
+                return False
+            if rule.signatures is not None and not rule.accepts(_PicklerCall(judge, name, args, {}), CHECKS):
+                return False
+        return True
+
+    def _dispatch_table(self) -> Mapping[type, Any]:
+        table: Mapping[type, Any] = getattr(self._inner, "dispatch_table", copyreg.dispatch_table)
+        return table
+
+    # -- the pickle.Pickler surface ----------------------------------------------------
+
+    def dump(self, obj: Any) -> None:
+        """Write the pickle of ``obj``, or raise :class:`picklefence.PicklingError`."""
+        try:
+            self._inner.dump(obj)
+        except _Refusal as refusal:
+            error = refusal.error
+            error.set_path(_find_path(obj, refusal.obj))
+            raise error from None
+        finally:
+            if self._sink is not None:
+                parts, self._sink.parts = self._sink.parts, []
+        if self._sink is not None:
+            data = b"".join(parts)
+            self._check_output(data, obj)
+            self._file.write(data)
+
+    def _check_output(self, data: bytes, root: object) -> None:
+        """Verify what the C pickler wrote for plain values, when the policy lacks a
+        global it uses for them at this protocol (e.g. a policy without set())."""
+        report = audit(data, policy=self._policy)
+        for use in report.refused:
+            module, _, qualname = use.name.partition(":")
+            capability = sorted(use.refused)[0]
+            raise self._judge.refusal(
+                module, qualname, capability, root, f"the pickle needs {use.name!r} for a builtin value"
+            ).error
+
+    def clear_memo(self) -> None:
+        self._inner.clear_memo()
+
+    @property
+    def memo(self) -> Any:
+        return self._inner.memo
+
+    @memo.setter
+    def memo(self, value: Any) -> None:
+        self._inner.memo = value
+
+    @property
+    def fast(self) -> bool:
+        return bool(self._inner.fast)
+
+    @fast.setter
+    def fast(self, value: bool) -> None:
+        self._inner.fast = value
+
+    @property
+    def dispatch_table(self) -> Mapping[type, Any]:
+        return self._dispatch_table()
+
+    @dispatch_table.setter
+    def dispatch_table(self, table: Mapping[type, Any]) -> None:
+        self._inner.dispatch_table = table
+
+    def persistent_id(self, obj: Any) -> Any:
+        """Override to write ``obj`` as a persistent id; ``None`` pickles it normally."""
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        """Override to reduce ``obj`` yourself; ``NotImplemented`` uses the usual way."""
+        return NotImplemented
+
+    # -- judging -------------------------------------------------------------------------
+
+    def _reduce(self, obj: Any) -> Any:
+        rv = self.reducer_override(obj)
+        if self._policy.is_unrestricted:
+            return rv
+        judge = self._judge
+        if rv is NotImplemented:
+            if isinstance(obj, type) or type(obj) is types.FunctionType:
+                judge.check_reference(obj)
+                return NotImplemented
+            rv = judge.reduce_of(obj)
+        judge.check_reduction(obj, rv)
+        return rv
+
+
+def dumps(
+    obj: Any,
+    protocol: int | None = None,
+    *,
+    policy: PolicyLike = None,
+    fix_imports: bool = True,
+    buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
+) -> bytes:
+    """The pickle of ``obj``, byte for byte ``pickle.dumps``'s, if ``policy`` allows it."""
+    stream = io.BytesIO()
+    Pickler(stream, protocol, policy=policy, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
+    return stream.getvalue()
+
+
+def dump(
+    obj: Any,
+    file: Any,
+    protocol: int | None = None,
+    *,
+    policy: PolicyLike = None,
+    fix_imports: bool = True,
+    buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
+) -> None:
+    """Write the pickle of ``obj`` to ``file``, if ``policy`` allows it."""
+    Pickler(file, protocol, policy=policy, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
+
+
+def _find_path(root: object, target: object, limit: int = 200_000) -> str | None:
+    """Where ``target`` sits inside ``root``, as Python source (``root["a"].b[0]``);
+    a breadth-first search, run only to explain a refusal."""
+    if target is root:
+        return "root"
+    seen = {id(root)}
+    queue: collections.deque[tuple[object, str]] = collections.deque([(root, "root")])
+    while queue and len(seen) < limit:
+        node, path = queue.popleft()
+        for child, child_path in _children(node, path):
+            if child is target:
+                return child_path
+            if id(child) not in seen:
+                seen.add(id(child))
+                queue.append((child, child_path))
+    return None
+
+
+def _children(node: object, path: str) -> Iterator[tuple[object, str]]:
+    if isinstance(node, (str, bytes, bytearray, int, float, complex, type, types.FunctionType)):
+        return
+    if isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield item, f"{path}[{i}]"
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield key, f"a key of {path}"
+            yield value, f"{path}[{key!r}]"
+    elif isinstance(node, (set, frozenset)):
+        for item in node:
+            yield item, f"a member of {path}"
+    attrs = getattr(node, "__dict__", None)
+    if isinstance(attrs, dict):
+        for key, value in attrs.items():
+            yield value, f"{path}.{key}"
+    for slot in getattr(type(node), "__slots__", ()):
+        if isinstance(slot, str) and hasattr(node, slot):
+            yield getattr(node, slot), f"{path}.{slot}"
