@@ -79,7 +79,7 @@ def _default_only_refused() -> list[object]:
         datetime.date(2020, 1, 1),
         decimal.Decimal("1.5"),
         collections.OrderedDict(a=1),
-        {"when": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)},
+        {"when": datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)},
     ]
 
 
