@@ -15,7 +15,7 @@ from __future__ import annotations
 import _pickle
 import collections
 import copyreg
-import io
+import functools
 import pickle
 import sys
 import types
@@ -227,6 +227,17 @@ class _Judge:
         if setter is not None:
             self.check_call(setter, (obj, state), obj)
 
+    def reduce(self, obj: Any, rv: Any = NotImplemented) -> Any:
+        """What reducer_override returns for ``obj``: ``rv`` (a reducer's answer) or
+        the usual reduction, after judging it."""
+        if rv is NotImplemented:
+            if isinstance(obj, type) or type(obj) is types.FunctionType:
+                self.check_reference(obj)
+                return NotImplemented
+            rv = self.reduce_of(obj)
+        self.check_reduction(obj, rv)
+        return rv
+
     def check_construct(self, cls: Any, args: Any, kwargs: Any, obj: object) -> None:
         name = self.global_name(cls) if isinstance(cls, type) else None
         if name is None or type(args) is not tuple:
@@ -269,26 +280,55 @@ def _describe(obj: object) -> str:
 class _CPickler(_pickle.Pickler):
     """The C pickler, with the judge in ``reducer_override``."""
 
-    _outer: Pickler
+    _reduce: Callable[[Any], Any]
 
     def reducer_override(self, obj: Any) -> Any:
-        return self._outer._reduce(obj)
+        return self._reduce(obj)
 
 
 class _CPicklerWithIds(_CPickler):
+    _persistent_id: Callable[[Any], Any]
+
     def persistent_id(self, obj: Any) -> Any:
-        return self._outer.persistent_id(obj)
+        return self._persistent_id(obj)
 
 
 class _Sink:
-    """Collects output so it can be verified before the caller's file sees it."""
+    """Collects output without copying it (``dumps``), or so it can be verified
+    before the caller's file sees it."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
 
     def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))
+        self.parts.append(bytes(data))  # no copy for bytes, which the C pickler passes
         return len(data)
+
+    def take(self) -> bytes:
+        parts, self.parts = self.parts, []
+        return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=128)
+def _implicit_globals_allowed(policy: Policy, protocol: int) -> bool:
+    """Whether ``policy`` allows the globals the C pickler writes for plain builtin
+    values at ``protocol`` (if not, output is verified after pickling)."""
+    judge = _Judge(policy, protocol, lambda: copyreg.dispatch_table)
+    for name, args, protocols in _IMPLICIT:
+        if protocol not in protocols:
+            continue
+        module, _, qualname = name.partition(":")
+        rule = policy.rule(module, qualname)
+        if rule is None or (rule.can is not None and "call" not in rule.can):
+            return False
+        if rule.signatures is not None and not rule.accepts(_PicklerCall(judge, name, args, {}), CHECKS):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=128)
+def _default_judge(policy: Policy, protocol: int) -> _Judge:
+    return _Judge(policy, protocol, lambda: copyreg.dispatch_table)
 
 
 class Pickler:
@@ -312,32 +352,20 @@ class Pickler:
         proto = pickle.DEFAULT_PROTOCOL if protocol is None else protocol
         self._protocol = pickle.HIGHEST_PROTOCOL if proto < 0 else proto
         self._file = file
-        self._verify = not self._policy.is_unrestricted and not self._implicit_globals_allowed()
+        self._verify = not self._policy.is_unrestricted and not _implicit_globals_allowed(self._policy, self._protocol)
         self._sink = _Sink() if self._verify else None
-        inner_cls: type[_CPickler] = _CPickler
-        if type(self).persistent_id is not Pickler.persistent_id:
-            inner_cls = _CPicklerWithIds
-        self._inner = inner_cls(
+        with_ids = type(self).persistent_id is not Pickler.persistent_id
+        inner = (_CPicklerWithIds if with_ids else _CPickler)(
             self._sink if self._sink is not None else file,
             protocol,
             fix_imports=fix_imports,
             buffer_callback=buffer_callback,
         )
-        self._inner._outer = self
+        inner._reduce = self._reduce
+        if isinstance(inner, _CPicklerWithIds):
+            inner._persistent_id = self.persistent_id
+        self._inner = inner
         self._judge = _Judge(self._policy, self._protocol, self._dispatch_table)
-
-    def _implicit_globals_allowed(self) -> bool:
-        judge = _Judge(self._policy, self._protocol, lambda: copyreg.dispatch_table)
-        for name, args, protocols in _IMPLICIT:
-            if self._protocol not in protocols:
-                continue
-            module, _, qualname = name.partition(":")
-            rule = self._policy.rule(module, qualname)
-            if rule is None or (rule.can is not None and "call" not in rule.can):
-                return False
-            if rule.signatures is not None and not rule.accepts(_PicklerCall(judge, name, args, {}), CHECKS):
-                return False
-        return True
 
     def _dispatch_table(self) -> Mapping[type, Any]:
         table: Mapping[type, Any] = getattr(self._inner, "dispatch_table", copyreg.dispatch_table)
@@ -348,16 +376,10 @@ class Pickler:
     def dump(self, obj: Any) -> None:
         """Write the pickle of ``obj``, or raise :class:`picklefence.PicklingError`."""
         try:
-            self._inner.dump(obj)
-        except _Refusal as refusal:
-            error = refusal.error
-            error.set_path(_find_path(obj, refusal.obj))
-            raise error from None
+            _dump_judged(self._inner, obj)
         finally:
-            if self._sink is not None:
-                parts, self._sink.parts = self._sink.parts, []
+            data = self._sink.take() if self._sink is not None else b""
         if self._sink is not None:
-            data = b"".join(parts)
             self._check_output(data, obj)
             self._file.write(data)
 
@@ -413,14 +435,7 @@ class Pickler:
         rv = self.reducer_override(obj)
         if self._policy.is_unrestricted:
             return rv
-        judge = self._judge
-        if rv is NotImplemented:
-            if isinstance(obj, type) or type(obj) is types.FunctionType:
-                judge.check_reference(obj)
-                return NotImplemented
-            rv = judge.reduce_of(obj)
-        judge.check_reduction(obj, rv)
-        return rv
+        return self._judge.reduce(obj, rv)
 
 
 def dumps(
@@ -432,9 +447,30 @@ def dumps(
     buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
 ) -> bytes:
     """The pickle of ``obj``, byte for byte ``pickle.dumps``'s, if ``policy`` allows it."""
-    stream = io.BytesIO()
-    Pickler(stream, protocol, policy=policy, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
-    return stream.getvalue()
+    pol = resolve_policy(policy)
+    if pol.is_unrestricted:
+        return pickle.dumps(obj, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
+    proto = pickle.DEFAULT_PROTOCOL if protocol is None else protocol
+    proto = pickle.HIGHEST_PROTOCOL if proto < 0 else proto
+    sink = _Sink()
+    if not _implicit_globals_allowed(pol, proto):
+        Pickler(sink, protocol, policy=pol, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
+        return sink.take()
+    inner = _CPickler(sink, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
+    inner._reduce = _default_judge(pol, proto).reduce
+    _dump_judged(inner, obj)
+    return sink.take()
+
+
+def _dump_judged(inner: _CPickler, obj: Any) -> None:
+    """Run the C pickler; turn a refusal into a PicklingError that says where the
+    refused object sits in ``obj``."""
+    try:
+        inner.dump(obj)
+    except _Refusal as refusal:
+        error = refusal.error
+        error.set_path(_find_path(obj, refusal.obj))
+        raise error from None
 
 
 def dump(

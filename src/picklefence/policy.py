@@ -30,7 +30,7 @@ class Policy:
     they are.  ``a | b`` allows what either allows.
     """
 
-    __slots__ = ("_description", "_label", "_rules", "_unrestricted")
+    __slots__ = ("_description", "_hash", "_label", "_rules", "_unrestricted")
 
     def __init__(
         self,
@@ -188,7 +188,11 @@ class Policy:
         return self._unrestricted == other._unrestricted and dict(self._rules) == dict(other._rules)
 
     def __hash__(self) -> int:
-        return hash((self._unrestricted, frozenset(self._rules)))
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash((self._unrestricted, frozenset(self._rules)))
+            return self._hash
 
     def __repr__(self) -> str:
         if self._unrestricted:
