@@ -119,6 +119,25 @@ def _torch_weights_only() -> Callable[[bytes], Any] | None:
     return lambda data: wou.Unpickler(io.BytesIO(data)).load()
 
 
+def _measure(
+    op: str, obj: Any, proto: int, policy: Policy, repeats: int, torch_load: Callable[[bytes], Any] | None
+) -> dict[str, float]:
+    data = pickle.dumps(obj, proto)
+    if op == "dumps":
+        return _interleaved(
+            {"c": lambda: pickle.dumps(obj, proto), "ours": lambda: picklefence.dumps(obj, proto, policy=policy)},
+            repeats,
+        )
+    fns = {
+        "c": lambda: pickle.loads(data),
+        "ours": lambda: picklefence.loads(data, policy=policy),
+        "py": lambda: pickle._Unpickler(io.BytesIO(data)).load(),  # type: ignore[attr-defined]
+    }
+    if torch_load is not None:
+        fns["torch"] = lambda: torch_load(data)
+    return _interleaved(fns, repeats)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
@@ -135,28 +154,18 @@ def main() -> int:
         if args.only and args.only != op:
             continue
         print(f"## {op}")
-        print(header + ("   pickle._Unpickler" if op == "loads" else "") + ("   torch w/o" if op == "loads" and torch_load else ""))
+        print(
+            header
+            + ("   pickle._Unpickler" if op == "loads" else "")
+            + ("   torch w/o" if op == "loads" and torch_load else "")
+        )
         for name, group, build, policy in _cases():
             if args.cases and not any(part in name for part in args.cases.split(",")):
                 continue
             obj = build()
             for proto in (2, 5):
-                data = pickle.dumps(obj, proto)
-                if op == "loads":
-                    fns = {
-                        "c": lambda: pickle.loads(data),
-                        "ours": lambda: picklefence.loads(data, policy=policy),
-                        "py": lambda: pickle._Unpickler(io.BytesIO(data)).load(),  # type: ignore[attr-defined]
-                    }
-                    if torch_load is not None:
-                        fns["torch"] = lambda: torch_load(data)
-                else:
-                    fns = {
-                        "c": lambda: pickle.dumps(obj, proto),
-                        "ours": lambda: picklefence.dumps(obj, proto, policy=policy),
-                    }
                 try:
-                    times = _interleaved(fns, repeats)
+                    times = _measure(op, obj, proto, policy, repeats, torch_load)
                 except Exception as exc:  # e.g. torch refusing a protocol-5 pickle
                     print(f"{name:<24} {proto:>5}  failed: {type(exc).__name__}: {exc}")
                     continue
@@ -168,7 +177,6 @@ def main() -> int:
                 if "torch" in times:
                     line += f"   {times['torch'] / times['c']:>6.2f}x C"
                 print(line, flush=True)
-            del obj
         print()
     print("## geometric means of ratios")
     for (op, group), values in sorted(ratios.items()):

@@ -18,6 +18,7 @@ import copyreg
 import functools
 import pickle
 import sys
+import threading
 import types
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -298,11 +299,17 @@ class _Sink:
     before the caller's file sees it."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
+        self.parts: list[bytes | memoryview] = []
 
-    def write(self, data: bytes) -> int:
-        self.parts.append(bytes(data))  # no copy for bytes, which the C pickler passes
-        return len(data)
+    def write(self, data: bytes | pickle.PickleBuffer) -> int:
+        # Keep what the C pickler passes without copying (bytes, or a PickleBuffer of a
+        # large payload); take() joins it once, as pickle.dumps copies it once.
+        if type(data) is bytes:
+            self.parts.append(data)
+            return len(data)
+        view = memoryview(data)
+        self.parts.append(view)
+        return view.nbytes
 
     def take(self) -> bytes:
         parts, self.parts = self.parts, []
@@ -452,14 +459,35 @@ def dumps(
         return pickle.dumps(obj, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
     proto = pickle.DEFAULT_PROTOCOL if protocol is None else protocol
     proto = pickle.HIGHEST_PROTOCOL if proto < 0 else proto
-    sink = _Sink()
     if not _implicit_globals_allowed(pol, proto):
+        sink = _Sink()
         Pickler(sink, protocol, policy=pol, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
         return sink.take()
-    inner = _CPickler(sink, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
-    inner._reduce = _default_judge(pol, proto).reduce
-    _dump_judged(inner, obj)
-    return sink.take()
+    if buffer_callback is not None or getattr(_reuse, "busy", False):
+        sink = _Sink()
+        inner = _CPickler(sink, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
+        inner._reduce = _default_judge(pol, proto).reduce
+        _dump_judged(inner, obj)
+        return sink.take()
+    # Small pickles are dominated by setting up a pickler: reuse one per thread.
+    slot = getattr(_reuse, "slot", None)
+    if slot is None or slot[0] is not pol or slot[1] != proto or slot[2] != fix_imports:
+        sink = _Sink()
+        inner = _CPickler(sink, protocol, fix_imports=fix_imports)
+        inner._reduce = _default_judge(pol, proto).reduce
+        slot = _reuse.slot = (pol, proto, fix_imports, sink, inner)
+    sink, inner = slot[3], slot[4]
+    _reuse.busy = True  # a __reduce__ that calls dumps gets its own pickler
+    try:
+        _dump_judged(inner, obj)
+        return sink.take()
+    finally:
+        inner.clear_memo()  # neither keep the objects alive nor share them with the next dump
+        sink.parts.clear()
+        _reuse.busy = False
+
+
+_reuse = threading.local()
 
 
 def _dump_judged(inner: _CPickler, obj: Any) -> None:
