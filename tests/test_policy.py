@@ -233,3 +233,24 @@ def test_rule_capability_defaults_depend_on_kind() -> None:
 def test_allow_refuses_dunder_walks() -> None:
     with pytest.raises(ValueError, match="special attribute"):
         Policy().allow("builtins:object.__subclasses__")
+
+
+def test_union_with_a_reference_only_rule_keeps_argument_rules() -> None:
+    calls = Policy().allow("builtins:range", args=[int, int, int])
+    reference = Policy().allow("builtins:range", can=["reference"])
+    rule = (calls | reference).rule("builtins", "range")
+    assert rule is not None and rule.signatures is not None
+    assert "call" in rule.capabilities(range)
+
+
+def test_union_state_keys_come_from_rules_that_grant_state() -> None:
+    no_state = Policy().allow("collections:OrderedDict", can=["call", "items"])
+    some_state = Policy().allow("collections:OrderedDict", can=["state"], state_keys=["_metadata"])
+    rule = (no_state | some_state).rule("collections", "OrderedDict")
+    assert rule is not None and rule.state_keys == {"_metadata"}
+
+
+def test_aliases_match_the_canonical_rule() -> None:
+    policy = Policy().allow("pathlib:PurePosixPath")
+    assert policy.rule("pathlib._local", "PurePosixPath") is not None
+    assert policy.rule("pathlib._locals", "PurePosixPath") is None

@@ -6,8 +6,10 @@ declarative ``Arg`` constraints cannot express.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from ._rules import Call, Check
 
@@ -49,4 +51,159 @@ def copyreg_reconstructor(call: Call) -> bool:
     return state_type is not None and issubclass(cls, base) and type(state) is state_type
 
 
-CHECKS: Mapping[str, Check] = MappingProxyType({"copyreg_reconstructor": copyreg_reconstructor})
+# -- numpy ----------------------------------------------------------------------------
+# These run only after a numpy global was allowed and resolved, so numpy is imported.
+
+_ARRAY_TYPES = frozenset({"numpy:ndarray", "numpy.ma:MaskedArray", "numpy.ma.core:MaskedArray"})
+_MAX_DIMS = 64
+
+
+def _size(shape: object) -> int | None:
+    """Elements in an array of ``shape``, or None if it is not a shape."""
+    if type(shape) is not tuple or len(shape) > _MAX_DIMS:
+        return None
+    size = 1
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            return None
+        size *= dim
+    return size
+
+
+def _dtype(obj: object) -> Any:
+    numpy = sys.modules.get("numpy")
+    return obj if numpy is not None and isinstance(obj, numpy.dtype) else None
+
+
+def _data_matches(data: object, size: int, dtype: Any) -> bool:
+    """Whether ``data`` holds exactly ``size`` elements of ``dtype``: a list of objects
+    for object arrays, else bytes (latin-1 text from Python 2) of the exact length.
+    An itemsize of 0 (a ``V0`` dtype) with elements would claim memory from nothing."""
+    if dtype.hasobject:
+        return type(data) is list and len(data) == size
+    if dtype.itemsize == 0:
+        return size == 0
+    if type(data) not in (bytes, bytearray, str):
+        return False
+    return bool(len(data) == size * dtype.itemsize)  # type: ignore[arg-type]
+
+
+def numpy_reconstruct(call: Call) -> bool:
+    """``_reconstruct(subtype, (0,), b"b")``: an empty array that BUILD then fills;
+    any other shape would allocate it (``(2**30,)`` is a GiB in a millisecond)."""
+    if len(call.args) != 3 or call.kwargs:
+        return False
+    subtype, shape, code = call.args
+    return call.global_name(subtype) in _ARRAY_TYPES and type(shape) is tuple and shape == (0,) and code in (b"b", "b")
+
+
+def _array_state(state: object) -> bool:
+    if type(state) is not tuple:
+        return False
+    if len(state) == 5:
+        if type(state[0]) is not int:
+            return False
+        state = state[1:]
+    if len(state) != 4:
+        return False
+    shape, dtype, fortran, data = state
+    size = _size(shape)
+    dtype = _dtype(dtype)
+    return size is not None and dtype is not None and type(fortran) is bool and _data_matches(data, size, dtype)
+
+
+def numpy_ndarray_state(call: Call) -> bool:
+    """``ndarray.__setstate__((version, shape, dtype, fortran, data))``: the data must
+    hold exactly the elements the shape and dtype claim."""
+    return len(call.args) == 2 and _array_state(call.args[1])
+
+
+def numpy_masked_state(call: Call) -> bool:
+    """``MaskedArray.__setstate__`` adds a mask (one bool per field per element) and a
+    fill value to the ndarray state."""
+    if len(call.args) != 2 or type(call.args[1]) is not tuple or len(call.args[1]) != 7:
+        return False
+    version, shape, dtype, fortran, data, mask, _fill = call.args[1]
+    if not _array_state((version, shape, dtype, fortran, data)):
+        return False
+    size = _size(shape)
+    mask_dtype = sys.modules["numpy"].ma.make_mask_descr(dtype)
+    return size is not None and _data_matches(mask, size, mask_dtype)
+
+
+def numpy_frombuffer(call: Call) -> bool:
+    """``_frombuffer(buffer, dtype, shape, order)`` (protocol 5): a view of the buffer,
+    whose size must be exactly what shape and dtype claim."""
+    if len(call.args) != 4 or call.kwargs:
+        return False
+    buffer, dtype, shape, order = call.args
+    size = _size(shape)
+    dtype = _dtype(dtype)
+    if size is None or dtype is None or dtype.hasobject or order not in ("C", "F"):
+        return False
+    try:
+        with memoryview(buffer) as view:
+            nbytes = view.nbytes
+    except TypeError:
+        return False
+    return bool(nbytes == size * dtype.itemsize)
+
+
+def numpy_scalar(call: Call) -> bool:
+    """``scalar(dtype, data)``: one element, so exactly ``itemsize`` bytes of data."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    dtype = _dtype(call.args[0])
+    if dtype is None:
+        return False
+    return True if dtype.hasobject else _data_matches(call.args[1], 1, dtype)
+
+
+# -- scikit-learn -------------------------------------------------------------------------
+
+
+def sklearn_tree_state(call: Call) -> bool:
+    """``Tree.__setstate__``: the Cython prediction code follows child indices and reads
+    features without bounds checks, so every node must point forward to a node that
+    exists (or be a leaf, -1 on both sides) and split on a feature the tree has."""
+    if len(call.args) != 2:
+        return False
+    tree, state = call.args
+    numpy = sys.modules.get("numpy")
+    if numpy is None or type(state) is not dict:
+        return False
+    nodes, values, count = state.get("nodes"), state.get("values"), state.get("node_count")
+    if type(count) is not int or not isinstance(nodes, numpy.ndarray) or not isinstance(values, numpy.ndarray):
+        return False
+    if nodes.ndim != 1 or len(nodes) != count or values.shape[:1] != (count,):
+        return False
+    names = nodes.dtype.names or ()
+    if not {"left_child", "right_child", "feature"} <= set(names):
+        return False
+    index = numpy.arange(count)
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    leaf = left == -1
+    if not numpy.array_equal(leaf, right == -1):
+        return False
+    inner = ~leaf
+    n_features = getattr(tree, "n_features", None)
+    if type(n_features) is not int:
+        return False
+    return bool(
+        numpy.all((left[inner] > index[inner]) & (left[inner] < count))
+        and numpy.all((right[inner] > index[inner]) & (right[inner] < count))
+        and numpy.all((feature[inner] >= 0) & (feature[inner] < n_features))
+    )
+
+
+CHECKS: Mapping[str, Check] = MappingProxyType(
+    {
+        "copyreg_reconstructor": copyreg_reconstructor,
+        "numpy_reconstruct": numpy_reconstruct,
+        "numpy_ndarray_state": numpy_ndarray_state,
+        "numpy_masked_state": numpy_masked_state,
+        "numpy_frombuffer": numpy_frombuffer,
+        "numpy_scalar": numpy_scalar,
+        "sklearn_tree_state": sklearn_tree_state,
+    }
+)

@@ -812,6 +812,13 @@ class Engine:
                         "state",
                         f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
                     )
+        if not rule.accepts_state(_CallView(self, rule.name, (inst, state), {}), CHECKS):
+            raise PolicyViolation(
+                f"BUILD state for {rule.name!r} does not pass the policy's state check",
+                module=rule.module,
+                qualname=rule.qualname,
+                capability="state",
+            )
 
     def op_INST(self) -> None:
         module = self.readline()[:-1].decode("ascii")

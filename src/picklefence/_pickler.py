@@ -201,6 +201,8 @@ class _Judge:
                     raise self.refusal(
                         module, qualname, "state", obj, f"{_describe(obj)} has the state key {key!r}, not in state_keys"
                     )
+        if not rule.accepts_state(_PicklerCall(self, name, (obj, state), {}), CHECKS):
+            raise self.plain_refusal(f"{_describe(obj)} has state the policy's state check refuses", obj)
 
     def check_reduction(self, obj: object, rv: Any) -> None:
         if isinstance(rv, str):

@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from ._aliases import canonical
 from ._names import join_name
 
 __all__ = ["CAPABILITIES", "Arg", "Call", "Rule", "Signature"]
@@ -120,7 +121,7 @@ class Arg:
             return False
         if self.values is not None and not any(type(value) is type(v) and value == v for v in self.values):
             return False
-        if self.globals is not None and call.global_name(value) not in self.globals:
+        if self.globals is not None and not _is_one_of(call.global_name(value), self.globals):
             return False
         if self.max_len is not None:
             try:
@@ -138,11 +139,22 @@ class Arg:
         return self._regex is None or (type(value) is str and self._regex.fullmatch(value) is not None)
 
 
+def _is_one_of(name: str | None, names: frozenset[str]) -> bool:
+    """``name`` (or the canonical name it is a known alias of) is in ``names``."""
+    if name is None:
+        return False
+    if name in names:
+        return True
+    module, _, qualname = name.partition(":")
+    alias = canonical(module, qualname)
+    return alias is not None and join_name(*alias) in names
+
+
 def _type_matches(value: object, names: frozenset[str]) -> bool:
     cls = type(value)
     if cls.__name__ in names and TYPE_NAMES.get(cls.__name__) is cls:
         return True
-    return join_name(cls.__module__, cls.__qualname__) in names
+    return _is_one_of(join_name(cls.__module__, cls.__qualname__), names)
 
 
 ArgLike = Arg | type | tuple[type, ...]
@@ -205,6 +217,8 @@ class Rule:
     reference). Every rule grants ``reference``: the lookup itself.
     ``signatures``: accepted calls (``None``: any arguments).
     ``state_keys``: attribute names BUILD may set (``None``: any non-dunder name).
+    ``state_check``: a check that sees BUILD's ``(instance, state)`` as its arguments,
+    for state that is not a dict of attributes (an ndarray's shape, dtype and bytes).
     """
 
     module: str
@@ -213,6 +227,7 @@ class Rule:
     signatures: tuple[Signature, ...] | None = None
     state_keys: frozenset[str] | None = None
     why: str = ""
+    state_check: Check | str | None = None
 
     def __post_init__(self) -> None:
         if self.can is not None:
@@ -241,17 +256,52 @@ class Rule:
             return True
         return any(sig.accepts(call, checks) for sig in self.signatures)
 
+    def accepts_state(self, call: Call, checks: Mapping[str, Check]) -> bool:
+        """Whether ``state_check`` (if any) accepts BUILD's ``call.args == (instance, state)``."""
+        if self.state_check is None:
+            return True
+        check = checks[self.state_check] if isinstance(self.state_check, str) else self.state_check
+        return bool(check(call))
+
     def union(self, other: Rule) -> Rule:
-        """A rule allowing whatever either rule allows."""
+        """A rule allowing whatever either rule allows.
+
+        Argument and state constraints come only from rules that grant what they
+        constrain: a reference-only rule (no signatures, as it allows no call) must
+        not lift the signatures of a rule that allows calling."""
         can = None if self.can is None or other.can is None else self.can | other.can
-        if self.signatures is None or other.signatures is None:
-            signatures = None
-        else:
-            signatures = self.signatures + tuple(s for s in other.signatures if s not in self.signatures)
-        keys_a, keys_b = self.state_keys, other.state_keys
-        state_keys = None if keys_a is None or keys_b is None else keys_a | keys_b
+        signatures = _merge(
+            (self.signatures, self._grants("call", "construct")), (other.signatures, other._grants("call", "construct"))
+        )
+        state_keys = _merge((self.state_keys, self._grants("state")), (other.state_keys, other._grants("state")))
         why = self.why if not other.why or other.why == self.why else f"{self.why}; {other.why}".strip("; ")
-        return Rule(self.module, self.qualname, can, signatures, state_keys, why)
+        checks = {r.state_check for r in (self, other) if r._grants("state") and r.state_check is not None}
+        if len(checks) > 1:
+            raise ValueError(f"{self.name}: two different state checks cannot be combined; keep one rule")
+        return Rule(self.module, self.qualname, can, signatures, state_keys, why, checks.pop() if checks else None)
+
+    def _grants(self, *capabilities: str) -> bool:
+        """Whether the rule may grant any of ``capabilities`` (unknown for defaults)."""
+        return self.can is None or any(c in self.can for c in capabilities)
+
+
+_Constraint = TypeVar("_Constraint", tuple[Signature, ...], frozenset[str])
+
+
+def _merge(*parts: tuple[_Constraint | None, bool]) -> _Constraint | None:
+    """The union of constraints of the rules that grant what they constrain;
+    ``None`` (unconstrained) wins among those."""
+    granting = [constraint for constraint, grants in parts if grants]
+    constrained = [c for c in granting if c is not None]
+    if not granting or len(constrained) < len(granting):
+        return None
+    merged = constrained[0]
+    for constraint in constrained[1:]:
+        if isinstance(merged, tuple):
+            merged = merged + tuple(c for c in constraint if c not in merged)
+        else:
+            merged = merged | constraint
+    return merged
 
 
 def make_signatures(

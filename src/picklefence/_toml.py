@@ -9,6 +9,7 @@ Format::
     why = "our own model class"          # one-line justification
     can = ["call", "state"]              # optional; defaults depend on the object's kind
     state_keys = ["name", "email"]       # optional: attributes BUILD may set
+    state_check = "numpy_ndarray_state"  # optional: a shipped check of BUILD's state
     signatures = [                       # optional: accepted argument lists
       { args = [{ type = ["bytes"] }] },
       { args = [{ type = ["str"] }, { value = ["latin-1"] }] },
@@ -152,7 +153,14 @@ _RULE_PARSERS: dict[str, Callable[[Any], Any]] = {
     "can": _parse_can,
     "signatures": _parse_signatures,
     "state_keys": lambda value: frozenset(_str_list(value, "state_keys")),
+    "state_check": lambda value: _check_name(value, "state_check"),
 }
+
+
+def _check_name(value: Any, key: str) -> str:
+    if not isinstance(value, str) or value not in CHECKS:
+        raise ValueError(f"unknown '{key}' {value!r} (shipped checks: {', '.join(sorted(CHECKS))})")
+    return value
 
 
 def _str_list(value: Any, key: str) -> list[str]:
@@ -176,8 +184,8 @@ def _parse_signature(sig: Any) -> Signature:
     if not isinstance(kwargs, dict):
         raise ValueError("'kwargs' must be a table of argument constraints")
     check = sig.get("check")
-    if check is not None and check not in CHECKS:
-        raise ValueError(f"unknown 'check' {check!r} (shipped checks: {', '.join(sorted(CHECKS))})")
+    if check is not None:
+        _check_name(check, "check")
     varargs = sig.get("varargs")
     return Signature(
         args,
@@ -233,6 +241,10 @@ def render(rules: Iterable[Rule], description: str = "") -> str:
             out.append(f"can = [{', '.join(quote(c) for c in CAPABILITIES if c in rule.can)}]")
         if rule.state_keys is not None:
             out.append(f"state_keys = [{', '.join(quote(k) for k in sorted(rule.state_keys))}]")
+        if rule.state_check is not None:
+            if not isinstance(rule.state_check, str):
+                raise ValueError(f"the rule for {rule.name} has a Python state check, which TOML cannot hold")
+            out.append(f"state_check = {quote(rule.state_check)}")
         if rule.signatures is not None:
             out.append("signatures = [")
             for sig in rule.signatures:

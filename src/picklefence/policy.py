@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Union
 
 from . import _toml
+from ._aliases import canonical
 from ._names import join_name, split_name
 from ._rules import Arg, ArgLike, Check, Rule, Signature, make_signatures
 
@@ -93,8 +94,14 @@ class Policy:
         return MappingProxyType({rule.name: rule for rule in self._rules.values()})
 
     def rule(self, module: str, qualname: str) -> Rule | None:
-        """The rule for exactly this name (no prefix matching), or ``None``."""
-        return self._rules.get((module, qualname))
+        """The rule for exactly this name, or for the canonical name it is a known
+        alias of (``numpy.core`` for ``numpy._core``, ...); never a prefix match."""
+        rule = self._rules.get((module, qualname))
+        if rule is None:
+            alias = canonical(module, qualname)
+            if alias is not None:
+                rule = self._rules.get(alias)
+        return rule
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -118,6 +125,7 @@ class Policy:
         signatures: Iterable[Signature | Iterable[ArgLike]] | None = None,
         check: Check | str | None = None,
         state_keys: Iterable[str] | None = None,
+        state_check: Check | str | None = None,
         why: str = "",
     ) -> Policy:
         """A new policy that also allows ``targets``; a listed name's old rule is replaced.
@@ -138,6 +146,7 @@ class Policy:
                 sigs,
                 frozenset(state_keys) if state_keys is not None else None,
                 why,
+                state_check,
             )
             new[(module, qualname)] = rule
         return self._derive(new.values())
