@@ -248,7 +248,12 @@ def _np_global(name: str) -> bytes:
 HOSTILE: list[tuple[str, bytes, str, type[UnpicklingError]]] = [
     ("numpy.load", stop(call(g("numpy", "load"), u("/etc/passwd"))), "sklearn", PolicyViolation),
     ("numpy.fromfile", stop(call(g("numpy", "fromfile"), u("/etc/passwd"))), "sklearn", PolicyViolation),
-    ("numpy runstring", stop(call(g("numpy.testing._private.utils", "runstring"), u("1"), b"}")), "sklearn", PolicyViolation),
+    (
+        "numpy runstring",
+        stop(call(g("numpy.testing._private.utils", "runstring"), u("1"), b"}")),
+        "sklearn",
+        PolicyViolation,
+    ),
     ("pandas.read_csv", stop(call(g("pandas", "read_csv"), u("/etc/passwd"))), "sklearn", PolicyViolation),
     ("pandas.read_pickle", stop(call(g("pandas", "read_pickle"), u("/tmp/x.pkl"))), "sklearn", PolicyViolation),
     ("pandas.eval", stop(call(g("pandas", "eval"), u("1+1"))), "sklearn", PolicyViolation),
@@ -256,10 +261,20 @@ HOSTILE: list[tuple[str, bytes, str, type[UnpicklingError]]] = [
     ("torch.load", stop(call(g("torch", "load"), u("/tmp/x.pt"))), "sklearn", PolicyViolation),
     ("pydoc.locate", stop(call(g("pydoc", "locate"), u("os.system"))), "sklearn", PolicyViolation),
     ("importlib", stop(call(g("importlib", "import_module"), u("os"))), "sklearn", PolicyViolation),
-    ("getattr walk", stop(call(g("builtins", "getattr"), g("numpy", "ndarray"), u("tofile"))), "sklearn", PolicyViolation),
+    (
+        "getattr walk",
+        stop(call(g("builtins", "getattr"), g("numpy", "ndarray"), u("tofile"))),
+        "sklearn",
+        PolicyViolation,
+    ),
     ("attrgetter", stop(call(g("operator", "attrgetter"), u("x"))), "sklearn", PolicyViolation),
     ("functools.partial", stop(call(g("functools", "partial"), g("numpy", "load"))), "sklearn", PolicyViolation),
-    ("sklearn utils exec", stop(call(g("sklearn.utils._testing", "assert_run_python_script_without_output"), u("1"))), "sklearn", PolicyViolation),
+    (
+        "sklearn utils exec",
+        stop(call(g("sklearn.utils._testing", "assert_run_python_script_without_output"), u("1"))),
+        "sklearn",
+        PolicyViolation,
+    ),
     (
         "_reconstruct with a GiB shape",
         stop(call(g("numpy._core.multiarray", "_reconstruct"), g("numpy", "ndarray"), t(i(1 << 30)), b"C\x01b")),
@@ -297,7 +312,13 @@ HOSTILE: list[tuple[str, bytes, str, type[UnpicklingError]]] = [
     (
         "_frombuffer claiming more than the buffer",
         stop(
-            call(g("numpy._core.numeric", "_frombuffer"), b"C\x03abc", call(g("numpy", "dtype"), u("f8"), b"\x89\x88"), t(i(1 << 30)), u("C")),
+            call(
+                g("numpy._core.numeric", "_frombuffer"),
+                b"C\x03abc",
+                call(g("numpy", "dtype"), u("f8"), b"\x89\x88"),
+                t(i(1 << 30)),
+                u("C"),
+            ),
             5,
         ),
         "numpy",
@@ -305,7 +326,9 @@ HOSTILE: list[tuple[str, bytes, str, type[UnpicklingError]]] = [
     ),
     (
         "scalar with short data",
-        stop(call(g("numpy._core.multiarray", "scalar"), call(g("numpy", "dtype"), u("f8"), b"\x89\x88"), b"C\x01a"), 2),
+        stop(
+            call(g("numpy._core.multiarray", "scalar"), call(g("numpy", "dtype"), u("f8"), b"\x89\x88"), b"C\x01a"), 2
+        ),
         "numpy",
         PolicyViolation,
     ),
@@ -339,7 +362,12 @@ HOSTILE: list[tuple[str, bytes, str, type[UnpicklingError]]] = [
         "sklearn",
         PolicyViolation,
     ),
-    ("BUILD on the ndarray class", stop(g("numpy", "ndarray") + b"}" + u("x") + i(1) + b"sb", 2), "numpy", PolicyViolation),
+    (
+        "BUILD on the ndarray class",
+        stop(g("numpy", "ndarray") + b"}" + u("x") + i(1) + b"sb", 2),
+        "numpy",
+        PolicyViolation,
+    ),
     ("huge length prefix", stop(b"\x8e" + (1 << 40).to_bytes(8, "little") + b"abc", 4), "numpy", LimitExceededError),
 ]
 
