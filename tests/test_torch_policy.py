@@ -25,7 +25,7 @@ def _load(checkpoint: bytes, policy: str = "torch") -> Any:
 
     class Loader(picklefence.Unpickler):
         def persistent_load(self, pid: Any) -> Any:
-            kind, storage_type, key, _location, numel = pid
+            kind, storage_type, key, _location, _numel = pid
             assert kind == "storage"
             raw = archive.read(f"{prefix}data/{key}")
             untyped = torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
