@@ -9,6 +9,7 @@ what the loader would execute.
 
 from __future__ import annotations
 
+import mmap
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from .errors import LimitExceededError, UnpicklingError
 from .limits import Limits
 from .policy import Policy, PolicyLike, resolve_policy
 
-__all__ = ["Audit", "GlobalUse", "audit"]
+__all__ = ["Audit", "GlobalUse", "audit", "audit_all"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Audit:
     problems: tuple[str, ...]
     error: UnpicklingError | None
     first_refusal: int | None
+    start: int = 0
+    end: int = 0
 
     @property
     def refused(self) -> tuple[GlobalUse, ...]:
@@ -63,14 +66,21 @@ class Audit:
         return self.error is None and not self.problems and not self.refused
 
 
+_KEEP = 1 << 16  # payloads up to this size are kept (a short str may name a global)
+
+
 class _Symbol:
-    """Stands for an object the loader would create or look up."""
+    """Stands for an object the loader would create or look up.  For a call's result,
+    ``classes`` are the globals it may be an instance of: the callee, and a class passed
+    as the first argument (``_reconstruct(ndarray, ...)``, ``_new_Index(RangeIndex, ...)``),
+    since what BUILD and item opcodes need is judged on the instance's class."""
 
-    __slots__ = ("is_global", "name")
+    __slots__ = ("classes", "is_global", "name")
 
-    def __init__(self, name: str, is_global: bool) -> None:
+    def __init__(self, name: str, is_global: bool, classes: tuple[str, ...] = ()) -> None:
         self.name = name
         self.is_global = is_global
+        self.classes = classes or (name,)
 
 
 class _Auditor(Engine):
@@ -125,6 +135,9 @@ class _Auditor(Engine):
         if name == "copyreg:_reconstructor" and type(args) is tuple and args and isinstance(args[0], _Symbol):
             self.record(args[0].name, "construct")
             return _Symbol(args[0].name, False)
+        first = args[0] if type(args) is tuple and args else None
+        if isinstance(first, _Symbol) and first.is_global and name is not None:
+            return _Symbol(name, False, (first.name, name))
         return _Symbol(name or "?", False)
 
     def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
@@ -140,7 +153,8 @@ class _Auditor(Engine):
             if target.is_global:
                 self.problem(f"{opname} would change the global {target.name!r}")
             elif target.name != "?":
-                self.record(target.name, capability)
+                granted = [c for c in target.classes if capability in _granted(self.policy, c)]
+                self.record(granted[0] if granted else target.classes[0], capability)
             return False
         return True
 
@@ -173,6 +187,38 @@ class _Auditor(Engine):
         items = self.pop_mark()
         if self._change(self.stack[-1], "items", "ADDITEMS") and type(self.stack[-1]) is set:
             self.stack[-1].update(items)
+
+    # Payloads are skipped, not copied: scanning a gigabyte of arrays costs the opcodes.
+
+    def _payload(self, n: int) -> None:
+        if n <= _KEEP:
+            self.stack.append(self.read(n))
+        else:
+            self.reader.skip(self.length(n))  # type: ignore[attr-defined]
+            self.stack.append(_Symbol("payload", False))
+
+    def op_BINBYTES(self) -> None:
+        self._payload(int.from_bytes(self.read(4), "little"))
+
+    def op_BINBYTES8(self) -> None:
+        self._payload(int.from_bytes(self.read(8), "little"))
+
+    def op_BYTEARRAY8(self) -> None:
+        self._payload(int.from_bytes(self.read(8), "little"))
+
+    def op_BINUNICODE(self) -> None:
+        n = int.from_bytes(self.read(4), "little")
+        if n <= _KEEP:
+            self.stack.append(str(self.read(n), "utf-8", "surrogatepass"))
+        else:
+            self._payload(n)
+
+    def op_BINUNICODE8(self) -> None:
+        n = int.from_bytes(self.read(8), "little")
+        if n <= _KEEP:
+            self.stack.append(str(self.read(n), "utf-8", "surrogatepass"))
+        else:
+            self._payload(n)
 
     def op_NEXT_BUFFER(self) -> None:
         self.stack.append(_Symbol("out-of-band buffer", False))
@@ -223,7 +269,31 @@ def audit(
         reader: Any = BytesReader(bytes(data))
     else:
         reader = FileReader(data)
-    auditor = _Auditor(reader, pol, lim, fix_imports)
+    return _audit_next(_Auditor(reader, pol, lim, fix_imports), pol)
+
+
+def audit_all(
+    data: bytes | mmap.mmap, *, policy: PolicyLike = None, limits: Limits | None = None, start: int = 0
+) -> list[Audit]:
+    """Audit every pickle of a stream of concatenated pickles from ``start``, up to the
+    first malformed one (whose audit carries the error)."""
+    pol = resolve_policy(policy)
+    reader = BytesReader(data)
+    reader.offset = start
+    auditor = _Auditor(reader, pol, limits if limits is not None else Limits(), True)
+    audits: list[Audit] = []
+    while reader.offset < len(data) or not audits:
+        report = _audit_next(auditor, pol)
+        audits.append(report)
+        if report.error is not None:
+            break
+    return audits
+
+
+def _audit_next(auditor: _Auditor, policy: Policy) -> Audit:
+    auditor.uses = {}
+    auditor.problems = []
+    start = auditor.reader.offset
     error: UnpicklingError | None = None
     try:
         auditor.load()
@@ -232,11 +302,12 @@ def audit(
     uses: list[GlobalUse] = []
     first: int | None = None
     for name, caps in auditor.uses.items():
-        refused = frozenset(caps) - _granted(pol, name)
+        refused = frozenset(caps) - _granted(policy, name)
         offsets = tuple(sorted({o for c in caps.values() for o in c}))
         uses.append(GlobalUse(name, frozenset(caps), offsets, refused))
         for cap in refused:
             first = min(caps[cap][0], first if first is not None else caps[cap][0])
     for offset, _ in auditor.problems:
         first = offset if first is None else min(first, offset)
-    return Audit(tuple(uses), tuple(text for _, text in auditor.problems), error, first)
+    problems = tuple(text for _, text in auditor.problems)
+    return Audit(tuple(uses), problems, error, first, start, auditor.reader.offset)

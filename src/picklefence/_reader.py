@@ -8,6 +8,7 @@ a string that a scanner would see as data (cpython gh-154848).
 
 from __future__ import annotations
 
+import mmap
 from typing import Protocol
 
 from .errors import LimitExceededError, MalformedPickleError, TruncatedPickleError
@@ -37,11 +38,11 @@ def _straddle() -> MalformedPickleError:
 
 
 class BytesReader:
-    """Reads from an in-memory ``bytes`` object."""
+    """Reads from an in-memory ``bytes`` object (or a memory-mapped file)."""
 
     __slots__ = ("data", "end", "frame_end", "in_frame", "limit", "offset")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | mmap.mmap) -> None:
         self.data = data
         self.offset = 0
         self.end = self.frame_end = self.limit = len(data)
@@ -61,6 +62,16 @@ class BytesReader:
                 self._past_end(new)
         self.offset = new
         return self.data[pos:new]
+
+    def skip(self, n: int) -> None:
+        """Move past ``n`` bytes without copying them (the scanner skips payloads)."""
+        pos = self.offset
+        new = pos + n
+        if new > self.frame_end:
+            self._leave_frame(pos)
+            if new > self.end:
+                self._past_end(new)
+        self.offset = new
 
     def readline(self) -> bytes:
         pos = self.offset
@@ -164,6 +175,13 @@ class FileReader:
             parts.append(part)
             got += len(part)
         return b"".join(parts)
+
+    def skip(self, n: int) -> None:
+        """Move past ``n`` bytes, holding at most one chunk of them at a time."""
+        while n > 0:
+            step = min(n, _CHUNK)
+            self.read(step)
+            n -= step
 
     def readline(self) -> bytes:
         frame = self.frame
