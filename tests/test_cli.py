@@ -266,3 +266,36 @@ def test_usage_errors_exit_two(tmp_path: Path) -> None:
     assert run("scan").returncode == 2
     assert run("scan", str(tmp_path / "missing.pkl")).returncode == 2
     assert run("scan", "--policy", "no-such-policy", str(tmp_path)).returncode == 2
+
+
+# Refused only when loading: arguments computed by other calls, and persistent ids or
+# out-of-band buffers, which are fine when the loading code supplies them.
+LOAD_TIME_ONLY = {
+    "set(range(10**9))",
+    "frozenset(range(10**9))",
+    "deque(range(10**12), 1)",
+    "PERSID without persistent_load",
+    "BINPERSID without persistent_load",
+    "NEXT_BUFFER without buffers",
+}
+
+
+def test_scan_flags_the_hostile_table(tmp_path: Path) -> None:
+    from .test_hostile import CASES
+
+    cases = [c for c in CASES if c.limits is None and isinstance(c.policy, str)]
+    for number, case in enumerate(cases):
+        (tmp_path / f"{case.policy}-{number:03}.pkl").write_bytes(case.data)
+    flagged: dict[str, str] = {}
+    for policy in ("default", "stdlib"):
+        paths = sorted(str(p) for p in tmp_path.glob(f"{policy}-*.pkl"))
+        code, report = scan_json("--policy", policy, *paths)
+        assert code in (1, 2)  # refused, and malformed where a case is
+        for found in report["pickles"]:
+            flagged[found["path"]] = found["verdict"]
+    for number, case in enumerate(cases):
+        verdict = flagged.get(str(tmp_path / f"{case.policy}-{number:03}.pkl"), "malformed")
+        if case.id in LOAD_TIME_ONLY:
+            assert verdict == "safe", case.id
+        else:
+            assert verdict in ("refused", "malformed"), case.id

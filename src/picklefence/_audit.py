@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import mmap
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._checks import CHECKS
 from ._engine import Engine, build_dispatch
 from ._names import join_name, python2_rename
 from ._reader import BytesReader, FileReader
@@ -28,10 +30,11 @@ __all__ = ["Audit", "GlobalUse", "audit", "audit_all"]
 @dataclass(frozen=True)
 class GlobalUse:
     """One global a pickle uses: ``uses`` are the capabilities it needs
-    (``reference``, ``call``, ``construct``, ``state``, ``items``), ``offsets`` the byte
-    offsets of the opcodes that need them, ``refused`` the capabilities the policy does
-    not grant (empty when the policy allows every use by name; argument rules are
-    checked only at load time)."""
+    (``reference``, ``call``, ``construct``, ``state``, ``items``, and ``arguments``
+    when a call's arguments, all known without loading, break the rule's signatures),
+    ``offsets`` the byte offsets of the opcodes that need them, ``refused`` what the
+    policy does not grant. Arguments that are results of other calls are checked only
+    at load time."""
 
     name: str
     uses: frozenset[str]
@@ -67,6 +70,7 @@ class Audit:
 
 
 _KEEP = 1 << 16  # payloads up to this size are kept (a short str may name a global)
+_BUFFERS = frozenset({"out-of-band buffer", "payload"})
 
 
 class _Symbol:
@@ -125,8 +129,21 @@ class _Auditor(Engine):
         self.problem(f"{opname} on a value that is not a global ({type(func).__name__})")
         return None
 
+    def _arguments(self, name: str | None, args: Any, kwargs: Any) -> None:
+        """Check argument rules where every argument is known (literals, containers
+        of them, globals): ``bytes(10**9)`` is refused here as on load."""
+        if name is None or type(args) is not tuple or _unknown(args) or _unknown(kwargs):
+            return
+        module, _, qualname = name.partition(":")
+        rule = self.policy.rule(module, qualname)
+        if rule is None or rule.signatures is None or self.policy.is_unrestricted:
+            return
+        if not rule.accepts(_AuditCall(self, name, args, kwargs or {}), CHECKS):
+            self.record(name, "arguments")
+
     def call(self, func: Any, args: Any, opname: str) -> Any:
         name = self._target(func, "call", opname)
+        self._arguments(name, args, None)
         if name == "builtins:getattr" and type(args) is tuple and len(args) == 2:
             target, attr = args
             if isinstance(target, _Symbol) and target.is_global and type(attr) is str:
@@ -142,6 +159,7 @@ class _Auditor(Engine):
 
     def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
         name = self._target(cls, "construct", opname)
+        self._arguments(name, args, kwargs)
         return _Symbol(name or "?", False)
 
     def instantiate(self, klass: Any, args: list[Any], opname: str) -> Any:
@@ -159,8 +177,28 @@ class _Auditor(Engine):
         return True
 
     def op_BUILD(self) -> None:
-        self.stack.pop()
-        self._change(self.stack[-1], "state", "BUILD")
+        state = self.stack.pop()
+        target = self.stack[-1]
+        if not isinstance(target, _Symbol):  # a list, dict, ... built by the pickle
+            self.record(f"builtins:{type(target).__name__}", "state")
+            return
+        self._change(target, "state", "BUILD")
+        for part in state if type(state) is tuple and len(state) == 2 else (state,):
+            if type(part) is dict:
+                for key in part:
+                    if isinstance(key, _Symbol) and not key.is_global:
+                        continue
+                    if type(key) is not str or (key.startswith("__") and key.endswith("__") and len(key) > 4):
+                        self.problem(f"BUILD state key {key!r} is not an ordinary attribute name")
+                    elif not target.is_global:
+                        self._state_key(target, key)
+
+    def _state_key(self, target: _Symbol, key: str) -> None:
+        for name in target.classes:
+            module, _, qualname = name.partition(":")
+            rule = self.policy.rule(module, qualname)
+            if rule is not None and rule.state_keys is not None and key not in rule.state_keys:
+                self.problem(f"BUILD state key {key!r} is not in the state_keys of {name!r}")
 
     def op_APPEND(self) -> None:
         value = self.stack.pop()
@@ -224,10 +262,44 @@ class _Auditor(Engine):
         self.stack.append(_Symbol("out-of-band buffer", False))
 
     def op_READONLY_BUFFER(self) -> None:
-        self.stack[-1]
+        buf = self.stack[-1]
+        if not (isinstance(buf, (bytes, bytearray)) or (isinstance(buf, _Symbol) and buf.name in _BUFFERS)):
+            self.problem("READONLY_BUFFER on a value that is not a buffer")
 
 
 _Auditor.dispatch = build_dispatch(_Auditor)
+
+
+def _unknown(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` holds something only the loader would know (a call's result)."""
+    if isinstance(value, _Symbol):
+        return not value.is_global
+    if depth > 8:
+        return True
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return any(_unknown(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_unknown(k, depth + 1) or _unknown(v, depth + 1) for k, v in value.items())
+    return False
+
+
+class _AuditCall:
+    """The :class:`picklefence.Call` an argument check sees during an audit."""
+
+    __slots__ = ("_auditor", "args", "kwargs", "name")
+
+    def __init__(self, auditor: _Auditor, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        self._auditor = auditor
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+
+    def global_name(self, obj: object) -> str | None:
+        return obj.name if isinstance(obj, _Symbol) and obj.is_global else None
+
+    def allows(self, obj: object, capability: str) -> bool:
+        name = self.global_name(obj)
+        return name is not None and capability in _granted(self._auditor.policy, name)
 
 
 def _granted(policy: Policy, name: str) -> frozenset[str]:

@@ -27,6 +27,7 @@ from .errors import UnpicklingError
 from .policy import Policy, PolicyFileError, resolve_policy
 
 EXIT_SAFE, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+_USES = (*CAPABILITIES, "arguments")
 SCHEMA = "picklefence.scan/1"
 _PROGRESS_FILES = 10
 _PROGRESS_BYTES = 64 * 1024**2
@@ -62,8 +63,8 @@ class _Found:
             "globals": [
                 {
                     "name": use.name,
-                    "uses": [c for c in CAPABILITIES if c in use.uses],
-                    "refused": [c for c in CAPABILITIES if c in use.refused],
+                    "uses": [c for c in _USES if c in use.uses],
+                    "refused": [c for c in _USES if c in use.refused],
                     "allowed": use.allowed,
                     "offsets": list(use.offsets),
                 }
@@ -125,8 +126,8 @@ def _print_scan(scan: _Scan, out: TextIO) -> None:
         for problem in found.audit.problems:
             print(f"          problem: {problem}", file=out)
         for use in sorted(found.audit.globals, key=lambda u: u.offsets[0] if u.offsets else 0):
-            uses = ", ".join(c for c in CAPABILITIES if c in use.uses)
-            mark = "allowed" if use.allowed else "REFUSED " + ", ".join(c for c in CAPABILITIES if c in use.refused)
+            uses = ", ".join(c for c in _USES if c in use.uses)
+            mark = "allowed" if use.allowed else "REFUSED " + ", ".join(c for c in _USES if c in use.refused)
             print(f"          {use.name} ({uses}): {mark}", file=out)
     for failure in scan.failures:
         print(f"ERROR     {failure['path']}: {failure['error']}", file=out)
@@ -179,6 +180,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         print("\nTo load it, the policy needs:")
         for name, caps in sorted(refused.items()):
             module, _, qualname = name.partition(":")
+            if caps == {"arguments"}:
+                print(f"\n{name}: the arguments at the offsets above break its rule's signatures")
+                continue
             capability = next(c for c in reversed(CAPABILITIES) if c in caps)
             print("\n" + allow_hint(policy, module, qualname, capability))
     else:
@@ -229,7 +233,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         for use in found.audit.globals:
             if use.refused:
                 per_file = needed.setdefault(use.name, {})
-                per_file.setdefault(found.path, set()).update(use.uses - {"reference"} or {"reference"})
+                per_file.setdefault(found.path, set()).update(use.uses - {"reference", "arguments"} or {"reference"})
     dangerous = {name: danger_of(*name.split(":", 1)) for name in needed}
     dangerous = {name: why for name, why in dangerous.items() if why}
     if dangerous and not args.force:
