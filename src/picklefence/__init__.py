@@ -7,7 +7,11 @@ BUILD and item method in the stream is checked against a :class:`Policy` first.
 the same policy would refuse at load time.
 """
 
+import importlib
+from types import ModuleType
+
 from ._audit import Audit, GlobalUse, audit
+from ._patch import patch
 from ._pickler import Pickler, dump, dumps
 from ._rules import Arg, Call, Rule, Signature
 from ._unpickler import Unpickler, load, loads
@@ -47,6 +51,18 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "patch",
 ]
+
+# Loaders for library formats, imported on first use (they need those libraries):
+# picklefence.torch.load, picklefence.joblib.load, picklefence.numpy.load.
+_FORMATS = frozenset({"torch", "joblib", "numpy"})
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _FORMATS:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'picklefence' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"

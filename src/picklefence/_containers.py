@@ -47,8 +47,8 @@ def _decompress(stream: io.BufferedIOBase, limit: int) -> bytes:
         out += chunk
         if len(out) > limit:
             raise LimitExceededError(
-                f"decompresses to more than {limit} bytes (a decompression bomb?)",
-                limit="max_decompressed",
+                f"decompresses to more than Limits.max_decompressed_bytes={limit} bytes (a decompression bomb?)",
+                limit="max_decompressed_bytes",
                 value=len(out),
             )
 
@@ -71,6 +71,34 @@ def decompress(data: bytes | mmap.mmap, limit: int = MAX_DECOMPRESSED) -> tuple[
             except (OSError, EOFError, lzma.LZMAError) as exc:
                 raise MalformedPickleError(f"corrupt {name} data: {exc}") from None
     return None
+
+
+def unwrap(data: bytes, limit: int) -> bytes | None:
+    """The pickle inside gzip, bz2, xz or single-file zip data (what ``pandas.to_pickle``
+    writes, told by magic bytes as ``pandas.read_pickle`` does), or None if ``data`` is
+    not compressed."""
+    unpacked = decompress(data, limit)
+    if unpacked is not None:
+        return unpacked[1]
+    if data.startswith(_ZIP):
+        archive = _open_zip(io.BytesIO(data))
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) != 1:
+            raise MalformedPickleError(f"a zip-wrapped pickle holds one file, not {len(members)}")
+        if members[0].file_size > limit:
+            raise LimitExceededError(
+                f"the zipped pickle unpacks to {members[0].file_size} bytes, over "
+                f"Limits.max_decompressed_bytes={limit}",
+                limit="max_decompressed_bytes",
+                value=members[0].file_size,
+            )
+        return archive.read(members[0])
+    return None
+
+
+def is_wrapped(head: bytes) -> bool:
+    """Whether these first bytes start compressed or zip-wrapped data."""
+    return head.startswith((_GZIP, _BZ2, _XZ, _ZIP))
 
 
 def npy_pickle_offset(data: bytes | mmap.mmap) -> int | None:
@@ -150,7 +178,7 @@ def _zip_sources(archive: zipfile.ZipFile, limit: int, member: str | None) -> It
             continue
         if info.file_size > limit:
             raise LimitExceededError(
-                f"{name} unpacks to {info.file_size} bytes", limit="max_decompressed", value=info.file_size
+                f"{name} unpacks to {info.file_size} bytes", limit="max_decompressed_bytes", value=info.file_size
             )
         raw = archive.read(info)
         inner = f"{member}/{name}" if member else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ._containers import is_wrapped, unwrap
 from ._engine import NOT_OVERRIDDEN, Engine
 from ._reader import BytesReader, FileReader, Reader
 from .errors import MalformedPickleError
@@ -106,14 +107,33 @@ def loads(
     errors: str = "strict",
     buffers: Iterable[Any] | None = None,
 ) -> Any:
-    """Load one pickle from ``data`` under ``policy`` (default: ``"default"``)."""
+    """Load one pickle from ``data`` under ``policy`` (default: ``"default"``).
+
+    gzip, bz2, xz and single-file zip data is unwrapped first (told by magic bytes,
+    as ``pandas.read_pickle`` does), up to ``Limits.max_decompressed_bytes``."""
     if isinstance(data, str):
         raise TypeError("Can't load pickle from unicode string")
     raw = data if type(data) is bytes else bytes(memoryview(data))
     limits = limits if limits is not None else _DEFAULT_LIMITS
+    if is_wrapped(raw[:6]):
+        raw = unwrap(raw, limits.max_decompressed_bytes) or raw
     unpickler = Unpickler.__new__(Unpickler)
     unpickler._setup(BytesReader(raw), policy, limits, fix_imports, encoding, errors, buffers)
     return unpickler.load()
+
+
+def _peek(file: Any, n: int) -> bytes:
+    """The next ``n`` bytes of ``file``, left unread (through peek or seek, as the file
+    allows; a file that allows neither is not checked for compression)."""
+    peek = getattr(file, "peek", None)
+    if peek is not None:
+        return bytes(peek(n)[:n])
+    seekable = getattr(file, "seekable", None)
+    if seekable is not None and seekable():
+        head = file.read(n)
+        file.seek(-len(head), 1)
+        return bytes(head)
+    return b""
 
 
 def load(
@@ -127,7 +147,20 @@ def load(
     errors: str = "strict",
     buffers: Iterable[Any] | None = None,
 ) -> Any:
-    """Load one pickle from the binary file ``file``, leaving it just after STOP."""
+    """Load one pickle from the binary file ``file``, leaving it just after STOP.
+
+    A gzip, bz2, xz or single-file zip file is unwrapped first, as by :func:`loads`."""
+    head = _peek(file, 6)
+    if is_wrapped(head):
+        return loads(
+            file.read(),
+            policy=policy,
+            limits=limits,
+            fix_imports=fix_imports,
+            encoding=encoding,
+            errors=errors,
+            buffers=buffers,
+        )
     return Unpickler(
         file,
         policy=policy,

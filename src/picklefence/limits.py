@@ -25,6 +25,8 @@ class Limits:
     ``max_calls``: REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ and BUILD executed.
     ``max_globals``: global lookups (GLOBAL, STACK_GLOBAL, INST, OBJ, EXT*).
     ``max_int_digits``: decimal digits of a text-encoded int (INT/LONG opcodes).
+    ``max_decompressed_bytes``: size a gzip/bz2/xz/zip-wrapped pickle may unpack to
+    (``load``/``loads`` unwrap them; a larger one is refused as a decompression bomb).
     """
 
     max_input_bytes: int = 16 * 1024**3
@@ -35,6 +37,7 @@ class Limits:
     max_calls: int = 50_000_000
     max_globals: int = 10_000_000
     max_int_digits: int = 4300
+    max_decompressed_bytes: int = 2 * 1024**3
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
