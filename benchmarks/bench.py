@@ -22,6 +22,7 @@ import statistics
 import string
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -116,6 +117,7 @@ def _torch_weights_only() -> Callable[[bytes], Any] | None:
         from torch import _weights_only_unpickler as wou
     except ImportError:
         return None
+    warnings.filterwarnings("ignore", message="Detected pickle protocol")
     return lambda data: wou.Unpickler(io.BytesIO(data)).load()
 
 
@@ -134,7 +136,12 @@ def _measure(
         "py": lambda: pickle._Unpickler(io.BytesIO(data)).load(),  # type: ignore[attr-defined]
     }
     if torch_load is not None:
-        fns["torch"] = lambda: torch_load(data)
+        try:
+            torch_load(data)
+        except Exception:  # torch's weights-only unpickler refuses FRAME (protocol 4-5)
+            pass
+        else:
+            fns["torch"] = lambda: torch_load(data)
     return _interleaved(fns, repeats)
 
 
@@ -176,6 +183,8 @@ def main() -> int:
                     line += f"   {times['py'] / times['c']:>6.2f}x C, {times['py'] / times['ours']:>5.1f}x ours"
                 if "torch" in times:
                     line += f"   {times['torch'] / times['c']:>6.2f}x C"
+                elif torch_load is not None and op == "loads":
+                    line += "   refuses"
                 print(line, flush=True)
         print()
     print("## geometric means of ratios")

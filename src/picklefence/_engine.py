@@ -28,7 +28,7 @@ from ._checks import CHECKS
 from ._hints import allow_hint, arguments_hint
 from ._names import join_name, python2_rename
 from ._opcodes import NAMES, name_of
-from ._reader import Reader
+from ._reader import BytesReader, Reader
 from ._rules import Rule
 from .errors import (
     CallFailedError,
@@ -192,10 +192,24 @@ class Engine:
         read = self.read
         dispatch = self.dispatch
         start = reader.offset
-        key = 0
+        key = -1
+        data = reader.data if isinstance(reader, BytesReader) else None
         try:
+            if data is not None:
+                # In memory: fetch the opcode byte without a call while inside the
+                # current frame (or the input); the reader handles every boundary.
+                while True:
+                    start = self.op_start = reader.offset
+                    key = -1
+                    if start < reader.frame_end:  # type: ignore[attr-defined]
+                        key = data[start]
+                        reader.offset = start + 1
+                    else:
+                        key = read(1)[0]
+                    dispatch[key](self)
             while True:
                 start = self.op_start = reader.offset
+                key = -1
                 key = read(1)[0]
                 dispatch[key](self)
         except _Stop as stop:

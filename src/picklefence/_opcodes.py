@@ -14,4 +14,7 @@ CODES: Mapping[str, int] = MappingProxyType({name: code for code, name in NAMES.
 
 
 def name_of(code: int) -> str:
+    """The opcode's name; -1 stands for the end of the input, where one was expected."""
+    if code < 0:
+        return "end of input"
     return NAMES.get(code, f"invalid opcode {bytes([code])!r}")
