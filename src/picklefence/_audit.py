@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import mmap
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +18,7 @@ from ._checks import CHECKS
 from ._engine import Engine, build_dispatch
 from ._names import join_name, python2_rename
 from ._reader import BytesReader, FileReader
-from ._rules import CAPABILITIES, Rule
+from ._rules import CAPABILITIES, CallInfo, Rule
 from .errors import LimitExceededError, UnpicklingError
 from .limits import Limits
 from .policy import Policy, PolicyLike, resolve_policy
@@ -138,8 +137,12 @@ class _Auditor(Engine):
         rule = self.policy.rule(module, qualname)
         if rule is None or rule.signatures is None or self.policy.is_unrestricted:
             return
-        if not rule.accepts(_AuditCall(self, name, args, kwargs or {}), CHECKS):
+        if not rule.accepts(CallInfo(name, args, kwargs or {}, _symbol_name, self._allows), CHECKS):
             self.record(name, "arguments")
+
+    def _allows(self, obj: object, capability: str) -> bool:
+        name = _symbol_name(obj)
+        return name is not None and capability in _granted(self.policy, name)
 
     def call(self, func: Any, args: Any, opname: str) -> Any:
         name = self._target(func, "call", opname)
@@ -270,6 +273,10 @@ class _Auditor(Engine):
 _Auditor.dispatch = build_dispatch(_Auditor)
 
 
+def _symbol_name(obj: object) -> str | None:
+    return obj.name if isinstance(obj, _Symbol) and obj.is_global else None
+
+
 def _unknown(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` holds something only the loader would know (a call's result)."""
     if isinstance(value, _Symbol):
@@ -281,25 +288,6 @@ def _unknown(value: Any, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return any(_unknown(k, depth + 1) or _unknown(v, depth + 1) for k, v in value.items())
     return False
-
-
-class _AuditCall:
-    """The :class:`picklefence.Call` an argument check sees during an audit."""
-
-    __slots__ = ("_auditor", "args", "kwargs", "name")
-
-    def __init__(self, auditor: _Auditor, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-        self._auditor = auditor
-        self.name = name
-        self.args = args
-        self.kwargs = kwargs
-
-    def global_name(self, obj: object) -> str | None:
-        return obj.name if isinstance(obj, _Symbol) and obj.is_global else None
-
-    def allows(self, obj: object, capability: str) -> bool:
-        name = self.global_name(obj)
-        return name is not None and capability in _granted(self._auditor.policy, name)
 
 
 def _granted(policy: Policy, name: str) -> frozenset[str]:

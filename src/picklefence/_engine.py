@@ -29,7 +29,7 @@ from ._hints import allow_hint, arguments_hint
 from ._names import join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import BytesReader, Reader
-from ._rules import Rule
+from ._rules import CallInfo, Rule
 from .errors import (
     CallFailedError,
     LimitExceededError,
@@ -110,30 +110,6 @@ def _short_repr(value: object) -> str:
     if isinstance(value, type):
         return f"<class {value.__module__}.{value.__qualname__}>"
     return f"<{cls.__module__}.{cls.__qualname__} object>"
-
-
-class _CallView:
-    """The :class:`picklefence.Call` an argument check sees."""
-
-    __slots__ = ("_engine", "args", "kwargs", "name")
-
-    def __init__(self, engine: Engine, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-        self._engine = engine
-        self.name = name
-        self.args = args
-        self.kwargs = kwargs
-
-    def global_name(self, obj: object) -> str | None:
-        entry = self._engine.globals.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            return None
-        return entry[1][0][0]
-
-    def allows(self, obj: object, capability: str) -> bool:
-        entry = self._engine.globals.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            return False
-        return any(capability in rule.capabilities(obj) for _, rule in entry[1])
 
 
 GlobalEntry = tuple[object, tuple[tuple[str, Rule], ...]]
@@ -412,11 +388,28 @@ class Engine:
             "which the policy does not grant",
         )
 
+    def call_info(self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> CallInfo:
+        return CallInfo(name, args, kwargs or {}, self.global_name, self.allows)
+
+    def global_name(self, obj: object) -> str | None:
+        """The name ``obj`` was looked up by in this load, if it is a global."""
+        entry = self.globals.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            return None
+        return entry[1][0][0]
+
+    def allows(self, obj: object, capability: str) -> bool:
+        """Whether ``obj`` is a global of this load whose rule grants ``capability``."""
+        entry = self.globals.get(id(obj))
+        if entry is None or entry[0] is not obj:
+            return False
+        return any(capability in rule.capabilities(obj) for _, rule in entry[1])
+
     def authorize(
         self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str
     ) -> str:
         name, rule = self.global_rule(func, capability, opname)
-        if rule.signatures is not None and not rule.accepts(_CallView(self, name, args, kwargs or {}), CHECKS):
+        if rule.signatures is not None and not rule.accepts(self.call_info(name, args, kwargs), CHECKS):
             module, _, qualname = name.partition(":")
             raise PolicyViolation(
                 f"{name}({_preview(args, kwargs)}) does not match any argument signature the policy allows",
@@ -826,7 +819,7 @@ class Engine:
                         "state",
                         f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
                     )
-        if not rule.accepts_state(_CallView(self, rule.name, (inst, state), {}), CHECKS):
+        if not rule.accepts_state(self.call_info(rule.name, (inst, state), None), CHECKS):
             raise PolicyViolation(
                 f"BUILD state for {rule.name!r} does not pass the policy's state check",
                 module=rule.module,

@@ -27,7 +27,7 @@ from ._audit import audit
 from ._checks import CHECKS
 from ._hints import allow_hint, arguments_hint
 from ._names import join_name
-from ._rules import Rule
+from ._rules import CallInfo, Rule
 from .errors import PicklingError
 from .policy import Policy, PolicyLike, resolve_policy
 
@@ -101,6 +101,18 @@ class _Judge:
 
     # -- judging -----------------------------------------------------------------------
 
+    def call_info(self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> CallInfo:
+        return CallInfo(name, args, kwargs or {}, self.global_name, self.allows)
+
+    def allows(self, obj: object, capability: str) -> bool:
+        """Whether ``obj`` is written by a name whose rule grants ``capability``."""
+        name = self.global_name(obj)
+        if name is None:
+            return False
+        module, _, qualname = name.partition(":")
+        rule = self.policy.rule(module, qualname)
+        return rule is not None and capability in rule.capabilities(obj)
+
     def rule_for(self, name: str, target: object, capability: str, what: str, subject: object) -> Rule:
         """The rule granting ``capability`` on the global ``name`` (the object
         ``target``), needed because of ``subject``, the object being dumped."""
@@ -168,7 +180,7 @@ class _Judge:
     ) -> None:
         what = f"{_describe(obj)} is rebuilt by {'calling' if capability == 'call' else 'constructing'} {name}"
         rule = self.rule_for(name, func, capability, what, obj)
-        if rule.signatures is not None and not rule.accepts(_PicklerCall(self, name, args, kwargs or {}), CHECKS):
+        if rule.signatures is not None and not rule.accepts(self.call_info(name, args, kwargs), CHECKS):
             module, _, qualname = name.partition(":")
             error = PicklingError(
                 f"{what} with arguments the policy does not accept",
@@ -201,7 +213,7 @@ class _Judge:
                     raise self.refusal(
                         module, qualname, "state", obj, f"{_describe(obj)} has the state key {key!r}, not in state_keys"
                     )
-        if not rule.accepts_state(_PicklerCall(self, name, (obj, state), {}), CHECKS):
+        if not rule.accepts_state(self.call_info(name, (obj, state), None), CHECKS):
             raise self.plain_refusal(f"{_describe(obj)} has state the policy's state check refuses", obj)
 
     def check_reduction(self, obj: object, rv: Any) -> None:
@@ -246,29 +258,6 @@ class _Judge:
         if name is None or type(args) is not tuple:
             return  # the C pickler refuses these itself
         self.check_arguments(name, cls, args, kwargs, "construct", obj)
-
-
-class _PicklerCall:
-    """The :class:`picklefence.Call` an argument check sees when dumping."""
-
-    __slots__ = ("_judge", "args", "kwargs", "name")
-
-    def __init__(self, judge: _Judge, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-        self._judge = judge
-        self.name = name
-        self.args = args
-        self.kwargs = kwargs
-
-    def global_name(self, obj: object) -> str | None:
-        return self._judge.global_name(obj)
-
-    def allows(self, obj: object, capability: str) -> bool:
-        name = self._judge.global_name(obj)
-        if name is None:
-            return False
-        module, _, qualname = name.partition(":")
-        rule = self._judge.policy.rule(module, qualname)
-        return rule is not None and capability in rule.capabilities(obj)
 
 
 def _describe(obj: object) -> str:
@@ -330,7 +319,7 @@ def _implicit_globals_allowed(policy: Policy, protocol: int) -> bool:
         rule = policy.rule(module, qualname)
         if rule is None or (rule.can is not None and "call" not in rule.can):
             return False
-        if rule.signatures is not None and not rule.accepts(_PicklerCall(judge, name, args, {}), CHECKS):
+        if rule.signatures is not None and not rule.accepts(judge.call_info(name, args, None), CHECKS):
             return False
     return True
 

@@ -74,6 +74,33 @@ class Call(Protocol):
 Check = Callable[[Call], bool]
 
 
+class CallInfo:
+    """The :class:`Call` a check sees; the loader, the pickler and the audit each say
+    how globals are named and judged where they are."""
+
+    __slots__ = ("_allows", "_names", "args", "kwargs", "name")
+
+    def __init__(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        names: Callable[[object], str | None],
+        allows: Callable[[object, str], bool],
+    ) -> None:
+        self.name = name
+        self.args = args
+        self.kwargs = kwargs
+        self._names = names
+        self._allows = allows
+
+    def global_name(self, obj: object) -> str | None:
+        return self._names(obj)
+
+    def allows(self, obj: object, capability: str) -> bool:
+        return self._allows(obj, capability)
+
+
 @dataclass(frozen=True)
 class Arg:
     """Constraints on one argument; every given constraint must hold.
