@@ -47,60 +47,26 @@ def _current() -> tuple[Policy, Limits | None]:
         return innermost.policy, innermost.limits
 
 
-def _patched_loads(
-    data: Any, /, *, fix_imports: bool = True, encoding: str = "ASCII", errors: str = "strict", buffers: Any = None
-) -> Any:
+def _patched_loads(data: Any, /, **kwargs: Any) -> Any:
+    """``pickle.loads`` while patched (same keywords: fix_imports, encoding, errors, buffers)."""
     policy, limits = _current()
     with _plain_errors():
-        return loads(
-            data,
-            policy=policy,
-            limits=limits,
-            fix_imports=fix_imports,
-            encoding=encoding,
-            errors=errors,
-            buffers=buffers,
-        )
+        return loads(data, policy=policy, limits=limits, **kwargs)
 
 
-def _patched_load(
-    file: Any, *, fix_imports: bool = True, encoding: str = "ASCII", errors: str = "strict", buffers: Any = None
-) -> Any:
+def _patched_load(file: Any, /, **kwargs: Any) -> Any:
+    """``pickle.load`` while patched (same keywords as ``pickle.load``)."""
     policy, limits = _current()
     with _plain_errors():
-        return load(
-            file,
-            policy=policy,
-            limits=limits,
-            fix_imports=fix_imports,
-            encoding=encoding,
-            errors=errors,
-            buffers=buffers,
-        )
+        return load(file, policy=policy, limits=limits, **kwargs)
 
 
 class _PatchedUnpickler(Unpickler):
     """``pickle.Unpickler`` while patched: pickle's constructor, picklefence's policy."""
 
-    def __init__(
-        self,
-        file: Any,
-        *,
-        fix_imports: bool = True,
-        encoding: str = "ASCII",
-        errors: str = "strict",
-        buffers: Any = None,
-    ) -> None:
+    def __init__(self, file: Any, **kwargs: Any) -> None:
         policy, limits = _current()
-        super().__init__(
-            file,
-            policy=policy,
-            limits=limits,
-            fix_imports=fix_imports,
-            encoding=encoding,
-            errors=errors,
-            buffers=buffers,
-        )
+        super().__init__(file, policy=policy, limits=limits, **kwargs)
 
     def load(self) -> Any:
         with _plain_errors():
