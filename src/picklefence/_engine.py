@@ -543,7 +543,7 @@ class Engine:
         self.stack.append(self.read(self.length(int.from_bytes(self.read(8), "little"))))
 
     def op_BYTEARRAY8(self) -> None:
-        self.stack.append(bytearray(self.read(self.length(int.from_bytes(self.read(8), "little")))))
+        self.stack.append(self.reader.read_bytearray(self.length(int.from_bytes(self.read(8), "little"))))
 
     def op_NEXT_BUFFER(self) -> None:
         if self.buffers is None:

@@ -73,7 +73,7 @@ class _PatchedUnpickler(Unpickler):
             return super().load()
 
 
-_REPLACEMENTS = {"load": _patched_load, "loads": _patched_loads, "Unpickler": _PatchedUnpickler}
+_REPLACEMENTS: dict[str, Any] = {"load": _patched_load, "loads": _patched_loads, "Unpickler": _PatchedUnpickler}
 
 
 class patch:

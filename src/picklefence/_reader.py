@@ -28,6 +28,8 @@ class Reader(Protocol):
 
     def open_frame(self, size: int) -> None: ...
 
+    def read_bytearray(self, n: int) -> bytearray: ...
+
 
 def _truncated(what: str = "pickle data was truncated") -> TruncatedPickleError:
     return TruncatedPickleError(what)
@@ -62,6 +64,13 @@ class BytesReader:
                 self._past_end(new)
         self.offset = new
         return self.data[pos:new]
+
+    def read_bytearray(self, n: int) -> bytearray:
+        """The next ``n`` bytes as a bytearray, copied once (BYTEARRAY8's payload)."""
+        pos = self.offset
+        self.skip(n)
+        with memoryview(self.data) as view:
+            return bytearray(view[pos : pos + n])
 
     def skip(self, n: int) -> None:
         """Move past ``n`` bytes without copying them (the scanner skips payloads)."""
@@ -175,6 +184,9 @@ class FileReader:
             parts.append(part)
             got += len(part)
         return b"".join(parts)
+
+    def read_bytearray(self, n: int) -> bytearray:
+        return bytearray(self.read(n))
 
     def skip(self, n: int) -> None:
         """Move past ``n`` bytes, holding at most one chunk of them at a time."""
