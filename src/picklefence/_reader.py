@@ -101,7 +101,7 @@ class BytesReader:
             self.frame_end = self.end
 
     def _past_end(self, new: int) -> None:
-        if new > self.limit and self.limit < len(self.data):
+        if new > self.limit:
             raise LimitExceededError(
                 f"the pickle spans more than Limits.max_input_bytes={self.limit}",
                 limit="max_input_bytes",

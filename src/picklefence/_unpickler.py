@@ -7,6 +7,7 @@ from typing import Any
 
 from ._containers import is_wrapped, unwrap
 from ._engine import NOT_OVERRIDDEN, Engine
+from ._fast import MISS, try_loads
 from ._reader import BytesReader, FileReader, Reader
 from .errors import MalformedPickleError
 from .limits import Limits
@@ -117,6 +118,11 @@ def loads(
     limits = limits if limits is not None else _DEFAULT_LIMITS
     if is_wrapped(raw[:6]):
         raw = unwrap(raw, limits.max_decompressed_bytes) or raw
+    policy = resolve_policy(policy)  # a bad policy argument is an error even for plain data
+    if buffers is None:
+        result = try_loads(raw, limits, encoding, errors)
+        if result is not MISS:
+            return result
     unpickler = Unpickler.__new__(Unpickler)
     unpickler._setup(BytesReader(raw), policy, limits, fix_imports, encoding, errors, buffers)
     return unpickler.load()

@@ -1,0 +1,3 @@
+def verify(
+    data: bytes, max_memo_index: int, max_memo_entries: int, max_mark_depth: int, max_string_bytes: int, /
+) -> int: ...
