@@ -299,3 +299,28 @@ def test_scan_flags_the_hostile_table(tmp_path: Path) -> None:
             assert verdict == "safe", case.id
         else:
             assert verdict in ("refused", "malformed"), case.id
+
+
+@pytest.mark.parametrize("compress", [0, 3, ("gzip", 3), ("lzma", 3)], ids=str)
+def test_scan_joblib_files(compress: Any, tmp_path: Path) -> None:
+    joblib = pytest.importorskip("joblib")
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).random((20, 3))
+    model = LogisticRegression().fit(X, [0, 1] * 10)
+    arrays = {"f": np.asfortranarray(np.ones((3, 2))), "o": np.array([1, "x"], dtype=object), "s": np.array(["ab"])}
+    joblib.dump({"model": model, "arrays": arrays}, tmp_path / "model.joblib", compress=compress)
+    code, report = scan_json("--policy", "sklearn", str(tmp_path / "model.joblib"))
+    assert code == 0, report
+    assert [p["index"] for p in report["pickles"]] == [0]  # the arrays' bytes are skipped, not parsed
+    joblib.dump({"weights": np.ones(3), "payload": _Evil()}, tmp_path / "evil.joblib", compress=compress)
+    code, report = scan_json("--policy", "sklearn", str(tmp_path / "evil.joblib"))
+    assert code == 1
+    assert "posix:system" in {g["name"] for g in report["pickles"][0]["globals"]}
+
+
+class _Evil:
+    def __reduce__(self) -> Any:
+        return (os.system, ("touch pwned",))

@@ -78,12 +78,14 @@ class _Symbol:
     as the first argument (``_reconstruct(ndarray, ...)``, ``_new_Index(RangeIndex, ...)``),
     since what BUILD and item opcodes need is judged on the instance's class."""
 
-    __slots__ = ("classes", "is_global", "name")
+    __slots__ = ("args", "classes", "is_global", "name", "state")
 
-    def __init__(self, name: str, is_global: bool, classes: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, is_global: bool, classes: tuple[str, ...] = (), args: Any = None) -> None:
         self.name = name
         self.is_global = is_global
         self.classes = classes or (name,)
+        self.args = args  # a call's arguments, for what only they say (a dtype's size)
+        self.state: Any = None  # what BUILD set
 
 
 class _Auditor(Engine):
@@ -157,8 +159,8 @@ class _Auditor(Engine):
             return _Symbol(args[0].name, False)
         first = args[0] if type(args) is tuple and args else None
         if isinstance(first, _Symbol) and first.is_global and name is not None:
-            return _Symbol(name, False, (first.name, name))
-        return _Symbol(name or "?", False)
+            return _Symbol(name, False, (first.name, name), args)
+        return _Symbol(name or "?", False, (), args)
 
     def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
         name = self._target(cls, "construct", opname)
@@ -186,6 +188,9 @@ class _Auditor(Engine):
             self.record(f"builtins:{type(target).__name__}", "state")
             return
         self._change(target, "state", "BUILD")
+        target.state = state
+        if _JOBLIB_WRAPPER in target.classes and type(state) is dict:
+            self._joblib_array(state)
         for part in state if type(state) is tuple and len(state) == 2 else (state,):
             if type(part) is dict:
                 for key in part:
@@ -195,6 +200,26 @@ class _Auditor(Engine):
                         self.problem(f"BUILD state key {key!r} is not an ordinary attribute name")
                     elif not target.is_global:
                         self._state_key(target, key)
+
+    def _joblib_array(self, state: dict[Any, Any]) -> None:
+        """joblib writes an array's bytes right after its wrapper's BUILD (an object
+        array as a nested pickle): skip them as joblib's loader reads them."""
+        shape, dtype = state.get("shape"), state.get("dtype")
+        size = _dtype_size(dtype)
+        if type(shape) is not tuple or not all(type(d) is int and d >= 0 for d in shape) or size is None:
+            self.problem("a joblib array whose size cannot be told without loading")
+            return
+        if size == 0:  # object dtype: a nested pickle with its own memo
+            nested = _Auditor(self.reader, self.policy, self.limits, self.fix_imports)
+            nested.uses, nested.problems, nested.symbols = self.uses, self.problems, self.symbols
+            Engine.load(nested)
+            return
+        count = 1
+        for dim in shape:
+            count *= dim
+        if state.get("numpy_array_alignment_bytes") is not None:
+            self.reader.skip(self.read(1)[0])  # type: ignore[attr-defined]
+        self.reader.skip(self.length(count * size))  # type: ignore[attr-defined]
 
     def _state_key(self, target: _Symbol, key: str) -> None:
         for name in target.classes:
@@ -273,6 +298,34 @@ class _Auditor(Engine):
 _Auditor.dispatch = build_dispatch(_Auditor)
 
 
+_JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
+_WRAPPER_CAPABILITIES = frozenset({"reference", "construct", "state"})
+_ITEM_BYTES = {"U": 4}  # numpy dtype codes whose number counts items, not bytes
+
+
+def _dtype_size(dtype: object) -> int | None:
+    """The item size of a dtype built by ``numpy.dtype(code, ...)`` (BUILD's elsize when
+    it gives one), 0 for object dtypes, None when it cannot be told without loading."""
+    if not isinstance(dtype, _Symbol) or dtype.name not in ("numpy:dtype",) or type(dtype.args) is not tuple:
+        return None
+    state = dtype.state
+    fields = state[4] if type(state) is tuple and len(state) > 5 else None
+    if type(fields) is dict and any(_dtype_size(f[0]) == 0 for f in fields.values() if type(f) is tuple and f):
+        return 0
+    code = dtype.args[0] if dtype.args else None
+    if type(code) is not str:
+        return None
+    code = code.lstrip("<>|=")
+    if code.startswith("O"):
+        return 0
+    if type(state) is tuple and len(state) > 5 and type(state[5]) is int and state[5] > 0:
+        return state[5]
+    kind, digits = code[:1], code[1:]
+    if not digits.isdigit():
+        return 1 if code == "?" else None
+    return int(digits) * _ITEM_BYTES.get(kind, 1)
+
+
 def _symbol_name(obj: object) -> str | None:
     return obj.name if isinstance(obj, _Symbol) and obj.is_global else None
 
@@ -293,6 +346,8 @@ def _unknown(value: Any, depth: int = 0) -> bool:
 def _granted(policy: Policy, name: str) -> frozenset[str]:
     if policy.is_unrestricted:
         return frozenset(CAPABILITIES)
+    if name == _JOBLIB_WRAPPER:  # judged as picklefence.joblib.load reads joblib files
+        return _WRAPPER_CAPABILITIES
     module, _, qualname = name.partition(":")
     rule = policy.rule(module, qualname)
     if rule is None:

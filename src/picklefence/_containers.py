@@ -11,6 +11,7 @@ import io
 import lzma
 import mmap
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ _GZIP = b"\x1f\x8b"
 _BZ2 = b"BZh"
 _XZ = b"\xfd7zXZ\x00"
 _NPY = b"\x93NUMPY"
+_LZMA_ALONE = b"\x5d\x00\x00"  # EMPTY_LIST then an invalid opcode: never a pickle
 
 
 @dataclass
@@ -57,11 +59,13 @@ _OPENERS: tuple[tuple[bytes, str, Callable[[io.BytesIO], io.BufferedIOBase]], ..
     (_GZIP, "gzip", lambda raw: gzip.GzipFile(fileobj=raw)),
     (_BZ2, "bz2", bz2.BZ2File),
     (_XZ, "xz", lzma.LZMAFile),
+    (_LZMA_ALONE, "lzma", lambda raw: lzma.LZMAFile(raw, format=lzma.FORMAT_ALONE)),  # noqa: SIM115 - opened in a with
 )
 
 
 def decompress(data: bytes | mmap.mmap, limit: int = MAX_DECOMPRESSED) -> tuple[str, bytes] | None:
-    """``(format, bytes)`` if ``data`` is gzip, bz2 or xz compressed, else None."""
+    """``(format, bytes)`` if ``data`` is gzip, bz2, xz, lzma or zlib compressed (joblib
+    writes the last two), else None."""
     head = bytes(data[:6])
     for magic, name, opener in _OPENERS:
         if head.startswith(magic):
@@ -70,7 +74,25 @@ def decompress(data: bytes | mmap.mmap, limit: int = MAX_DECOMPRESSED) -> tuple[
                     return name, _decompress(stream, limit)
             except (OSError, EOFError, lzma.LZMAError) as exc:
                 raise MalformedPickleError(f"corrupt {name} data: {exc}") from None
+    if _is_zlib(head):
+        try:
+            out = zlib.decompressobj().decompress(bytes(data), limit + 1)
+        except zlib.error as exc:
+            raise MalformedPickleError(f"corrupt zlib data: {exc}") from None
+        if len(out) > limit:
+            raise LimitExceededError(
+                f"decompresses to more than Limits.max_decompressed_bytes={limit} bytes (a decompression bomb?)",
+                limit="max_decompressed_bytes",
+                value=len(out),
+            )
+        return "zlib", out
     return None
+
+
+def _is_zlib(head: bytes) -> bool:
+    """A zlib header: deflate (0x78), and a check value that makes it a multiple of 31.
+    0x78 is no pickle opcode, so a pickle never starts like this."""
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0
 
 
 def unwrap(data: bytes, limit: int) -> bytes | None:
@@ -98,7 +120,7 @@ def unwrap(data: bytes, limit: int) -> bytes | None:
 
 def is_wrapped(head: bytes) -> bool:
     """Whether these first bytes start compressed or zip-wrapped data."""
-    return head.startswith((_GZIP, _BZ2, _XZ, _ZIP))
+    return head.startswith((_GZIP, _BZ2, _XZ, _LZMA_ALONE, _ZIP)) or _is_zlib(head)
 
 
 def npy_pickle_offset(data: bytes | mmap.mmap) -> int | None:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import importlib
 import io
-import lzma
 import os
-import zlib
 from typing import Any
 
 from ._containers import decompress, is_wrapped
 from ._engine import Engine, build_dispatch
 from ._reader import FileReader
 from ._rules import Rule
-from .errors import LimitExceededError, MalformedPickleError, PolicyViolation
+from .errors import MalformedPickleError, PolicyViolation
 from .limits import Limits
 from .policy import PolicyLike, resolve_policy
 
@@ -30,8 +28,6 @@ __all__ = ["load"]
 _WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
 _WRAPPER_STATE = frozenset({"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"})
 _WRAPPER_RULE = Rule(*_WRAPPER, can=frozenset({"construct", "state"}), state_keys=_WRAPPER_STATE)
-_ZLIB = b"\x78"
-_LZMA = b"\x5d\x00\x00"
 
 
 class _ArrayWrapper:
@@ -131,34 +127,9 @@ def _unpacked(file: Any, limit: int) -> Any:
     """``file`` itself, or its contents unpacked if joblib compressed them."""
     head = file.read(6)
     file.seek(-len(head), 1)
-    if head.startswith(_ZLIB):
-        return io.BytesIO(_inflate(file.read(), limit))
-    if head.startswith(_LZMA):
-        try:
-            return io.BytesIO(_bounded(lzma.LZMADecompressor(format=lzma.FORMAT_ALONE), file.read(), limit))
-        except lzma.LZMAError as exc:
-            raise MalformedPickleError(f"corrupt lzma data: {exc}") from None
-    if is_wrapped(head):
-        unpacked = decompress(file.read(), limit)
-        if unpacked is None:
-            raise MalformedPickleError("not a joblib file")
-        return io.BytesIO(unpacked[1])
-    return file
-
-
-def _inflate(data: bytes, limit: int) -> bytes:
-    try:
-        return _bounded(zlib.decompressobj(), data, limit)
-    except zlib.error as exc:
-        raise MalformedPickleError(f"corrupt zlib data: {exc}") from None
-
-
-def _bounded(decompressor: Any, data: bytes, limit: int) -> bytes:
-    out = decompressor.decompress(data, limit + 1)
-    if len(out) > limit:
-        raise LimitExceededError(
-            f"joblib file unpacks to more than Limits.max_decompressed_bytes={limit}",
-            limit="max_decompressed_bytes",
-            value=len(out),
-        )
-    return bytes(out)
+    if not is_wrapped(head):
+        return file
+    unpacked = decompress(file.read(), limit)
+    if unpacked is None:
+        raise MalformedPickleError("not a joblib file")
+    return io.BytesIO(unpacked[1])
