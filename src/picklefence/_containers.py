@@ -27,6 +27,7 @@ _BZ2 = b"BZh"
 _XZ = b"\xfd7zXZ\x00"
 _NPY = b"\x93NUMPY"
 _LZMA_ALONE = b"\x5d\x00\x00"  # EMPTY_LIST then an invalid opcode: never a pickle
+_MAX_NPY_HEADER = 100_000  # numpy's own reader refuses more than 10 000 bytes by default
 
 
 @dataclass
@@ -137,6 +138,8 @@ def npy_pickle_offset(data: bytes | mmap.mmap) -> int | None:
         start = 12
     else:
         raise MalformedPickleError(f"unknown .npy format version {major}")
+    if header_len > _MAX_NPY_HEADER:
+        raise MalformedPickleError(f".npy header of {header_len} bytes (numpy writes at most a few hundred)")
     try:
         header = ast.literal_eval(bytes(data[start : start + header_len]).decode("latin1"))
     except (ValueError, SyntaxError) as exc:

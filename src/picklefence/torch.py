@@ -14,7 +14,7 @@ import zipfile
 from typing import Any
 
 from ._unpickler import Unpickler
-from .errors import MalformedPickleError
+from .errors import LimitExceededError, MalformedPickleError
 from .limits import Limits
 from .policy import PolicyLike
 
@@ -35,6 +35,7 @@ def load(
     format is not read: re-save such files with a current torch.
     """
     torch: Any = importlib.import_module("torch")
+    lim = limits if limits is not None else Limits()
     restore = torch.serialization._get_restore_location(map_location)
     try:
         archive = zipfile.ZipFile(f)
@@ -61,11 +62,18 @@ def load(
                 if not isinstance(dtype, torch.dtype) or type(key) is not str or type(location) is not str:
                     raise MalformedPickleError(f"unexpected persistent id {pid!r}")
                 if key not in loaded:
-                    raw = archive.read(f"{prefix}data/{key}")
+                    info = archive.getinfo(f"{prefix}data/{key}")
+                    if info.file_size > lim.max_decompressed_bytes:
+                        raise LimitExceededError(
+                            f"storage {key!r} unpacks to {info.file_size} bytes",
+                            limit="max_decompressed_bytes",
+                            value=info.file_size,
+                        )
+                    raw = archive.read(info)
                     untyped = (
                         torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
                     )
                     loaded[key] = restore(untyped, location)
                 return torch.storage.TypedStorage(wrap_storage=loaded[key], dtype=dtype, _internal=True)
 
-        return _Loader(io.BytesIO(archive.read(names[0])), policy=policy, limits=limits).load()
+        return _Loader(io.BytesIO(archive.read(names[0])), policy=policy, limits=lim).load()
