@@ -4,6 +4,7 @@ gadgets and bombs that hide inside the same libraries are refused without effect
 
 from __future__ import annotations
 
+import copy
 import pickle
 import sys
 import warnings
@@ -440,3 +441,54 @@ def test_sklearn_tree_with_bad_node_indices_is_refused(mutation: Callable[[Any],
 def test_sklearn_tree_untouched_loads() -> None:
     data = _tree_with(lambda nodes: None)
     assert picklefence.loads(data, policy="sklearn").node_count > 1
+
+
+def _binary_tree(kind: str, mutate: Callable[[list[Any]], None]) -> bytes:
+    pytest.importorskip("sklearn")
+    from sklearn.neighbors import BallTree, KDTree
+
+    tree = (KDTree if kind == "kd" else BallTree)(np.random.default_rng(0).random((40, 3)), leaf_size=4)
+    func, args, state = tree.__reduce__()
+    state = [x.copy() if isinstance(x, np.ndarray) else x for x in state]
+    mutate(state)
+    return pickle.dumps(_Reduced(func, args, tuple(state)), 4)
+
+
+@pytest.mark.parametrize("kind", ["kd", "ball"])
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        lambda s: s[1].__setitem__(0, 10**6),  # an index past the data
+        lambda s: s[2].__setitem__((0,), (0, 10**6, 0, 1.0)),  # a node range past the data
+        lambda s: s.__setitem__(6, s[6] + 100),  # more nodes claimed than stored
+        lambda s: s[2]["is_leaf"].__setitem__(slice(None), 0),  # leaves turned inner: children past the end
+    ],
+    ids=["index past the data", "node range past the data", "node count", "missing children"],
+)
+def test_neighbour_tree_with_bad_indices_is_refused(kind: str, mutation: Callable[[list[Any]], None]) -> None:
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(_binary_tree(kind, mutation), policy="sklearn")
+    assert info.value.capability == "state"
+
+
+@pytest.mark.parametrize("kind", ["kd", "ball"])
+def test_neighbour_tree_untouched_loads(kind: str) -> None:
+    tree = picklefence.loads(_binary_tree(kind, lambda s: None), policy="sklearn")
+    assert tree.query(np.zeros((1, 3)), k=2)[0].shape == (1, 2)
+
+
+def test_hist_gradient_boosting_predictor_with_bad_children_is_refused() -> None:
+    pytest.importorskip("sklearn")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(max_iter=2, random_state=0).fit(
+        np.random.default_rng(0).random((60, 3)), [0, 1] * 30
+    )
+    predictor = model._predictors[0][0]
+    assert len(picklefence.loads(pickle.dumps(predictor, 4), policy="sklearn").nodes) == len(predictor.nodes)
+    bad = copy.copy(predictor)
+    bad.nodes = predictor.nodes.copy()
+    bad.nodes["left"] = np.where(bad.nodes["is_leaf"] == 0, 10**6, bad.nodes["left"])
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(pickle.dumps(bad, 4), policy="sklearn")
+    assert info.value.capability == "state"
