@@ -3,6 +3,8 @@ same refusal.  ``loads`` may take the fast path; ``Unpickler`` on a file never d
 
 from __future__ import annotations
 
+import argparse
+import collections
 import io
 import pickle
 from typing import Any
@@ -21,6 +23,7 @@ from .test_hostile import CASES
 pytestmark = pytest.mark.skipif(verify is None, reason="built without the C verifier")
 
 LIMITS = Limits()
+DEFAULT = picklefence.Policy.named("default")
 
 
 def _outcome(run: Any) -> tuple[str, Any]:
@@ -46,7 +49,7 @@ def test_plain_data_takes_the_fast_path_with_the_same_result(obj: object, protoc
     _agree(data)
     if protocol >= 4 and not isinstance(obj, (bytearray, range, slice, complex, type)):
         # containers of atoms pickle without globals from protocol 4 on (mostly)
-        fast = try_loads(data, LIMITS, "ASCII", "strict")
+        fast = try_loads(data, DEFAULT, LIMITS)
         if fast is not MISS:
             assert pickle.dumps(fast, 4) == pickle.dumps(pickle.loads(data), 4)
 
@@ -85,19 +88,32 @@ def test_hostile_table_agrees(case: Any) -> None:
 
 def test_the_fast_path_is_taken_for_plain_containers() -> None:
     data = pickle.dumps({"a": [1, 2.5, "x", b"y", None, True], "b": (1, 2), "s": {1}}, 5)
-    assert try_loads(data, LIMITS, "ASCII", "strict") == pickle.loads(data)
+    assert try_loads(data, DEFAULT, LIMITS) == pickle.loads(data)
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        pickle.dumps(range(3), 5),  # a global
+        pickle.dumps([Ellipsis], 4),  # a global used as a value, not called
+        pickle.dumps(collections.OrderedDict(), 4),  # a global the default policy does not allow
+        pickle.dumps(argparse.Namespace(), 2),  # NEWOBJ and BUILD
         b"\x80\x04\x95" + (4).to_bytes(8, "little") + b"C\x08abcdefgh.",  # straddles a FRAME
         b"\x80\x04)(K\x01e.",  # APPENDS on a tuple
         b"\x80\x04h\x05.",  # GET of an unset memo slot
         b"\x80\x04Nr\x00\x00\x00\x01.",  # memo index over a limit of 2**20
     ],
-    ids=["global", "straddle", "appends on a tuple", "unset memo", "memo index"],
+    ids=["global as a value", "refused global", "build", "straddle", "appends on a tuple", "unset memo", "memo index"],
 )
 def test_the_fast_path_declines(data: bytes) -> None:
-    assert try_loads(data, Limits(max_memo_index=1 << 20), "ASCII", "strict") is MISS
+    assert try_loads(data, DEFAULT, Limits(max_memo_index=1 << 20)) is MISS
+
+
+def test_the_fast_path_calls_allowed_globals_through_the_policy() -> None:
+    for obj in ({b"x", 1}, frozenset({2}), bytearray(b"ab"), range(1, 9, 2), slice(1, 2), complex(1, 2), type(None)):
+        data = pickle.dumps(obj, 2)
+        assert try_loads(data, DEFAULT, LIMITS) == pickle.loads(data), obj
+    # an argument rule refuses: the fast path declines, the strict engine refuses
+    refused = b"\x80\x02c__builtin__\nbytearray\nJ\x00\xca\x9a;\x85R."
+    assert try_loads(refused, DEFAULT, LIMITS) is MISS
+    with pytest.raises(picklefence.PolicyViolation):
+        picklefence.loads(refused)

@@ -92,7 +92,7 @@ def test_allow_with_python_check() -> None:
     assert picklefence.loads(pickle.dumps(range(1, 5)), policy=policy) == range(1, 5)
     with pytest.raises(PolicyViolation):
         picklefence.loads(pickle.dumps(range(1, 500)), policy=policy)
-    assert calls == [(1, 5, 1), (1, 500, 1)]
+    assert set(calls) == {(1, 5, 1), (1, 500, 1)}  # a check may run twice (fast path, then strict engine)
 
 
 def test_allow_returns_a_new_policy_and_never_changes_shipped_ones() -> None:

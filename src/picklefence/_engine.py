@@ -922,6 +922,11 @@ def _callable_name(func: object) -> str:
     return type(func).__qualname__
 
 
+def resolve_global(module: str, qualname: str) -> Any:
+    """The object an allowed ``module:qualname`` names (imports the module)."""
+    return _resolve(module, qualname, dotted=True)
+
+
 def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
     """Import ``module`` and walk ``qualname``; only called for an allowed name (G1)."""
     sys.audit("pickle.find_class", module, qualname)

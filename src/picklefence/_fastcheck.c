@@ -1,20 +1,21 @@
 /* The verifier of picklefence's fast path.
  *
  * verify(data, max_memo_index, max_memo_entries, max_mark_depth, max_string_bytes)
- * returns the offset just past STOP when `data` starts with a pickle made only of
- * plain-data opcodes (no globals, calls, BUILD, extension codes, persistent ids or
- * buffers), well formed (no argument straddles a FRAME, no stack underflow, item
- * opcodes only on lists/dicts/sets the pickle built, memo reads of set slots), and
- * within the limits; otherwise -1.  Such a stream can do nothing a policy would
- * judge, so CPython's C unpickler may execute it; everything else takes the strict
- * engine.  The walk is one pass over the bytes with a tag (list/dict/set/other) per
- * stack slot and memo slot.
+ * returns (end, protocol, globals): `end` is the offset just past STOP when `data`
+ * starts with a well-formed pickle (no argument straddles a FRAME, no stack underflow,
+ * item opcodes only on lists/dicts/sets the pickle built, memo reads of set slots,
+ * within the limits) made of plain-data opcodes plus globals that are used only as the
+ * callable of a REDUCE (never as a value, an argument, or a container item); otherwise
+ * -1.  No BUILD, NEWOBJ, INST/OBJ, extension code, persistent id or buffer.  Python
+ * then hands the C unpickler call-only proxies for those globals, which check the
+ * policy's rule and arguments before calling.  `globals` says whether any was seen.
+ * The walk is one pass over the bytes with a tag per stack slot and memo slot.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
-enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3 };
+enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3, T_GLOBAL = 4 };
 #define MEMO_CAP ((Py_ssize_t)1 << 24)
 
 typedef struct {
@@ -47,10 +48,18 @@ static int push(State *s, unsigned char tag) {
 /* Items above the current mark. */
 static Py_ssize_t level(State *s) { return s->len - (s->nmarks ? s->marks[s->nmarks - 1] : 0); }
 
-static Py_ssize_t pop_mark(State *s) {  /* number of items popped, or -1 */
+/* Whether any of the top k slots holds a global: globals may only be called. */
+static int any_global(State *s, Py_ssize_t k) {
+    for (Py_ssize_t i = s->len - k; i < s->len; i++)
+        if (s->tags[i] == T_GLOBAL) return 1;
+    return 0;
+}
+
+static Py_ssize_t pop_mark(State *s) {  /* number of items popped, or -1 (also for a global among them) */
     if (!s->nmarks) return -1;
     Py_ssize_t base = s->marks[--s->nmarks];
     Py_ssize_t n = s->len - base;
+    if (any_global(s, n)) return -1;
     s->len = base;
     return n;
 }
@@ -67,7 +76,8 @@ static PyObject *verify(PyObject *module, PyObject *args) {
     Py_ssize_t max_index, max_entries, max_marks, max_string;
     if (!PyArg_ParseTuple(args, "y*nnnn", &buf, &max_index, &max_entries, &max_marks, &max_string)) return NULL;
     const unsigned char *d = buf.buf;
-    Py_ssize_t n = buf.len, pos = 0, frame_end = -1, result = -1;
+    Py_ssize_t n = buf.len, pos = 0, frame_end = -1, result = -1, proto = 0;
+    int globals = 0;
     State s;
     memset(&s, 0, sizeof(s));
     if (max_index >= MEMO_CAP) max_index = MEMO_CAP - 1;
@@ -77,7 +87,9 @@ static PyObject *verify(PyObject *module, PyObject *args) {
 #define ARG(k, var) do { NEED(k); var = u_le(d + pos, (k)); pos += (k); if (var < 0) goto done; } while (0)
 #define PAYLOAD(len) do { if ((len) > max_string) goto done; NEED(len); pos += (len); } while (0)
 #define PUSH(t) do { if (push(&s, (t)) < 0) goto oom; } while (0)
-#define POP(k) do { if (level(&s) < (k)) goto done; s.len -= (k); } while (0)
+#define POP(k) do { if (level(&s) < (k) || any_global(&s, (k))) goto done; s.len -= (k); } while (0)
+#define LINE() do { const unsigned char *nl = memchr(d + pos, '\n', (size_t)(LIMIT - pos)); \
+                    if (!nl) goto done; pos = nl - d + 1; } while (0)
 #define TOP (s.tags[s.len - 1])
 
     for (;;) {
@@ -86,7 +98,12 @@ static PyObject *verify(PyObject *module, PyObject *args) {
         unsigned char op = d[pos++];
         Py_ssize_t v, k;
         switch (op) {
-        case 0x80: ARG(1, v); if (v > 5) goto done; break;                       /* PROTO */
+        case 0x80:                                                                  /* PROTO: first only */
+            if (pos != 1) goto done;
+            ARG(1, v);
+            if (v > 5) goto done;
+            proto = v;
+            break;
         case 0x95:                                                                  /* FRAME */
             ARG(8, v);
             if (frame_end >= 0 && pos != frame_end) goto done;
@@ -94,9 +111,21 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             frame_end = pos + v;
             break;
         case '.':                                                                   /* STOP */
-            if (s.nmarks || s.len < 1) goto done;
+            if (s.nmarks || s.len < 1 || TOP == T_GLOBAL) goto done;
             result = pos;
             goto done;
+        case 'c':                                                                   /* GLOBAL */
+            LINE();
+            LINE();
+            globals = 1;
+            PUSH(T_GLOBAL);
+            break;
+        case 0x93: POP(2); globals = 1; PUSH(T_GLOBAL); break;                     /* STACK_GLOBAL */
+        case 'R':                                                                   /* REDUCE */
+            POP(1);
+            if (level(&s) < 1 || TOP != T_GLOBAL) goto done;
+            TOP = T_OTHER;
+            break;
         case '(':                                                                   /* MARK */
             if (s.nmarks >= max_marks) goto done;
             if (grow((void **)&s.marks, &s.marks_cap, s.nmarks + 1, sizeof(Py_ssize_t)) < 0) goto oom;
@@ -157,7 +186,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (k < 0 || k % 2) goto done;
             PUSH(T_DICT);
             break;
-        case '0':                                                                   /* POP */
+        case '0':                                                                   /* POP (a global too) */
             if (level(&s) > 0) s.len--;
             else if (pop_mark(&s) < 0) goto done;
             break;
@@ -172,7 +201,7 @@ done:
     PyMem_Free(s.marks);
     PyMem_Free(s.memo);
     PyBuffer_Release(&buf);
-    return PyLong_FromSsize_t(result);
+    return Py_BuildValue("(nni)", result, proto, globals);
 oom:
     PyMem_Free(s.tags);
     PyMem_Free(s.marks);
@@ -182,7 +211,7 @@ oom:
 }
 
 static PyMethodDef methods[] = {
-    {"verify", verify, METH_VARARGS, "Offset past STOP of a plain-data, well-formed pickle, or -1."},
+    {"verify", verify, METH_VARARGS, "(end past STOP or -1, protocol, whether globals are called)."},
     {NULL, NULL, 0, NULL},
 };
 

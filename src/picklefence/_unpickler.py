@@ -120,7 +120,7 @@ def loads(
         raw = unwrap(raw, limits.max_decompressed_bytes) or raw
     policy = resolve_policy(policy)  # a bad policy argument is an error even for plain data
     if buffers is None:
-        result = try_loads(raw, limits, encoding, errors)
+        result = try_loads(raw, policy, limits, fix_imports=fix_imports, encoding=encoding, errors=errors)
         if result is not MISS:
             return result
     unpickler = Unpickler.__new__(Unpickler)
