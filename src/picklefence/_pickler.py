@@ -347,8 +347,7 @@ class Pickler:
         buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None,
     ) -> None:
         self._policy = resolve_policy(policy)
-        proto = pickle.DEFAULT_PROTOCOL if protocol is None else protocol
-        self._protocol = pickle.HIGHEST_PROTOCOL if proto < 0 else proto
+        self._protocol = _protocol(protocol)
         self._file = file
         self._verify = not self._policy.is_unrestricted and not _implicit_globals_allowed(self._policy, self._protocol)
         self._sink = _Sink() if self._verify else None
@@ -436,6 +435,13 @@ class Pickler:
         return self._judge.reduce(obj, rv)
 
 
+def _protocol(protocol: int | None) -> int:
+    """The protocol number pickle uses for ``protocol`` (None: default, negative: highest)."""
+    if protocol is None:
+        return pickle.DEFAULT_PROTOCOL
+    return pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol
+
+
 def dumps(
     obj: Any,
     protocol: int | None = None,
@@ -448,8 +454,7 @@ def dumps(
     pol = resolve_policy(policy)
     if pol.is_unrestricted:
         return pickle.dumps(obj, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
-    proto = pickle.DEFAULT_PROTOCOL if protocol is None else protocol
-    proto = pickle.HIGHEST_PROTOCOL if proto < 0 else proto
+    proto = _protocol(protocol)
     if not _implicit_globals_allowed(pol, proto):
         sink = _Sink()
         Pickler(sink, protocol, policy=pol, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)

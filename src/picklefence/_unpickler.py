@@ -156,23 +156,14 @@ def load(
     """Load one pickle from the binary file ``file``, leaving it just after STOP.
 
     A gzip, bz2, xz or single-file zip file is unwrapped first, as by :func:`loads`."""
-    head = _peek(file, 6)
-    if is_wrapped(head):
-        return loads(
-            file.read(),
-            policy=policy,
-            limits=limits,
-            fix_imports=fix_imports,
-            encoding=encoding,
-            errors=errors,
-            buffers=buffers,
-        )
-    return Unpickler(
-        file,
-        policy=policy,
-        limits=limits,
-        fix_imports=fix_imports,
-        encoding=encoding,
-        errors=errors,
-        buffers=buffers,
-    ).load()
+    options: dict[str, Any] = {
+        "policy": policy,
+        "limits": limits,
+        "fix_imports": fix_imports,
+        "encoding": encoding,
+        "errors": errors,
+        "buffers": buffers,
+    }
+    if is_wrapped(_peek(file, 6)):
+        return loads(file.read(), **options)
+    return Unpickler(file, **options).load()
