@@ -330,10 +330,15 @@ class Engine:
             rule = found_rule
             obj = _resolve(module, qualname, dotted=True)
         self.found[key] = obj
-        entry = self.globals.get(id(obj))
+        entry = self.global_entry(obj)
         named = (join_name(module, qualname), rule)
         self.globals[id(obj)] = (obj, (named,)) if entry is None else (obj, (*entry[1], named))
         return obj
+
+    def global_entry(self, obj: object) -> GlobalEntry | None:
+        """The names and rules ``obj`` was looked up by in this load, if it is a global."""
+        entry = self.globals.get(id(obj))
+        return entry if entry is not None and entry[0] is obj else None
 
     def refusal(self, module: str, qualname: str, capability: str, message: str) -> PolicyViolation:
         hint = allow_hint(self.policy, module, qualname, capability)
@@ -341,8 +346,8 @@ class Engine:
 
     def global_rule(self, obj: object, capability: str, opname: str) -> tuple[str, Rule]:
         """The name and rule that let ``obj`` be used for ``capability``."""
-        entry = self.globals.get(id(obj))
-        if entry is None or entry[0] is not obj:
+        entry = self.global_entry(obj)
+        if entry is None:
             raise PolicyViolation(
                 f"{opname} target is {_describe(obj)}, which did not come from a global the "
                 f"policy allows; only allowed globals can be used for '{capability}'",
@@ -359,8 +364,8 @@ class Engine:
 
     def type_rule(self, inst: object, capability: str, opname: str) -> Rule:
         """The rule letting ``inst`` be changed (BUILD, item methods); refuse otherwise."""
-        entry = self.globals.get(id(inst))
-        if entry is not None and entry[0] is inst:
+        entry = self.global_entry(inst)
+        if entry is not None:
             raise PolicyViolation(
                 f"{opname} would change the global {entry[1][0][0]!r} for the whole process",
                 capability=capability,
@@ -373,7 +378,7 @@ class Engine:
         cls = type(inst)
         candidates = self.type_rules.get(cls)
         if candidates is None:
-            candidates = _class_rules(self.globals, self.policy, cls)
+            candidates = _class_rules(self.global_entry(cls), self.policy, cls)
             if candidates:
                 self.type_rules[cls] = candidates
         for rule in candidates:
@@ -393,17 +398,13 @@ class Engine:
 
     def global_name(self, obj: object) -> str | None:
         """The name ``obj`` was looked up by in this load, if it is a global."""
-        entry = self.globals.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            return None
-        return entry[1][0][0]
+        entry = self.global_entry(obj)
+        return None if entry is None else entry[1][0][0]
 
     def allows(self, obj: object, capability: str) -> bool:
         """Whether ``obj`` is a global of this load whose rule grants ``capability``."""
-        entry = self.globals.get(id(obj))
-        if entry is None or entry[0] is not obj:
-            return False
-        return any(capability in rule.capabilities(obj) for _, rule in entry[1])
+        entry = self.global_entry(obj)
+        return entry is not None and any(capability in rule.capabilities(obj) for _, rule in entry[1])
 
     def authorize(
         self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str
@@ -449,8 +450,8 @@ class Engine:
         if len(args) != 2 or type(args[1]) is not str:
             raise PolicyViolation("getattr is only allowed as getattr(<global>, 'name')", capability="arguments")
         target, attr = args
-        entry = self.globals.get(id(target))
-        if entry is None or entry[0] is not target:
+        entry = self.global_entry(target)
+        if entry is None:
             raise PolicyViolation(f"getattr on {_describe(target)}, which is not a global", capability="arguments")
         module, _, qualname = entry[1][0][0].partition(":")
         if _is_dunder(attr) or not attr.isidentifier():
@@ -949,11 +950,11 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
     return obj
 
 
-def _class_rules(globals_: Mapping[int, GlobalEntry], policy: Policy, cls: type) -> tuple[Rule, ...]:
-    """The rules for ``cls``: from this load's globals, or by its own name if its module
-    is already imported and the name really leads to it (nothing is imported here)."""
-    entry = globals_.get(id(cls))
-    if entry is not None and entry[0] is cls:
+def _class_rules(entry: GlobalEntry | None, policy: Policy, cls: type) -> tuple[Rule, ...]:
+    """The rules for ``cls``: from its entry among this load's globals, or by its own name
+    if its module is already imported and the name really leads to it (nothing is
+    imported here)."""
+    if entry is not None:
         return tuple(rule for _, rule in entry[1])
     module, qualname = cls.__module__, cls.__qualname__
     rule = policy.rule(module, qualname)

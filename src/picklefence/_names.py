@@ -40,14 +40,6 @@ def check_name(module: str, qualname: str) -> None:
             )
 
 
-def is_valid_name(module: str, qualname: str) -> bool:
-    try:
-        check_name(module, qualname)
-    except ValueError:
-        return False
-    return True
-
-
 def python2_rename(module: str, qualname: str) -> tuple[str, str]:
     """The Python 3 name CPython's ``fix_imports`` maps a Python 2 name to."""
     key = (module, qualname)

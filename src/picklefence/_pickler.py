@@ -460,18 +460,13 @@ def dumps(
         Pickler(sink, protocol, policy=pol, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
         return sink.take()
     if buffer_callback is not None or getattr(_reuse, "busy", False):
-        sink = _Sink()
-        inner = _CPickler(sink, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
-        inner._reduce = _default_judge(pol, proto).reduce
+        sink, inner = _judged_pickler(pol, protocol, fix_imports, buffer_callback)
         _dump_judged(inner, obj)
         return sink.take()
     # Small pickles are dominated by setting up a pickler: reuse one per thread.
     slot = getattr(_reuse, "slot", None)
     if slot is None or slot[0] is not pol or slot[1] != proto or slot[2] != fix_imports:
-        sink = _Sink()
-        inner = _CPickler(sink, protocol, fix_imports=fix_imports)
-        inner._reduce = _default_judge(pol, proto).reduce
-        slot = _reuse.slot = (pol, proto, fix_imports, sink, inner)
+        slot = _reuse.slot = (pol, proto, fix_imports, *_judged_pickler(pol, protocol, fix_imports, None))
     sink, inner = slot[3], slot[4]
     _reuse.busy = True  # a __reduce__ that calls dumps gets its own pickler
     try:
@@ -484,6 +479,19 @@ def dumps(
 
 
 _reuse = threading.local()
+
+
+def _judged_pickler(
+    policy: Policy,
+    protocol: int | None,
+    fix_imports: bool,
+    buffer_callback: Callable[[pickle.PickleBuffer], Any] | None,
+) -> tuple[_Sink, _CPickler]:
+    """A C pickler writing to a fresh sink, judged by ``policy``'s cached judge."""
+    sink = _Sink()
+    inner = _CPickler(sink, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
+    inner._reduce = _default_judge(policy, _protocol(protocol)).reduce
+    return sink, inner
 
 
 def _dump_judged(inner: _CPickler, obj: Any) -> None:
