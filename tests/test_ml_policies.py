@@ -492,3 +492,90 @@ def test_hist_gradient_boosting_predictor_with_bad_children_is_refused() -> None
     with pytest.raises(PolicyViolation) as info:
         picklefence.loads(pickle.dumps(bad, 4), policy="sklearn")
     assert info.value.capability == "state"
+
+
+# dtype states numpy's __setstate__ takes without checking them, each a memory-safety
+# bug: a field past the item (out-of-bounds reads and writes), names without fields,
+# an object field without the flag that makes numpy count its references, a subarray
+# larger than the item, a fixed-size type with another size, object fields on a dtype
+# arrays may already use.
+_BAD_DTYPE_STATES = {
+    "field offset past the item": ("V8", (3, "|", None, ("x",), {"x": (np.dtype("f8"), 100_000)}, 8, 1, 16)),
+    "names without fields": ("V8", (3, "|", None, ("x", "y"), {"x": (np.dtype("f4"), 0)}, 8, 1, 16)),
+    "object field without its flags": ("V8", (3, "|", None, ("o",), {"o": (np.dtype("O"), 0)}, 8, 1, 16)),
+    "subarray larger than the item": ("V8", (3, "|", (np.dtype("i4"), (1000,)), None, None, 8, 4, 0)),
+    "float64 claiming 16 bytes": ("f8", (3, "<", None, None, None, 16, 8, 0)),
+    "str field name as bytes": ("V4", (3, "|", None, ("x",), {b"x": (np.dtype("f4"), 0)}, 4, 1, 16)),
+    "format given as text": ("V4", (3, "|", None, ("x",), {"x": ("f4", 0)}, 4, 1, 16)),
+    # canonical, but an array made with the V8 dtype first would read its bytes as pointers
+    "object field added to a void dtype": ("V8", (3, "|", None, ("o",), {"o": (np.dtype("O"), 0)}, 8, 1, 63)),
+}
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+@pytest.mark.parametrize("name", list(_BAD_DTYPE_STATES))
+def test_inconsistent_dtype_state_is_refused(name: str, protocol: int) -> None:
+    code, state = _BAD_DTYPE_STATES[name]
+    data = pickle.dumps(_Reduced(np.dtype, (code, False, True), state), protocol)
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(data, policy="numpy")
+    assert info.value.capability == "state"
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        np.dtype("f8"),
+        np.dtype(">i4"),
+        np.dtype("U5"),
+        np.dtype("S3"),
+        np.dtype("V7"),
+        np.dtype("O"),
+        np.dtype("M8[ns]"),
+        np.dtype(">m8[25s]"),
+        np.dtype("?"),
+        np.dtype("c16"),
+        np.dtype([("x", "f4"), ("y", "i2", (2,))]),
+        np.dtype([("x", "f4"), ("y", ">i2")], align=True),
+        np.dtype((np.int32, (2, 3))),
+        np.dtype({"names": ["a"], "formats": ["i4"], "offsets": [4], "itemsize": 12}),
+        np.dtype([(("title", "x"), "f4")]),
+        np.dtype("f8", metadata={"unit": "m"}),
+        np.dtype([("i", "i8"), ("n", [("a", "u1"), ("b", "U2")])]),
+    ],
+    ids=str,
+)
+def test_every_kind_of_dtype_loads_like_pickle(dtype: Any) -> None:
+    for protocol in (2, 5):
+        data = pickle.dumps(dtype, protocol)
+        ours = picklefence.loads(data, policy="numpy")
+        assert ours == dtype and ours.__reduce__() == dtype.__reduce__()
+
+
+def test_a_dtype_cannot_gain_object_fields_after_an_array_uses_it() -> None:
+    # _frombuffer(b"AAAAAAAA", V8) first, then BUILD makes the dtype [("o", "O")]:
+    # the array's bytes would become a pointer
+    dtype = _np_global("numpy:dtype")
+    data = stop(
+        b"]"
+        + call(dtype, u("V8"), b"\x89\x88")
+        + b"q\x010"
+        + call(g("numpy._core.numeric", "_frombuffer"), b"C\x08AAAAAAAA", b"h\x01", t(i(1)), u("C"))
+        + b"a"
+        + b"h\x01"
+        + t(
+            i(3),
+            u("|"),
+            b"N",
+            t(u("o")),
+            b"}" + u("o") + t(call(dtype, u("O8"), b"\x89\x88"), i(0)) + b"s",
+            i(8),
+            i(1),
+            i(63),
+        )
+        + b"b0",
+        2,
+    )
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(data, policy="numpy")
+    assert info.value.capability == "state"

@@ -131,6 +131,92 @@ def numpy_masked_state(call: Call) -> bool:
     return size is not None and _data_matches(mask, size, mask_dtype)
 
 
+_BYTE_ORDERS = frozenset({"<", ">", "|", "="})
+_ALIGNED_STRUCT = 0x80  # numpy's NPY_ALIGNED_STRUCT flag
+
+
+def numpy_dtype_state(call: Call) -> bool:
+    """``dtype.__setstate__``: numpy takes the layout (fields, offsets, sizes, flags) as
+    given, so a crafted state makes a dtype that reads and writes outside its items or
+    forgets to count the references of its object fields.  The state must be exactly
+    the one numpy writes for the dtype built from it through the public constructors,
+    which check the layout.  It may not add object fields to a dtype without them
+    (``V8`` made ``[("o", "O")]``): arrays made with the dtype before the BUILD would
+    read their bytes as pointers, so structured dtypes with object fields are refused."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    dtype, state = call.args
+    if _dtype(dtype) is None or type(state) is not tuple:
+        return False
+    try:
+        rebuilt = _rebuild_dtype(dtype, state)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError):
+        return False
+    if rebuilt is None or (rebuilt.hasobject and not dtype.hasobject):
+        return False
+    args, canonical = rebuilt.__reduce__()[1:]
+    return bool(args == dtype.__reduce__()[1] and _same(canonical, state))
+
+
+def _rebuild_dtype(dtype: Any, state: tuple[Any, ...]) -> Any:
+    """The dtype ``state`` describes for a fresh ``dtype``, built by the public API."""
+    numpy = sys.modules["numpy"]
+    if len(state) not in (8, 9) or state[1] not in _BYTE_ORDERS or type(state[7]) is not int:
+        return None
+    _version, order, subarray, names, fields, size, _alignment, flags = state[:8]
+    metadata = state[8] if len(state) == 9 else None
+    if names is not None:
+        if type(names) is not tuple or type(fields) is not dict or type(size) is not int:
+            return None
+        entries = [fields[name] for name in names]
+        if not all(type(e) is tuple and len(e) in (2, 3) and _dtype(e[0]) is not None for e in entries):
+            return None
+        spec = {
+            "names": list(names),
+            "formats": [e[0] for e in entries],
+            "offsets": [e[1] for e in entries],
+            "titles": [e[2] if len(e) == 3 else None for e in entries],
+            "itemsize": size,
+        }
+        built = numpy.dtype(spec, align=bool(flags & _ALIGNED_STRUCT))
+    elif subarray is not None:
+        if type(subarray) is not tuple or len(subarray) != 2 or _dtype(subarray[0]) is None:
+            return None
+        built = numpy.dtype(subarray)
+    elif dtype.kind in "mM" and type(metadata) is tuple:  # the unit: (metadata, (unit, count, 1, 1))
+        if len(metadata) != 2 or type(metadata[1]) is not tuple or len(metadata[1]) != 4:
+            return None
+        unit, count = metadata[1][:2]
+        if type(unit) is not bytes or type(count) is not int:
+            return None
+        built = numpy.dtype(f"{dtype.char}8[{count if count != 1 else ''}{unit.decode('ascii')}]")
+        metadata = metadata[0]
+    else:
+        built = dtype  # fresh from dtype(code, align, copy): the state numpy writes for it is canonical
+    if order in "<>" and built.byteorder != "|":
+        built = built.newbyteorder(order)
+    if metadata is not None:
+        if type(metadata) is not dict:
+            return None
+        built = numpy.dtype(built, metadata=metadata)
+    return built
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal and of the same types all the way down (``dtype("f8") == "f8"`` is true)."""
+    if type(left) is not type(right):
+        return False
+    if type(left) is tuple:
+        return len(left) == len(right) and all(map(_same, left, right))
+    if type(left) is dict:
+        return len(left) == len(right) and all(
+            _same(key, other) and _same(left[key], right[other]) for key, other in zip(left, right, strict=True)
+        )
+    if _dtype(left) is not None:
+        return bool(left == right) and _same(left.__reduce__()[2], right.__reduce__()[2])
+    return bool(left == right)
+
+
 def numpy_frombuffer(call: Call) -> bool:
     """``_frombuffer(buffer, dtype, shape, order)`` (protocol 5): a view of the buffer,
     whose size must be exactly what shape and dtype claim."""
@@ -259,6 +345,7 @@ CHECKS: Mapping[str, Check] = MappingProxyType(
         "numpy_ndarray_state": numpy_ndarray_state,
         "numpy_masked_state": numpy_masked_state,
         "numpy_frombuffer": numpy_frombuffer,
+        "numpy_dtype_state": numpy_dtype_state,
         "numpy_scalar": numpy_scalar,
         "sklearn_tree_state": sklearn_tree_state,
         "sklearn_binary_tree_state": sklearn_binary_tree_state,
