@@ -5,8 +5,8 @@
 For each case and protocol it prints the median time of picklefence and of the C
 ``pickle`` on the same bytes (and CPython's pure-Python ``pickle._Unpickler`` for loads,
 and torch's weights-only unpickler when torch is installed), the ratio to C, and the
-geometric means per group.  Optional cases (numpy, pandas, scikit-learn) are skipped
-when the library is missing.
+geometric means per group.  Array and ML cases load under the shipped policies
+(numpy, pandas, sklearn) and are skipped when the library is missing.
 """
 
 from __future__ import annotations
@@ -30,24 +30,6 @@ import picklefence
 from picklefence import Policy
 
 Case = tuple[str, str, Callable[[], Any], Policy]  # name, group, builder, policy
-
-# What numpy and scikit-learn pickles reference (numpy 1.x and 2.x names), for the
-# benchmark only: the shipped ML policies are their own issue.
-_ML_NAMES = [
-    f"{core}:{name}"
-    for core in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-] + [
-    "numpy:ndarray",
-    "numpy:dtype",
-    "numpy.dtypes:Float64DType",
-    "numpy.core.numeric:_frombuffer",
-    "numpy._core.numeric:_frombuffer",
-]
-
-
-def _ml_policy() -> Policy:
-    return Policy.named("stdlib").allow(*_ML_NAMES)
 
 
 def _cases() -> list[Case]:
@@ -76,17 +58,52 @@ def _cases() -> list[Case]:
         import numpy as np
     except ImportError:
         return cases
-    ml = _ml_policy()
+    arrays = Policy.named("numpy")
     cases += [
-        ("ndarray 80 MB float64", "arrays", lambda: np.random.default_rng(0).random(10_000_000), ml),
+        ("ndarray 80 MB float64", "arrays", lambda: np.random.default_rng(0).random(10_000_000), arrays),
         (
             "dict of 64 ndarrays",
             "arrays",
             lambda: {f"w{i}": np.random.default_rng(i).random((128, 128)) for i in range(64)},
-            ml,
+            arrays,
         ),
     ]
+    try:
+        import pandas as pd
+    except ImportError:
+        pass
+    else:
+        cases.append(("pandas DataFrame 100k", "ml objects", lambda: _frame(pd, np), Policy.named("pandas")))
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        cases.append(("sklearn forest 50 trees", "ml objects", _forest, Policy.named("sklearn")))
     return cases
+
+
+def _frame(pd: Any, np: Any) -> Any:
+    """100k rows: float, int, string and categorical columns, a datetime index."""
+    rng = np.random.default_rng(1)
+    n = 100_000
+    return pd.DataFrame(
+        {
+            "x": rng.random(n),
+            "n": rng.integers(0, 1000, n),
+            "name": [f"item{i % 5000}" for i in range(n)],
+            "kind": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+        },
+        index=pd.date_range("2026-01-01", periods=n, freq="min"),
+    )
+
+
+def _forest() -> Any:
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, labels = make_classification(2000, 20, random_state=0)
+    return RandomForestClassifier(50, random_state=0).fit(features, labels)
 
 
 def _time(fn: Callable[[], Any], budget: float = 0.05) -> float:

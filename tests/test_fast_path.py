@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime
+import decimal
+import fractions
 import io
 import pickle
+import uuid
 from typing import Any
 
 import pytest
@@ -14,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import picklefence
-from picklefence import Limits, UnpicklingError
+from picklefence import Limits, UnpicklingError, _fast
+from picklefence._engine import Engine
 from picklefence._fast import MISS, try_loads, verify
 
 from .strategies import builtin_values, values
@@ -94,15 +99,27 @@ def test_the_fast_path_is_taken_for_plain_containers() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        pickle.dumps([Ellipsis], 4),  # a global used as a value, not called
         pickle.dumps(collections.OrderedDict(), 4),  # a global the default policy does not allow
-        pickle.dumps(argparse.Namespace(), 2),  # NEWOBJ and BUILD
+        pickle.dumps(argparse.Namespace(), 2),  # NEWOBJ and BUILD of a class the policy does not allow
         b"\x80\x04\x95" + (4).to_bytes(8, "little") + b"C\x08abcdefgh.",  # straddles a FRAME
-        b"\x80\x04)(K\x01e.",  # APPENDS on a tuple
+        b"\x80\x04)(K\x01e.",  # APPENDS on a tuple: the strict engine's handler refuses
         b"\x80\x04h\x05.",  # GET of an unset memo slot
         b"\x80\x04Nr\x00\x00\x00\x01.",  # memo index over a limit of 2**20
+        b"\x80\x02K\x01Q.",  # a persistent id of the pickle's own
+        b"\x80\x02\x82\x01.",  # an extension code
+        b"I1\n.",  # a text opcode
     ],
-    ids=["global as a value", "refused global", "build", "straddle", "appends on a tuple", "unset memo", "memo index"],
+    ids=[
+        "refused global",
+        "refused class",
+        "straddle",
+        "appends on a tuple",
+        "unset memo",
+        "memo index",
+        "persistent id",
+        "extension code",
+        "text opcode",
+    ],
 )
 def test_the_fast_path_declines(data: bytes) -> None:
     assert try_loads(data, DEFAULT, Limits(max_memo_index=1 << 20)) is MISS
@@ -117,3 +134,63 @@ def test_the_fast_path_calls_allowed_globals_through_the_policy() -> None:
     assert try_loads(refused, DEFAULT, LIMITS) is MISS
     with pytest.raises(picklefence.PolicyViolation):
         picklefence.loads(refused)
+
+
+_STDLIB = picklefence.Policy.named("stdlib")
+_OBJECTS = [
+    collections.OrderedDict(a=1, b=[2]),
+    collections.Counter("abca"),
+    collections.deque([1, 2], maxlen=5),
+    argparse.Namespace(x=1, y="z"),
+    datetime.datetime(2026, 11, 24, 9, 30, tzinfo=datetime.UTC),
+    decimal.Decimal("1.25"),
+    fractions.Fraction(3, 4),
+    uuid.UUID(int=7),
+    {"n": [argparse.Namespace(a=i) for i in range(3)], "t": (datetime.date(2000, 1, 1),)},
+]
+
+
+@pytest.mark.parametrize("protocol", range(1, pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("obj", _OBJECTS, ids=lambda o: type(o).__name__)
+def test_objects_take_the_fast_path_with_the_same_result(obj: object, protocol: int) -> None:
+    data = pickle.dumps(obj, protocol)
+    fast = try_loads(data, _STDLIB, LIMITS)
+    assert fast is not MISS
+    assert type(fast) is type(obj)
+    assert pickle.dumps(fast, 4) == pickle.dumps(pickle.loads(data), 4)
+
+
+def test_every_operation_that_runs_code_goes_through_the_strict_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    for code, handler in list(_fast._HANDLERS.items()):
+
+        def spy(engine: Engine, _handler: Any = handler) -> None:
+            seen.append(_handler.__name__)
+            _handler(engine)
+
+        monkeypatch.setitem(_fast._HANDLERS, code, spy)
+    obj = [argparse.Namespace(a=1), collections.OrderedDict(k=2), decimal.Decimal(1)]
+    data = pickle.dumps(obj, 2)
+    assert try_loads(data, _STDLIB, LIMITS) == obj
+    assert sorted(set(seen)) == ["op_BUILD", "op_NEWOBJ", "op_REDUCE", "op_SETITEM"]
+    assert len(seen) == 5  # REDUCE twice
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_large_payloads_are_handed_over_as_the_same_objects(protocol: int) -> None:
+    big, mutable, text = b"x" * (1 << 17), bytearray(b"y" * (1 << 16)), "\u20ac\ud800" * (1 << 15)
+    obj = [big, big, mutable, collections.OrderedDict(b=big), text]
+    data = pickle.dumps(obj, protocol)
+    result = try_loads(data, _STDLIB, LIMITS)
+    assert result is not MISS
+    assert result == obj
+    assert result[0] is result[1] is result[3]["b"]
+    assert type(result[2]) is bytearray
+
+
+def test_a_refusal_in_a_compiled_operation_declines_and_the_strict_engine_refuses() -> None:
+    data = pickle.dumps(argparse.Namespace(a=1), 2)  # NEWOBJ and BUILD
+    assert try_loads(data, DEFAULT, LIMITS) is MISS
+    with pytest.raises(picklefence.PolicyViolation):
+        picklefence.loads(data, policy=DEFAULT)
+    assert try_loads(data, _STDLIB, LIMITS) == argparse.Namespace(a=1)

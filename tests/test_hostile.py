@@ -13,6 +13,7 @@ import fractions
 import http
 import ipaddress
 import json
+import os
 import pathlib
 import struct
 import sys
@@ -69,6 +70,8 @@ def _snapshot() -> dict[str, object]:
         if isinstance(obj, types.FunctionType):
             snap[name + ".defaults"] = (obj.__defaults__, obj.__kwdefaults__, obj.__code__)
     snap["HTTPStatus.OK"] = dict(vars(http.HTTPStatus.OK))
+    snap["sys.path"] = list(sys.path)
+    snap["os.environ"] = dict(os.environ)
     return snap
 
 
@@ -97,6 +100,8 @@ def _refused(module: str, qualname: str, capability: str = "reference") -> Calla
 STDLIB = "stdlib"
 CUSTOM_SYS_MODULES = Policy.named("default").allow("sys:modules")
 CUSTOM_JSON = Policy.named("default").allow("json:dumps")
+CUSTOM_PROCESS = Policy.named("default").allow("sys:path", "os:environ")
+_BIG = b"B" + struct.pack("<I", 1 << 16) + b"x" * (1 << 16)  # a payload the fast path hands over as a buffer
 
 CASES: list[Case] = [
     # -- code execution gadgets: refused at lookup, nothing imported ------------------
@@ -179,6 +184,13 @@ CASES: list[Case] = [
     Case("APPENDS on a global class", stop(g("collections", "OrderedDict") + b"(" + i(1) + b"e"), PolicyViolation, STDLIB),
     Case("SETITEMS on a global class", stop(g("collections", "OrderedDict") + b"(" + u("k") + i(1) + b"u"), PolicyViolation, STDLIB),
     Case("SETITEM on sys.modules", stop(g("sys", "modules") + u("os") + b"Ns"), PolicyViolation, CUSTOM_SYS_MODULES),
+    Case("APPEND on sys.path", stop(g("sys", "path") + u(CANARY) + b"a"), PolicyViolation, CUSTOM_PROCESS),
+    Case("APPENDS on sys.path through the memo", stop(g("sys", "path") + b"q\x000h\x00(" + u(CANARY) + b"e"), PolicyViolation, CUSTOM_PROCESS),
+    Case("SETITEM on os.environ", stop(g("os", "environ") + u("PICKLEFENCE_CANARY") + u("1") + b"s"), PolicyViolation, CUSTOM_PROCESS),
+    Case("BUILD on a global through the memo", stop(g("fractions", "Fraction") + b"q\x000h\x00}" + u("_numerator") + i(1) + b"sb"), PolicyViolation, STDLIB),
+    Case("REDUCE on a global from a list", stop(b"]" + g("os", "system") + b"q\x01a0h\x01" + t(u(f"touch {CANARY}")) + b"R"), PolicyViolation),
+    Case("a 64 KiB payload for a refused call", stop(call(g("os", "system"), _BIG)), PolicyViolation, check=_refused("os", "system")),
+    Case("a 64 KiB payload as BUILD state", stop(call(g("collections", "OrderedDict")) + _BIG + b"b"), PolicyViolation, STDLIB),
     Case("ADDITEMS on a global", stop(g("builtins", "object") + b"(" + i(1) + b"\x90", 4), PolicyViolation),
     Case("APPEND on an instance without items", stop(call(g("types", "SimpleNamespace")) + i(1) + b"a"), PolicyViolation, STDLIB),
     Case("READONLY_BUFFER on a non-buffer", stop(call(g("types", "SimpleNamespace")) + b"\x98", 5), PolicyViolation, STDLIB),

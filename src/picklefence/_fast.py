@@ -1,17 +1,19 @@
-"""The fast path: CPython's C unpickler, for streams the verifier proved plain data
-plus globals that are only ever called.
+"""The fast path: CPython's C unpickler runs the plain-data opcodes, the strict engine
+every operation that can run code.
 
-The verifier (``_fastcheck``, compiled C) walks the bytes once and accepts a pickle
-that is well formed and within the limits — no argument straddling a FRAME, item
-opcodes only on containers the pickle built — and whose only opcodes besides plain
-data are globals used as the callable of REDUCE: no BUILD, NEWOBJ, INST/OBJ, extension
-code, persistent id or buffer, and no global ever used as a value.  For those globals
-the C unpickler gets call-only proxies from ``find_class``: each checks the policy's
-rule (call, argument signatures, limits) as the strict engine does, then calls.  Where
-the fast path cannot decide exactly as the strict engine would, it declines, and any
-error declines too: the strict engine then gives the canonical result or error (an
-allowed call may so run twice).  The C reader only ever gets verified bytes, never a
-file (cpython gh-154848).
+The compiled verifier (``_fastcheck``) walks the bytes once and accepts a pickle that
+is well formed and within the limits (no argument straddling a FRAME, memo reads of
+set slots) and made of opcodes the C unpickler can run without deciding anything:
+no INST/OBJ, extension code, persistent id, out-of-band buffer or text opcode.  It
+compiles what runs code — REDUCE, BUILD, NEWOBJ, NEWOBJ_EX, and item opcodes on
+anything but a list, dict or set the pickle built — into BINPERSID calls back to
+Python, where ``persistent_load`` runs the strict engine's own handler for that opcode
+on the same operands; the C unpickler's ``find_class`` is the strict engine's lookup.
+So every global, call, state and item change is judged by the strict engine, in
+stream order, with its provenance and limits; C only builds strings, numbers,
+containers and the memo.  Any error makes the fast path decline, and the strict
+engine then gives the canonical result or error with its offset (an allowed call may
+so run twice).  The C reader only ever gets bytes, never a file (cpython gh-154848).
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from ._checks import CHECKS
-from ._engine import resolve_global
-from ._names import join_name, python2_rename
-from ._rules import CallInfo, Rule
+from ._engine import Engine
+from ._reader import BytesReader
 from .limits import Limits
 from .policy import Policy
 
-_Verify = Callable[[bytes, int, int, int, int], tuple[int, int, int]]
+_Payload = tuple[int, int, int]  # offset, length, kind (0 bytes, 1 bytearray, 2 str)
+_Verify = Callable[[bytes, int, int, int, int], tuple[int, int, bytes | None, list[_Payload] | None]]
 try:
     from ._fastcheck import verify as _verify
 
@@ -40,65 +41,49 @@ except ImportError:  # built without a C compiler: the strict engine does everyt
 #: Returned when the fast path does not apply.
 MISS = object()
 
-
-class _Decline(Exception):
-    """The fast path cannot decide this exactly as the strict engine would."""
-
-
-class _Proxy:
-    """What the C unpickler gets for an allowed global: it can only be called."""
-
-    __slots__ = ("_loader", "_name", "_rule", "_target")
-
-    def __init__(self, loader: _Loader, name: str, rule: Rule, target: Any) -> None:
-        self._loader = loader
-        self._name = name
-        self._rule = rule
-        self._target = target
-
-    def __call__(self, *args: Any) -> Any:
-        loader = self._loader
-        loader.calls += 1
-        if loader.calls > loader.limits.max_calls:
-            raise _Decline
-        if self._rule.signatures is not None and not self._rule.accepts(
-            CallInfo(self._name, args, {}, _no_global, _nothing_allowed), CHECKS
-        ):
-            raise _Decline
-        return self._target(*args)
-
-
-def _no_global(obj: object) -> None:
-    """No argument is a global here: the verifier lets globals only be called."""
-
-
-def _nothing_allowed(obj: object, capability: str) -> bool:
-    return False
+# The strict engine's handlers, by the code the verifier gives each compiled opcode.
+_HANDLERS: dict[int, Callable[[Engine], None]] = {
+    1: Engine.op_REDUCE,
+    2: Engine.op_BUILD,
+    3: Engine.op_NEWOBJ,
+    4: Engine.op_NEWOBJ_EX,
+    5: Engine.op_APPEND,
+    6: Engine.op_APPENDS,
+    7: Engine.op_SETITEM,
+    8: Engine.op_SETITEMS,
+    9: Engine.op_ADDITEMS,
+}
+_MARKED = frozenset({6, 8, 9})  # (target, items): the handler pops the items as a MARK's
+# What a payload handed over as a buffer becomes: what the opcode it replaced built.
+_PAYLOAD_TYPES: tuple[Callable[[memoryview], Any], ...] = (
+    bytes,
+    bytearray,
+    lambda raw: str(raw, "utf-8", "surrogatepass"),
+)
 
 
 class _Loader(_pickle.Unpickler):
-    def __init__(self, data: bytes, policy: Policy, limits: Limits, proto: int, **kwargs: Any) -> None:
-        super().__init__(io.BytesIO(data), **kwargs)
-        self.policy = policy
-        self.limits = limits
-        self.proto = proto
-        self.fix = kwargs.get("fix_imports", True)
-        self.calls = 0
-        self.lookups = 0
+    def __init__(self, program: bytes, engine: Engine, buffers: list[Any], **kwargs: Any) -> None:
+        super().__init__(io.BytesIO(program), buffers=buffers, **kwargs)
+        self.engine = engine
 
     def find_class(self, module: str, name: str) -> Any:
-        self.lookups += 1
-        if self.lookups > self.limits.max_globals:
-            raise _Decline
-        if self.proto < 3 and self.fix:
-            module, name = python2_rename(module, name)
-        rule = self.policy.rule(module, name)
-        if rule is None or (module, name) == ("builtins", "getattr"):
-            raise _Decline
-        target = resolve_global(module, name)
-        if "call" not in rule.capabilities(target):
-            raise _Decline
-        return _Proxy(self, join_name(module, name), rule, target)
+        return self.engine.find(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        engine = self.engine
+        code = pid[-1]
+        if code == 4:  # NEWOBJ_EX: ((cls, args, kwargs), code)
+            engine.stack = list(pid[0])
+        elif code == 7:  # SETITEM: (target, (key, value), code)
+            engine.stack = [pid[0], *pid[1]]
+        elif code in _MARKED:  # (target, [items], code)
+            engine.metastack = [[pid[0]]]
+            engine.stack = pid[1]
+        else:  # (operand, operand, code)
+            engine.stack = [pid[0], pid[1]]
+        _HANDLERS[code](engine)
+        return engine.stack[-1]
 
 
 def try_loads(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> Any:
@@ -106,14 +91,32 @@ def try_loads(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> Any
     ``kwargs`` are ``pickle.loads``'s (fix_imports, encoding, errors)."""
     if verify is None:
         return MISS
-    end, proto, calls_globals = verify(
+    end, proto, program, payloads = verify(
         data, limits.max_memo_index, limits.max_memo_entries, limits.max_mark_depth, limits.max_string_bytes
     )
-    if end < 0 or end > limits.max_input_bytes or (calls_globals and policy.is_unrestricted):
+    if end < 0 or end > limits.max_input_bytes:
         return MISS
     try:
-        if not calls_globals:
+        if program is None:
             return pickle.loads(data, **kwargs)
-        return _Loader(data, policy, limits, proto, **kwargs).load()
+        engine = Engine(
+            BytesReader(b""),
+            policy,
+            limits,
+            fix_imports=kwargs.get("fix_imports", True),
+            encoding=kwargs.get("encoding", "ASCII"),
+            errors=kwargs.get("errors", "strict"),
+            buffers=None,
+            persistent_load=_no_persistent_ids,
+        )
+        engine.proto = proto
+        with memoryview(data) as view:
+            buffers = [_PAYLOAD_TYPES[kind](view[at : at + n]) for at, n, kind in payloads or ()]
+        return _Loader(program, engine, buffers, **kwargs).load()
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS
+
+
+def _no_persistent_ids(pid: object) -> Any:
+    """Never called: the verifier declines pickles with persistent ids of their own."""
+    raise pickle.UnpicklingError("persistent id in a verified pickle")

@@ -1,22 +1,44 @@
-/* The verifier of picklefence's fast path.
+/* The verifier and compiler of picklefence's fast path.
  *
  * verify(data, max_memo_index, max_memo_entries, max_mark_depth, max_string_bytes)
- * returns (end, protocol, globals): `end` is the offset just past STOP when `data`
- * starts with a well-formed pickle (no argument straddles a FRAME, no stack underflow,
- * item opcodes only on lists/dicts/sets the pickle built, memo reads of set slots,
- * within the limits) made of plain-data opcodes plus globals that are used only as the
- * callable of a REDUCE (never as a value, an argument, or a container item); otherwise
- * -1.  No BUILD, NEWOBJ, INST/OBJ, extension code, persistent id or buffer.  Python
- * then hands the C unpickler call-only proxies for those globals, which check the
- * policy's rule and arguments before calling.  `globals` says whether any was seen.
- * The walk is one pass over the bytes with a tag per stack slot and memo slot.
+ * returns (end, protocol, program, payloads).
+ *
+ * `end` is the offset just past STOP when `data` starts with a well-formed pickle (no
+ * argument straddles a FRAME, no stack underflow, memo reads of set slots, within the
+ * limits) that the C unpickler can run with every operation that runs code handed back
+ * to Python; otherwise -1 (no INST/OBJ, extension code, persistent id, buffer, text
+ * opcode or unknown byte).
+ *
+ * `program` is None when the pickle has no global and runs no code: then `data` itself
+ * is handed over.  Otherwise it is the pickle compiled for the C unpickler, in a single
+ * FRAME (it reads the frame at once, not opcode by opcode): REDUCE, BUILD, NEWOBJ,
+ * NEWOBJ_EX, and item opcodes on anything but a list/dict/set this pickle built become a
+ * BINPERSID of (operands..., code), so the C unpickler calls `persistent_load`, which
+ * runs the strict engine's handler for that opcode; FRAMEs are dropped (lengths change);
+ * and each bytes/bytearray/str argument of at least PAYLOAD_MIN bytes becomes NEXT_BUFFER,
+ * with (offset, length, kind: 0 bytes, 1 bytearray, 2 str from UTF-8) in `payloads`, so
+ * Python builds those objects from `data` directly and the program stays small.  The C unpickler then calls only
+ * find_class and persistent_load: every global, call and change of an object goes
+ * through the strict engine, in stream order.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
 
-enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3, T_GLOBAL = 4 };
+/* What a stack or memo slot holds: a list, dict or set this pickle built (item opcodes
+ * on it run natively), or anything else. */
+enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3 };
+enum { C_REDUCE = 1, C_BUILD, C_NEWOBJ, C_NEWOBJ_EX, C_APPEND, C_APPENDS, C_SETITEM, C_SETITEMS, C_ADDITEMS };
+/* Payloads handed over as buffers: -(kind + 1), kind as in the payloads list. */
+enum { P_BYTES = -1, P_BYTEARRAY = -2, P_STR = -3 };
 #define MEMO_CAP ((Py_ssize_t)1 << 24)
+#define PAYLOAD_MIN ((Py_ssize_t)1 << 16)
+
+typedef struct {
+    Py_ssize_t pos;   /* where the replaced bytes start */
+    Py_ssize_t skip;  /* how many input bytes they span */
+    int code;         /* C_* for an operation, 0 for a dropped FRAME, P_* for a payload */
+} Edit;
 
 typedef struct {
     unsigned char *tags;  /* stack of tags */
@@ -25,6 +47,8 @@ typedef struct {
     Py_ssize_t nmarks, marks_cap;
     unsigned char *memo;  /* 0 = unset, else tag + 1 */
     Py_ssize_t memo_cap, memo_count;
+    Edit *edits;
+    Py_ssize_t nedits, edits_cap, ncode;  /* ncode: edits that are operations */
 } State;
 
 static int grow(void **ptr, Py_ssize_t *cap, Py_ssize_t need, size_t item) {
@@ -45,21 +69,20 @@ static int push(State *s, unsigned char tag) {
     return 0;
 }
 
-/* Items above the current mark. */
-static Py_ssize_t level(State *s) { return s->len - (s->nmarks ? s->marks[s->nmarks - 1] : 0); }
-
-/* Whether any of the top k slots holds a global: globals may only be called. */
-static int any_global(State *s, Py_ssize_t k) {
-    for (Py_ssize_t i = s->len - k; i < s->len; i++)
-        if (s->tags[i] == T_GLOBAL) return 1;
+static int edit(State *s, Py_ssize_t pos, Py_ssize_t skip, int code) {
+    if (grow((void **)&s->edits, &s->edits_cap, s->nedits + 1, sizeof(Edit)) < 0) return -1;
+    s->edits[s->nedits++] = (Edit){pos, skip, code};
+    if (code > 0) s->ncode++;
     return 0;
 }
 
-static Py_ssize_t pop_mark(State *s) {  /* number of items popped, or -1 (also for a global among them) */
+/* Items above the current mark. */
+static Py_ssize_t level(State *s) { return s->len - (s->nmarks ? s->marks[s->nmarks - 1] : 0); }
+
+static Py_ssize_t pop_mark(State *s) {  /* number of items popped, or -1 */
     if (!s->nmarks) return -1;
     Py_ssize_t base = s->marks[--s->nmarks];
     Py_ssize_t n = s->len - base;
-    if (any_global(s, n)) return -1;
     s->len = base;
     return n;
 }
@@ -69,6 +92,71 @@ static Py_ssize_t u_le(const unsigned char *p, int n) {
     for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
     if (v > (unsigned long long)PY_SSIZE_T_MAX) return -1;
     return (Py_ssize_t)v;
+}
+
+/* The bytes an operation edit becomes: its operands (and the code) as one tuple, then
+ * BINPERSID.  SETITEM pairs its key and value; the mark-taking ones collect the items
+ * into a list; NEWOBJ_EX nests its three operands. */
+static Py_ssize_t spell(int code, unsigned char *out) {
+    Py_ssize_t n = 0;
+    if (code == C_SETITEM) out[n++] = 0x86;                                           /* TUPLE2 */
+    if (code == C_APPENDS || code == C_SETITEMS || code == C_ADDITEMS) out[n++] = 'l';  /* LIST */
+    if (code == C_NEWOBJ_EX) out[n++] = 0x87;                                         /* TUPLE3 */
+    out[n++] = 'K';                                                                   /* BININT1 */
+    out[n++] = (unsigned char)code;
+    out[n++] = code == C_NEWOBJ_EX ? 0x86 : 0x87;                                     /* TUPLE2/3 */
+    out[n++] = 'Q';                                                                   /* BINPERSID */
+    return n;
+}
+
+/* `data` up to `end` with the edits applied, in one FRAME so that the C unpickler reads
+ * it from its file in one call, and the payloads' places. */
+static PyObject *compile(State *s, const unsigned char *d, Py_ssize_t end, PyObject **payloads) {
+    Py_ssize_t size = end, at = 0, n = 9;
+    unsigned char spelled[8];
+    size += 9;
+    for (Py_ssize_t i = 0; i < s->nedits; i++) {
+        Edit *e = &s->edits[i];
+        size -= e->skip;
+        size += e->code > 0 ? spell(e->code, spelled) : e->code < 0;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (!out) return NULL;
+    if (!(*payloads = PyList_New(0))) goto fail;
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
+    o[0] = 0x95;  /* FRAME */
+    for (int i = 0; i < 8; i++) o[1 + i] = (unsigned char)((unsigned long long)(size - 9) >> (8 * i));
+    for (Py_ssize_t i = 0; i < s->nedits; i++) {
+        Edit *e = &s->edits[i];
+        memcpy(o + n, d + at, (size_t)(e->pos - at));
+        n += e->pos - at;
+        at = e->pos + e->skip;
+        if (e->code > 0) {
+            n += spell(e->code, o + n);
+        } else if (e->code < 0) {
+            o[n++] = 0x97;  /* NEXT_BUFFER */
+            Py_ssize_t header = d[e->pos] == 'B' || d[e->pos] == 'X' ? 5 : 9;  /* 4- or 8-byte length */
+            PyObject *place = Py_BuildValue("(nni)", e->pos + header, e->skip - header, -e->code - 1);
+            if (!place || PyList_Append(*payloads, place) < 0) {
+                Py_XDECREF(place);
+                goto fail;
+            }
+            Py_DECREF(place);
+        }
+    }
+    memcpy(o + n, d + at, (size_t)(end - at));
+    return out;
+fail:
+    Py_DECREF(out);
+    Py_CLEAR(*payloads);
+    return NULL;
+}
+
+static void release(State *s) {
+    PyMem_Free(s->tags);
+    PyMem_Free(s->marks);
+    PyMem_Free(s->memo);
+    PyMem_Free(s->edits);
 }
 
 static PyObject *verify(PyObject *module, PyObject *args) {
@@ -87,14 +175,17 @@ static PyObject *verify(PyObject *module, PyObject *args) {
 #define ARG(k, var) do { NEED(k); var = u_le(d + pos, (k)); pos += (k); if (var < 0) goto done; } while (0)
 #define PAYLOAD(len) do { if ((len) > max_string) goto done; NEED(len); pos += (len); } while (0)
 #define PUSH(t) do { if (push(&s, (t)) < 0) goto oom; } while (0)
-#define POP(k) do { if (level(&s) < (k) || any_global(&s, (k))) goto done; s.len -= (k); } while (0)
+#define POP(k) do { if (level(&s) < (k)) goto done; s.len -= (k); } while (0)
+#define EDIT(at, skip, code) do { if (edit(&s, (at), (skip), (code)) < 0) goto oom; } while (0)
 #define LINE() do { const unsigned char *nl = memchr(d + pos, '\n', (size_t)(LIMIT - pos)); \
-                    if (!nl) goto done; pos = nl - d + 1; } while (0)
+                    if (!nl) goto done;                                                  \
+                    pos = nl - d + 1; } while (0)
 #define TOP (s.tags[s.len - 1])
 
     for (;;) {
         if (frame_end >= 0 && pos == frame_end) frame_end = -1;  /* the frame is used up */
         NEED(1);
+        Py_ssize_t at = pos;  /* this opcode's offset */
         unsigned char op = d[pos++];
         Py_ssize_t v, k;
         switch (op) {
@@ -109,23 +200,23 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (frame_end >= 0 && pos != frame_end) goto done;
             if (v > n - pos) goto done;
             frame_end = pos + v;
+            EDIT(at, 9, 0);
             break;
         case '.':                                                                   /* STOP */
-            if (s.nmarks || s.len < 1 || TOP == T_GLOBAL) goto done;
+            if (s.nmarks || s.len < 1) goto done;
             result = pos;
             goto done;
         case 'c':                                                                   /* GLOBAL */
             LINE();
             LINE();
             globals = 1;
-            PUSH(T_GLOBAL);
+            PUSH(T_OTHER);
             break;
-        case 0x93: POP(2); globals = 1; PUSH(T_GLOBAL); break;                     /* STACK_GLOBAL */
-        case 'R':                                                                   /* REDUCE */
-            POP(1);
-            if (level(&s) < 1 || TOP != T_GLOBAL) goto done;
-            TOP = T_OTHER;
-            break;
+        case 0x93: POP(2); globals = 1; PUSH(T_OTHER); break;                      /* STACK_GLOBAL */
+        case 'R': POP(2); EDIT(at, 1, C_REDUCE); PUSH(T_OTHER); break;
+        case 'b': POP(2); EDIT(at, 1, C_BUILD); PUSH(T_OTHER); break;
+        case 0x81: POP(2); EDIT(at, 1, C_NEWOBJ); PUSH(T_OTHER); break;
+        case 0x92: POP(3); EDIT(at, 1, C_NEWOBJ_EX); PUSH(T_OTHER); break;
         case '(':                                                                   /* MARK */
             if (s.nmarks >= max_marks) goto done;
             if (grow((void **)&s.marks, &s.marks_cap, s.nmarks + 1, sizeof(Py_ssize_t)) < 0) goto oom;
@@ -145,8 +236,12 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (d[pos + 3] & 0x80) goto done;
             ARG(4, v); PAYLOAD(v); PUSH(T_OTHER); break;
         case 0x8c: case 'C': ARG(1, v); PAYLOAD(v); PUSH(T_OTHER); break;       /* SHORT_BINUNICODE/BYTES */
-        case 'X': case 'B': ARG(4, v); PAYLOAD(v); PUSH(T_OTHER); break;        /* BINUNICODE/BINBYTES */
-        case 0x8d: case 0x8e: case 0x96: ARG(8, v); PAYLOAD(v); PUSH(T_OTHER); break;
+        case 'B': case 'X': case 0x8e: case 0x8d: case 0x96:  /* BINBYTES(8) BINUNICODE(8) BYTEARRAY8 */
+            ARG(op == 'B' || op == 'X' ? 4 : 8, v);
+            PAYLOAD(v);
+            if (v >= PAYLOAD_MIN) EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d ? P_STR : P_BYTES);
+            PUSH(T_OTHER);
+            break;
         case 0x94:                                                                  /* MEMOIZE */
             v = s.memo_count;
             goto put;
@@ -167,14 +262,22 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (v >= s.memo_cap || !s.memo[v]) goto done;
             PUSH((unsigned char)(s.memo[v] - 1));
             break;
-        case 'a': POP(1); if (level(&s) < 1 || TOP != T_LIST) goto done; break;   /* APPEND */
-        case 's': POP(2); if (level(&s) < 1 || TOP != T_DICT) goto done; break;   /* SETITEM */
+        case 'a':                                                                   /* APPEND */
+            POP(1);
+            if (level(&s) < 1) goto done;
+            if (TOP != T_LIST) EDIT(at, 1, C_APPEND);
+            break;
+        case 's':                                                                   /* SETITEM */
+            POP(2);
+            if (level(&s) < 1) goto done;
+            if (TOP != T_DICT) EDIT(at, 1, C_SETITEM);
+            break;
         case 'e': case 'u': case 0x90:                                             /* APPENDS SETITEMS ADDITEMS */
             k = pop_mark(&s);
-            if (k < 0 || level(&s) < 1) goto done;
-            if (op == 'e' && TOP != T_LIST) goto done;
-            if (op == 'u' && (TOP != T_DICT || k % 2)) goto done;
-            if (op == 0x90 && TOP != T_SET) goto done;
+            if (k < 0 || level(&s) < 1 || (op == 'u' && k % 2)) goto done;
+            if (op == 'e' && TOP != T_LIST) EDIT(at, 1, C_APPENDS);
+            if (op == 'u' && TOP != T_DICT) EDIT(at, 1, C_SETITEMS);
+            if (op == 0x90 && TOP != T_SET) EDIT(at, 1, C_ADDITEMS);
             break;
         case 0x85: POP(1); PUSH(T_OTHER); break;                                   /* TUPLE1-3 */
         case 0x86: POP(2); PUSH(T_OTHER); break;
@@ -186,32 +289,38 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (k < 0 || k % 2) goto done;
             PUSH(T_DICT);
             break;
-        case '0':                                                                   /* POP (a global too) */
+        case '0':                                                                   /* POP */
             if (level(&s) > 0) s.len--;
             else if (pop_mark(&s) < 0) goto done;
             break;
         case '1': if (pop_mark(&s) < 0) goto done; break;                          /* POP_MARK */
         case '2': if (level(&s) < 1) goto done; PUSH(TOP); break;                  /* DUP */
-        default: goto done;  /* anything that reaches globals, code, or text opcodes */
+        default: goto done;  /* text opcodes, INST/OBJ, extension codes, persistent ids, buffers */
         }
     }
 
-done:
-    PyMem_Free(s.tags);
-    PyMem_Free(s.marks);
-    PyMem_Free(s.memo);
+done:;
+    PyObject *program = NULL, *payloads = NULL;
+    if (result >= 0 && (s.ncode || globals) && !(program = compile(&s, d, result, &payloads))) {
+        release(&s);
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    release(&s);
     PyBuffer_Release(&buf);
-    return Py_BuildValue("(nni)", result, proto, globals);
+    if (!program) {
+        program = Py_NewRef(Py_None);
+        payloads = Py_NewRef(Py_None);
+    }
+    return Py_BuildValue("(nnNN)", result, proto, program, payloads);
 oom:
-    PyMem_Free(s.tags);
-    PyMem_Free(s.marks);
-    PyMem_Free(s.memo);
+    release(&s);
     PyBuffer_Release(&buf);
     return PyErr_NoMemory();
 }
 
 static PyMethodDef methods[] = {
-    {"verify", verify, METH_VARARGS, "(end past STOP or -1, protocol, whether globals are called)."},
+    {"verify", verify, METH_VARARGS, "(end past STOP or -1, protocol, program or None, payloads)."},
     {NULL, NULL, 0, NULL},
 };
 
