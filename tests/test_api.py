@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -283,3 +284,23 @@ def test_audit_reads_files_and_counts_capabilities() -> None:
     report = picklefence.audit(stream, policy="stdlib")
     assert {u.name: u.uses for u in report.globals} == {"argparse:Namespace": {"reference", "construct", "state"}}
     assert report.safe
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 5])
+def test_large_arguments_from_a_regular_file_load_whole(protocol: int, tmp_path: Path) -> None:
+    obj = [b"x" * (3 << 20), bytearray(b"y" * (3 << 20)), "z" * (3 << 20), 1]
+    path = tmp_path / "big.pkl"
+    path.write_bytes(pickle.dumps(obj, protocol) + b"tail")
+    with open(path, "rb") as f:
+        assert picklefence.load(f) == obj
+        assert f.read() == b"tail"
+    with open(path, "rb", buffering=0) as f:  # a raw file: short reads are possible
+        assert picklefence.load(f) == obj
+
+
+@pytest.mark.parametrize("opcode", [b"\x96", b"\x8e", b"\x8d"])  # BYTEARRAY8, BINBYTES8, BINUNICODE8
+def test_a_regular_file_shorter_than_a_length_prefix_is_truncated(opcode: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "short.pkl"
+    path.write_bytes(b"\x80\x05" + opcode + (5 << 20).to_bytes(8, "little") + b"x" * (2 << 20))
+    with open(path, "rb") as f, pytest.raises(picklefence.TruncatedPickleError):
+        picklefence.load(f)

@@ -9,7 +9,10 @@ a string that a scanner would see as data (cpython gh-154848).
 from __future__ import annotations
 
 import mmap
-from typing import Protocol
+import os
+import stat
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from .errors import LimitExceededError, MalformedPickleError, TruncatedPickleError
 
@@ -123,11 +126,13 @@ class FileReader:
     """Reads from a binary file object, never past the end of the pickle.
 
     A frame is read whole (as CPython does) and served from memory; outside frames,
-    reads go straight to the file.  A long argument is read in chunks so that a huge
-    length prefix on a short file never allocates the claimed size.
+    reads go straight to the file.  A long argument is read in one piece when the file
+    is a regular file that holds it (so a large array is read once, into its final
+    object, as ``pickle.load`` does), else in chunks, so that a huge length prefix on
+    a short file or a stream never allocates the claimed size.
     """
 
-    __slots__ = ("_read", "_readline", "fpos", "frame", "limit", "offset")
+    __slots__ = ("_read", "_readinto", "_readline", "_size", "_tell", "fpos", "frame", "limit", "offset")
 
     def __init__(self, file: object) -> None:
         try:
@@ -135,10 +140,21 @@ class FileReader:
             self._readline = file.readline  # type: ignore[attr-defined]
         except AttributeError:
             raise TypeError("file must have 'read' and 'readline' attributes") from None
+        self._readinto: Callable[[memoryview], int | None] | None = getattr(file, "readinto", None)
+        self._size, self._tell = _regular_file_size(file)
         self.offset = 0
         self.limit = 0
         self.frame: bytes | None = None
         self.fpos = 0
+
+    def _holds(self, n: int) -> bool:
+        """Whether the file is a regular file with at least ``n`` bytes left."""
+        if self._size is None or self._tell is None:
+            return False
+        try:
+            return self._size - self._tell() >= n
+        except (OSError, ValueError):
+            return False
 
     def begin(self, max_bytes: int) -> None:
         self.limit = self.offset + max_bytes
@@ -169,7 +185,7 @@ class FileReader:
         return data
 
     def _read_exact(self, n: int) -> bytes:
-        if n <= _CHUNK:
+        if n <= _CHUNK or self._holds(n):
             data = self._read(n)
             if len(data) == n:
                 return bytes(data)
@@ -186,7 +202,19 @@ class FileReader:
         return b"".join(parts)
 
     def read_bytearray(self, n: int) -> bytearray:
-        return bytearray(self.read(n))
+        if self.frame is not None or n <= _CHUNK or self._readinto is None or not self._holds(n):
+            return bytearray(self.read(n))
+        self._check_limit(self.offset + n)
+        out = bytearray(n)
+        with memoryview(out) as view:
+            got = 0
+            while got < n:
+                step = self._readinto(view[got:])
+                if not step:
+                    raise _truncated()
+                got += step
+        self.offset += n
+        return out
 
     def skip(self, n: int) -> None:
         """Move past ``n`` bytes, holding at most one chunk of them at a time."""
@@ -220,3 +248,14 @@ class FileReader:
         self._check_limit(self.offset + size)
         self.frame = self._read_exact(size)
         self.fpos = 0
+
+
+def _regular_file_size(file: Any) -> tuple[int | None, Callable[[], int] | None]:
+    """The size of ``file`` and its ``tell``, if it is a seekable regular file (else Nones)."""
+    try:
+        status = os.fstat(file.fileno())
+        if stat.S_ISREG(status.st_mode) and file.seekable():
+            return status.st_size, file.tell
+    except (AttributeError, OSError, ValueError, TypeError):
+        pass
+    return None, None
