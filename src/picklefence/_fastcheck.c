@@ -171,7 +171,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
     if (max_index >= MEMO_CAP) max_index = MEMO_CAP - 1;
 
 #define LIMIT (frame_end >= 0 ? frame_end : n)
-#define NEED(k) do { if ((k) < 0 || pos + (k) > LIMIT) goto done; } while (0)
+#define NEED(k) do { if ((k) < 0 || (k) > LIMIT - pos) goto done; } while (0)
 #define ARG(k, var) do { NEED(k); var = u_le(d + pos, (k)); pos += (k); if (var < 0) goto done; } while (0)
 #define PAYLOAD(len) do { if ((len) > max_string) goto done; NEED(len); pos += (len); } while (0)
 #define PUSH(t) do { if (push(&s, (t)) < 0) goto oom; } while (0)
