@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import io
 import pickle
 import sys
@@ -304,3 +305,28 @@ def test_a_regular_file_shorter_than_a_length_prefix_is_truncated(opcode: bytes,
     path.write_bytes(b"\x80\x05" + opcode + (5 << 20).to_bytes(8, "little") + b"x" * (2 << 20))
     with open(path, "rb") as f, pytest.raises(picklefence.TruncatedPickleError):
         picklefence.load(f)
+
+
+def test_load_reads_pickles_one_after_another_from_a_regular_file(tmp_path: Path) -> None:
+    values = [{"n": i, "s": "x" * i} for i in range(0, 200_000, 20_000)]
+    path = tmp_path / "many.pkl"
+    with open(path, "wb") as f:
+        for value in values:
+            pickle.dump(value, f, 5)
+        f.write(b"trailer")
+    with open(path, "rb") as f:
+        assert [picklefence.load(f) for _ in values] == values
+        assert f.read() == b"trailer"
+
+
+def test_load_leaves_a_regular_file_where_the_strict_engine_stopped_on_a_refusal(tmp_path: Path) -> None:
+    path = tmp_path / "refused.pkl"
+    path.write_bytes(pickle.dumps(collections.OrderedDict(a=1), 2) + b"rest")
+    with open(path, "rb") as f:
+        with pytest.raises(picklefence.PolicyViolation):
+            picklefence.Unpickler(f).load()  # the strict engine alone
+        expected = f.tell()
+    with open(path, "rb") as f:
+        with pytest.raises(picklefence.PolicyViolation):
+            picklefence.load(f)  # the fast path first
+        assert f.tell() == expected < len(path.read_bytes()) - 4

@@ -290,3 +290,17 @@ def test_hostile_input_is_refused_from_a_file_too(case: Case, canary: Path) -> N
     with pytest.raises(case.error):
         picklefence.load(io.BytesIO(data), policy=case.policy, limits=case.limits)  # type: ignore[arg-type]
     assert not canary.exists()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_input_is_refused_from_a_regular_file(case: Case, canary: Path, tmp_path: Path) -> None:
+    # a small regular file takes the fast path first, then the strict engine on a refusal
+    path = tmp_path / "case.pkl"
+    path.write_bytes(_with_canary(case.data, canary))
+    modules_before = set(sys.modules)
+    classes_before = _snapshot()
+    with open(path, "rb") as f, pytest.raises(case.error):
+        picklefence.load(f, policy=case.policy, limits=case.limits)  # type: ignore[arg-type]
+    assert not canary.exists()
+    assert set(sys.modules) - modules_before == set()
+    assert _snapshot() == classes_before

@@ -89,13 +89,30 @@ class _Loader(_pickle.Unpickler):
 def try_loads(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> Any:
     """The object ``data`` holds, if the fast path applies; otherwise :data:`MISS`.
     ``kwargs`` are ``pickle.loads``'s (fix_imports, encoding, errors)."""
+    return try_loads_at(data, policy, limits, **kwargs)[0]
+
+
+def try_loads_at(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> tuple[Any, int]:
+    """:func:`try_loads`, and the offset just past the pickle's STOP."""
     if verify is None:
-        return MISS
+        return MISS, -1
     end, proto, program, payloads = verify(
         data, limits.max_memo_index, limits.max_memo_entries, limits.max_mark_depth, limits.max_string_bytes
     )
     if end < 0 or end > limits.max_input_bytes:
-        return MISS
+        return MISS, -1
+    return _run(data, proto, program, payloads, policy, limits, kwargs), end
+
+
+def _run(
+    data: bytes,
+    proto: int,
+    program: bytes | None,
+    payloads: list[_Payload] | None,
+    policy: Policy,
+    limits: Limits,
+    kwargs: dict[str, Any],
+) -> Any:
     try:
         if program is None:
             return pickle.loads(data, **kwargs)

@@ -141,7 +141,7 @@ class FileReader:
         except AttributeError:
             raise TypeError("file must have 'read' and 'readline' attributes") from None
         self._readinto: Callable[[memoryview], int | None] | None = getattr(file, "readinto", None)
-        self._size, self._tell = _regular_file_size(file)
+        self._size, self._tell = regular_file_size(file)
         self.offset = 0
         self.limit = 0
         self.frame: bytes | None = None
@@ -250,7 +250,7 @@ class FileReader:
         self.fpos = 0
 
 
-def _regular_file_size(file: Any) -> tuple[int | None, Callable[[], int] | None]:
+def regular_file_size(file: Any) -> tuple[int | None, Callable[[], int] | None]:
     """The size of ``file`` and its ``tell``, if it is a seekable regular file (else Nones)."""
     try:
         status = os.fstat(file.fileno())

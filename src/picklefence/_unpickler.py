@@ -7,8 +7,8 @@ from typing import Any
 
 from ._containers import is_wrapped, unwrap
 from ._engine import NOT_OVERRIDDEN, Engine
-from ._fast import MISS, try_loads
-from ._reader import BytesReader, FileReader, Reader
+from ._fast import MISS, try_loads, try_loads_at
+from ._reader import BytesReader, FileReader, Reader, regular_file_size
 from .errors import MalformedPickleError
 from .limits import Limits
 from .policy import PolicyLike, resolve_policy
@@ -166,4 +166,40 @@ def load(
     }
     if is_wrapped(_peek(file, 6)):
         return loads(file.read(), **options)
+    if buffers is None:
+        result = _try_small_file(file, options)
+        if result is not MISS:
+            return result
     return Unpickler(file, **options).load()
+
+
+#: Regular files with at most this much left are read into memory for the fast path
+#: (first a little, for files that hold many small pickles, then all of it); larger
+#: ones stream through the strict engine, so a load never holds two copies of them.
+SMALL_FILE = 16 << 20
+_FIRST_READ = 64 << 10
+
+
+def _try_small_file(file: Any, options: dict[str, Any]) -> Any:
+    """The fast path on the rest of a small regular file, leaving the file just after
+    STOP; :data:`MISS` (with the file where it was) when it does not apply."""
+    size, tell = regular_file_size(file)
+    if size is None or tell is None:
+        return MISS
+    start = tell()
+    rest = size - start
+    if not 0 < rest <= SMALL_FILE:
+        return MISS
+    policy = resolve_policy(options["policy"])
+    limits = options["limits"] if options["limits"] is not None else _DEFAULT_LIMITS
+    kwargs = {key: options[key] for key in ("fix_imports", "encoding", "errors")}
+    for n in (_FIRST_READ, rest) if rest > _FIRST_READ else (rest,):
+        file.seek(start)
+        result, end = try_loads_at(file.read(n), policy, limits, **kwargs)
+        if result is not MISS:
+            file.seek(start + end)
+            return result
+        if end >= 0:  # verified, then declined: the strict engine decides
+            break
+    file.seek(start)
+    return MISS
