@@ -22,6 +22,7 @@ from picklefence import Limits, UnpicklingError, _fast
 from picklefence._engine import Engine
 from picklefence._fast import MISS, try_loads, verify
 
+from .hostile import call, g, i, sg, stop, u
 from .strategies import builtin_values, values
 from .test_hostile import CASES
 
@@ -194,3 +195,27 @@ def test_a_refusal_in_a_compiled_operation_declines_and_the_strict_engine_refuse
     with pytest.raises(picklefence.PolicyViolation):
         picklefence.loads(data, policy=DEFAULT)
     assert try_loads(data, _STDLIB, LIMITS) == argparse.Namespace(a=1)
+
+
+# One pickle per opcode the verifier compiles into a call back to the strict engine.
+_COMPILED = {
+    "REDUCE": stop(call(g("collections", "OrderedDict"))),
+    "BUILD": stop(g("argparse", "Namespace") + b")\x81}" + u("a") + i(1) + b"sb", 2),
+    "NEWOBJ": stop(g("argparse", "Namespace") + b")\x81", 2),
+    "NEWOBJ_EX": stop(sg("argparse", "Namespace") + b")}\x92", 4),
+    "APPEND": stop(call(g("collections", "deque")) + i(1) + b"a"),
+    "APPENDS": stop(call(g("collections", "deque")) + b"(" + i(1) + i(2) + b"e"),
+    "SETITEM": stop(call(g("collections", "OrderedDict")) + u("k") + i(1) + b"s"),
+    "SETITEMS": stop(call(g("collections", "OrderedDict")) + b"(" + u("k") + i(1) + b"u"),
+    "ADDITEMS": stop(call(g("builtins", "set")) + b"(" + i(1) + i(2) + b"\x90", 4),
+}
+
+
+@pytest.mark.parametrize("name", list(_COMPILED))
+def test_every_compiled_operation_loads_like_pickle(name: str) -> None:
+    data = _COMPILED[name]
+    result = try_loads(data, _STDLIB, LIMITS)
+    assert result is not MISS
+    assert type(result) is type(pickle.loads(data)) and result == pickle.loads(data)
+    # and refused where the policy refuses it: the strict engine judged it
+    _agree(data, "default")

@@ -127,8 +127,10 @@ def _run(
             persistent_load=_no_persistent_ids,
         )
         engine.proto = proto
-        with memoryview(data) as view:
-            buffers = [_PAYLOAD_TYPES[kind](view[at : at + n]) for at, n, kind in payloads or ()]
+        buffers: list[Any] = []
+        if payloads:
+            with memoryview(data) as view:
+                buffers = [_PAYLOAD_TYPES[kind](view[at : at + n]) for at, n, kind in payloads]
         return _Loader(program, engine, buffers, **kwargs).load()
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS
