@@ -1,12 +1,13 @@
-"""Peak memory of ``picklefence.load`` against ``pickle.load`` on large regular files.
+"""Peak memory of ``picklefence.load``/``loads`` against ``pickle.load``/``loads``.
 
     python benchmarks/memory.py [--mb N]
 
 Each load runs in a fresh process (so one peak cannot hide another) and reports its
 peak resident set size above the process's size before loading (Linux's
-``/proc/self/status``); the ratio is
-picklefence / pickle.  Cases: a float64 array of N MB (needs numpy) at protocols 2
-and 5, and a list of small ints whose pickle is N/8 MB, at protocol 5.
+``/proc/self/status``); the ratio is picklefence / pickle.  Cases: ``load`` of a file
+holding a float64 array of N MB (needs numpy) at protocols 2 and 5, or a list of small
+ints; ``loads`` of a protocol 2 pickle of 500-byte bytes objects (compiled for the fast
+path, as ``_codecs.encode`` calls).
 """
 
 from __future__ import annotations
@@ -29,22 +30,26 @@ def status(key):
         return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
 
 loader = sys.argv[1]
-if loader == "picklefence":
-    import picklefence
-    load = lambda f: picklefence.load(f, policy=sys.argv[3])
+import numpy, picklefence  # imported before measuring
+if sys.argv[4] == "loads":
+    with open(sys.argv[2], "rb") as f:
+        data = f.read()
+    before = status("VmRSS")
+    if loader == "picklefence":
+        obj = picklefence.loads(data, policy=sys.argv[3])
+    else:
+        obj = pickle.loads(data)
 else:
-    load = pickle.load
-import numpy  # both loaders need it for arrays; import before measuring
-before = status("VmRSS")
-with open(sys.argv[2], "rb") as f:
-    obj = load(f)
+    before = status("VmRSS")
+    with open(sys.argv[2], "rb") as f:
+        obj = picklefence.load(f, policy=sys.argv[3]) if loader == "picklefence" else pickle.load(f)
 print(status("VmHWM") - before)
 """
 
 
-def _peak_kib(loader: str, path: Path, policy: str) -> int:
+def _peak_kib(loader: str, path: Path, policy: str, mode: str) -> int:
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, loader, str(path), policy], check=True, capture_output=True, text=True
+        [sys.executable, "-c", _CHILD, loader, str(path), policy, mode], check=True, capture_output=True, text=True
     )
     return int(out.stdout.strip())
 
@@ -56,19 +61,26 @@ def main() -> int:
     import numpy as np
 
     cases = [
-        (f"ndarray {args.mb} MB, protocol 2", np.ones(args.mb * 2**17), 2, "numpy"),
-        (f"ndarray {args.mb} MB, protocol 5", np.ones(args.mb * 2**17), 5, "numpy"),
-        ("list of small ints, protocol 5", list(range(args.mb * 2**15)), 5, "default"),
+        (f"load: ndarray {args.mb} MB, protocol 2", np.ones(args.mb * 2**17), 2, "numpy", "load"),
+        (f"load: ndarray {args.mb} MB, protocol 5", np.ones(args.mb * 2**17), 5, "numpy", "load"),
+        ("load: list of small ints, protocol 5", list(range(args.mb * 2**15)), 5, "default", "load"),
+        (
+            "loads: 500-byte bytes, protocol 2",
+            [bytes([i % 256]) * 500 for i in range(args.mb * 500)],
+            2,
+            "default",
+            "loads",
+        ),
     ]
-    print(f"{'case':<34} {'pickle.load':>12} {'picklefence':>12} {'ratio':>6}")
+    print(f"{'case':<40} {'pickle':>9} {'picklefence':>12} {'ratio':>6}")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, obj, protocol, policy in cases:
+        for name, obj, protocol, policy, mode in cases:
             path = Path(tmp) / "case.pkl"
             with open(path, "wb") as f:
                 pickle.dump(obj, f, protocol)
             del obj
-            ours, theirs = _peak_kib("picklefence", path, policy), _peak_kib("pickle", path, policy)
-            print(f"{name:<34} {theirs / 1024:>10.0f}MB {ours / 1024:>10.0f}MB {ours / max(theirs, 1):>6.2f}")
+            ours, theirs = _peak_kib("picklefence", path, policy, mode), _peak_kib("pickle", path, policy, mode)
+            print(f"{name:<40} {theirs / 1024:>7.0f}MB {ours / 1024:>10.0f}MB {ours / max(theirs, 1):>6.2f}")
             os.unlink(path)
     return 0
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import _pickle
 import io
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._engine import Engine
@@ -29,8 +29,7 @@ from ._reader import BytesReader
 from .limits import Limits
 from .policy import Policy
 
-_Payload = tuple[int, int, int]  # offset, length, kind (0 bytes, 1 bytearray, 2 str)
-_Verify = Callable[[bytes, int, int, int, int], tuple[int, int, bytes | None, list[_Payload] | None]]
+_Verify = Callable[[bytes, int, int, int, int], tuple[int, int, bytes | None, Iterator[Any] | None]]
 try:
     from ._fastcheck import verify as _verify
 
@@ -54,16 +53,10 @@ _HANDLERS: dict[int, Callable[[Engine], None]] = {
     9: Engine.op_ADDITEMS,
 }
 _MARKED = frozenset({6, 8, 9})  # (target, items): the handler pops the items as a MARK's
-# What a payload handed over as a buffer becomes: what the opcode it replaced built.
-_PAYLOAD_TYPES: tuple[Callable[[memoryview], Any], ...] = (
-    bytes,
-    bytearray,
-    lambda raw: str(raw, "utf-8", "surrogatepass"),
-)
 
 
 class _Loader(_pickle.Unpickler):
-    def __init__(self, program: bytes, engine: Engine, buffers: list[Any], **kwargs: Any) -> None:
+    def __init__(self, program: bytes, engine: Engine, buffers: Iterator[Any] | None, **kwargs: Any) -> None:
         super().__init__(io.BytesIO(program), buffers=buffers, **kwargs)
         self.engine = engine
 
@@ -108,7 +101,7 @@ def _run(
     data: bytes,
     proto: int,
     program: bytes | None,
-    payloads: list[_Payload] | None,
+    payloads: Iterator[Any] | None,
     policy: Policy,
     limits: Limits,
     kwargs: dict[str, Any],
@@ -127,11 +120,7 @@ def _run(
             persistent_load=_no_persistent_ids,
         )
         engine.proto = proto
-        buffers: list[Any] = []
-        if payloads:
-            with memoryview(data) as view:
-                buffers = [_PAYLOAD_TYPES[kind](view[at : at + n]) for at, n, kind in payloads]
-        return _Loader(program, engine, buffers, **kwargs).load()
+        return _Loader(program, engine, payloads, **kwargs).load()
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS
 

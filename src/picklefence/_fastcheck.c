@@ -16,8 +16,9 @@
  * BINPERSID of (operands..., code), so the C unpickler calls `persistent_load`, which
  * runs the strict engine's handler for that opcode; FRAMEs are dropped (lengths change);
  * and each bytes/bytearray/str argument of at least PAYLOAD_MIN bytes becomes NEXT_BUFFER,
- * with (offset, length, kind: 0 bytes, 1 bytearray, 2 str from UTF-8) in `payloads`, so
- * Python builds those objects from `data` directly and the program stays small.  The C unpickler then calls only
+ * and `payloads` an iterator that makes those objects from `data` as the C unpickler
+ * asks for them: the program holds little besides opcodes, so a load holds no second
+ * copy of the pickle's text and bytes.  The C unpickler then calls only
  * find_class and persistent_load: every global, call and change of an object goes
  * through the strict engine, in stream order.
  */
@@ -29,10 +30,11 @@
  * on it run natively), or anything else. */
 enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3 };
 enum { C_REDUCE = 1, C_BUILD, C_NEWOBJ, C_NEWOBJ_EX, C_APPEND, C_APPENDS, C_SETITEM, C_SETITEMS, C_ADDITEMS };
-/* Payloads handed over as buffers: -(kind + 1), kind as in the payloads list. */
+/* Arguments handed over as out-of-band buffers (Edit.code). */
 enum { P_BYTES = -1, P_BYTEARRAY = -2, P_STR = -3 };
 #define MEMO_CAP ((Py_ssize_t)1 << 24)
-#define PAYLOAD_MIN ((Py_ssize_t)1 << 16)
+/* Shorter arguments stay in the program: their objects outweigh their bytes there. */
+#define PAYLOAD_MIN 32
 
 typedef struct {
     Py_ssize_t pos;   /* where the replaced bytes start */
@@ -109,20 +111,74 @@ static Py_ssize_t spell(int code, unsigned char *out) {
     return n;
 }
 
+/* The objects of the payload edits, made from the pickle's bytes one at a time. */
+typedef struct {
+    PyObject_HEAD
+    Py_buffer data;
+    Edit *edits;  /* the payload edits only */
+    Py_ssize_t count, next;
+} Payloads;
+
+static void payloads_dealloc(Payloads *self) {
+    PyBuffer_Release(&self->data);
+    PyMem_Free(self->edits);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *payloads_next(Payloads *self) {
+    if (self->next >= self->count) return NULL;
+    Edit *e = &self->edits[self->next++];
+    const char *d = (const char *)self->data.buf;
+    unsigned char op = (unsigned char)d[e->pos];
+    Py_ssize_t header = op == 'C' || op == 0x8c ? 2 : op == 'B' || op == 'X' ? 5 : 9;  /* opcode, length */
+    const char *at = d + e->pos + header;
+    Py_ssize_t n = e->skip - header;
+    if (e->code == P_STR) return PyUnicode_DecodeUTF8(at, n, "surrogatepass");
+    if (e->code == P_BYTEARRAY) return PyByteArray_FromStringAndSize(at, n);
+    return PyBytes_FromStringAndSize(at, n);
+}
+
+static PyTypeObject PayloadsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "picklefence._fastcheck.Payloads",
+    .tp_basicsize = sizeof(Payloads),
+    .tp_dealloc = (destructor)payloads_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)payloads_next,
+};
+
 /* `data` up to `end` with the edits applied, in one FRAME so that the C unpickler reads
- * it from its file in one call, and the payloads' places. */
-static PyObject *compile(State *s, const unsigned char *d, Py_ssize_t end, PyObject **payloads) {
-    Py_ssize_t size = end, at = 0, n = 9;
+ * it from its file in one call, and the iterator of the payloads' objects. */
+static PyObject *compile(State *s, Py_buffer *buf, Py_ssize_t end, PyObject **payloads) {
+    const unsigned char *d = buf->buf;
+    Py_ssize_t size = end, at = 0, n = 9, npayloads = 0;
     unsigned char spelled[8];
     size += 9;
     for (Py_ssize_t i = 0; i < s->nedits; i++) {
         Edit *e = &s->edits[i];
         size -= e->skip;
         size += e->code > 0 ? spell(e->code, spelled) : e->code < 0;
+        npayloads += e->code < 0;
+    }
+    Payloads *it = PyObject_New(Payloads, &PayloadsType);
+    if (!it) return NULL;
+    it->edits = NULL;
+    it->count = it->next = 0;
+    if (PyObject_GetBuffer(buf->obj, &it->data, PyBUF_SIMPLE) < 0) {
+        it->data.obj = NULL;
+        Py_DECREF(it);
+        return NULL;
+    }
+    if (npayloads && !(it->edits = PyMem_Malloc((size_t)npayloads * sizeof(Edit)))) {
+        Py_DECREF(it);
+        return PyErr_NoMemory();
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, size);
-    if (!out) return NULL;
-    if (!(*payloads = PyList_New(0))) goto fail;
+    if (!out) {
+        Py_DECREF(it);
+        return NULL;
+    }
     unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
     o[0] = 0x95;  /* FRAME */
     for (int i = 0; i < 8; i++) o[1 + i] = (unsigned char)((unsigned long long)(size - 9) >> (8 * i));
@@ -135,21 +191,12 @@ static PyObject *compile(State *s, const unsigned char *d, Py_ssize_t end, PyObj
             n += spell(e->code, o + n);
         } else if (e->code < 0) {
             o[n++] = 0x97;  /* NEXT_BUFFER */
-            Py_ssize_t header = d[e->pos] == 'B' || d[e->pos] == 'X' ? 5 : 9;  /* 4- or 8-byte length */
-            PyObject *place = Py_BuildValue("(nni)", e->pos + header, e->skip - header, -e->code - 1);
-            if (!place || PyList_Append(*payloads, place) < 0) {
-                Py_XDECREF(place);
-                goto fail;
-            }
-            Py_DECREF(place);
+            it->edits[it->count++] = *e;
         }
     }
     memcpy(o + n, d + at, (size_t)(end - at));
+    *payloads = (PyObject *)it;
     return out;
-fail:
-    Py_DECREF(out);
-    Py_CLEAR(*payloads);
-    return NULL;
 }
 
 static void release(State *s) {
@@ -235,11 +282,11 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             NEED(4);
             if (d[pos + 3] & 0x80) goto done;
             ARG(4, v); PAYLOAD(v); PUSH(T_OTHER); break;
-        case 0x8c: case 'C': ARG(1, v); PAYLOAD(v); PUSH(T_OTHER); break;       /* SHORT_BINUNICODE/BYTES */
-        case 'B': case 'X': case 0x8e: case 0x8d: case 0x96:  /* BINBYTES(8) BINUNICODE(8) BYTEARRAY8 */
-            ARG(op == 'B' || op == 'X' ? 4 : 8, v);
+        case 0x8c: case 'C': case 'B': case 'X': case 0x8e: case 0x8d: case 0x96:  /* str, bytes, bytearray */
+            ARG(op == 'C' || op == 0x8c ? 1 : op == 'B' || op == 'X' ? 4 : 8, v);
             PAYLOAD(v);
-            if (v >= PAYLOAD_MIN) EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d ? P_STR : P_BYTES);
+            if (v >= PAYLOAD_MIN)
+                EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d || op == 0x8c ? P_STR : P_BYTES);
             PUSH(T_OTHER);
             break;
         case 0x94:                                                                  /* MEMOIZE */
@@ -301,7 +348,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
 
 done:;
     PyObject *program = NULL, *payloads = NULL;
-    if (result >= 0 && (s.ncode || globals) && !(program = compile(&s, d, result, &payloads))) {
+    if (result >= 0 && (s.ncode || globals) && !(program = compile(&s, &buf, result, &payloads))) {
         release(&s);
         PyBuffer_Release(&buf);
         return NULL;
@@ -326,4 +373,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastcheck", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__fastcheck(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__fastcheck(void) {
+    if (PyType_Ready(&PayloadsType) < 0) return NULL;
+    return PyModule_Create(&module);
+}
