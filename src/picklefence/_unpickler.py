@@ -176,7 +176,7 @@ def load(
 #: Regular files with at most this much left are read into memory for the fast path
 #: (first a little, for files that hold many small pickles, then all of it); larger
 #: ones stream through the strict engine, so a load never holds two copies of them.
-SMALL_FILE = 16 << 20
+_SMALL_FILE = 16 << 20
 _FIRST_READ = 64 << 10
 
 
@@ -188,7 +188,7 @@ def _try_small_file(file: Any, options: dict[str, Any]) -> Any:
         return MISS
     start = tell()
     rest = size - start
-    if not 0 < rest <= SMALL_FILE:
+    if not 0 < rest <= _SMALL_FILE:
         return MISS
     policy = resolve_policy(options["policy"])
     limits = options["limits"] if options["limits"] is not None else _DEFAULT_LIMITS
