@@ -40,6 +40,7 @@ typedef struct {
     Py_ssize_t pos;   /* where the replaced bytes start */
     Py_ssize_t skip;  /* how many input bytes they span */
     int code;         /* C_* for an operation, 0 for a dropped FRAME, P_* for a payload */
+    int header;       /* for a payload: the bytes of its opcode and length before it */
 } Edit;
 
 typedef struct {
@@ -71,9 +72,9 @@ static int push(State *s, unsigned char tag) {
     return 0;
 }
 
-static int edit(State *s, Py_ssize_t pos, Py_ssize_t skip, int code) {
+static int edit(State *s, Py_ssize_t pos, Py_ssize_t skip, int code, int header) {
     if (grow((void **)&s->edits, &s->edits_cap, s->nedits + 1, sizeof(Edit)) < 0) return -1;
-    s->edits[s->nedits++] = (Edit){pos, skip, code};
+    s->edits[s->nedits++] = (Edit){pos, skip, code, header};
     if (code > 0) s->ncode++;
     return 0;
 }
@@ -128,11 +129,8 @@ static void payloads_dealloc(Payloads *self) {
 static PyObject *payloads_next(Payloads *self) {
     if (self->next >= self->count) return NULL;
     Edit *e = &self->edits[self->next++];
-    const char *d = (const char *)self->data.buf;
-    unsigned char op = (unsigned char)d[e->pos];
-    Py_ssize_t header = op == 'C' || op == 0x8c ? 2 : op == 'B' || op == 'X' ? 5 : 9;  /* opcode, length */
-    const char *at = d + e->pos + header;
-    Py_ssize_t n = e->skip - header;
+    const char *at = (const char *)self->data.buf + e->pos + e->header;
+    Py_ssize_t n = e->skip - e->header;
     if (e->code == P_STR) return PyUnicode_DecodeUTF8(at, n, "surrogatepass");
     if (e->code == P_BYTEARRAY) return PyByteArray_FromStringAndSize(at, n);
     return PyBytes_FromStringAndSize(at, n);
@@ -223,7 +221,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
 #define PAYLOAD(len) do { if ((len) > max_string) goto done; NEED(len); pos += (len); } while (0)
 #define PUSH(t) do { if (push(&s, (t)) < 0) goto oom; } while (0)
 #define POP(k) do { if (level(&s) < (k)) goto done; s.len -= (k); } while (0)
-#define EDIT(at, skip, code) do { if (edit(&s, (at), (skip), (code)) < 0) goto oom; } while (0)
+#define EDIT(at, skip, code, header) do { if (edit(&s, (at), (skip), (code), (header)) < 0) goto oom; } while (0)
 #define LINE() do { const unsigned char *nl = memchr(d + pos, '\n', (size_t)(LIMIT - pos)); \
                     if (!nl) goto done;                                                  \
                     pos = nl - d + 1; } while (0)
@@ -247,7 +245,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (frame_end >= 0 && pos != frame_end) goto done;
             if (v > n - pos) goto done;
             frame_end = pos + v;
-            EDIT(at, 9, 0);
+            EDIT(at, 9, 0, 0);
             break;
         case '.':                                                                   /* STOP */
             if (s.nmarks || s.len < 1) goto done;
@@ -260,10 +258,10 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             PUSH(T_OTHER);
             break;
         case 0x93: POP(2); globals = 1; PUSH(T_OTHER); break;                      /* STACK_GLOBAL */
-        case 'R': POP(2); EDIT(at, 1, C_REDUCE); PUSH(T_OTHER); break;
-        case 'b': POP(2); EDIT(at, 1, C_BUILD); PUSH(T_OTHER); break;
-        case 0x81: POP(2); EDIT(at, 1, C_NEWOBJ); PUSH(T_OTHER); break;
-        case 0x92: POP(3); EDIT(at, 1, C_NEWOBJ_EX); PUSH(T_OTHER); break;
+        case 'R': POP(2); EDIT(at, 1, C_REDUCE, 0); PUSH(T_OTHER); break;
+        case 'b': POP(2); EDIT(at, 1, C_BUILD, 0); PUSH(T_OTHER); break;
+        case 0x81: POP(2); EDIT(at, 1, C_NEWOBJ, 0); PUSH(T_OTHER); break;
+        case 0x92: POP(3); EDIT(at, 1, C_NEWOBJ_EX, 0); PUSH(T_OTHER); break;
         case '(':                                                                   /* MARK */
             if (s.nmarks >= max_marks) goto done;
             if (grow((void **)&s.marks, &s.marks_cap, s.nmarks + 1, sizeof(Py_ssize_t)) < 0) goto oom;
@@ -286,7 +284,8 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             ARG(op == 'C' || op == 0x8c ? 1 : op == 'B' || op == 'X' ? 4 : 8, v);
             PAYLOAD(v);
             if (v >= PAYLOAD_MIN)
-                EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d || op == 0x8c ? P_STR : P_BYTES);
+                EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d || op == 0x8c ? P_STR : P_BYTES,
+                     (int)(pos - at - v));
             PUSH(T_OTHER);
             break;
         case 0x94:                                                                  /* MEMOIZE */
@@ -312,19 +311,19 @@ static PyObject *verify(PyObject *module, PyObject *args) {
         case 'a':                                                                   /* APPEND */
             POP(1);
             if (level(&s) < 1) goto done;
-            if (TOP != T_LIST) EDIT(at, 1, C_APPEND);
+            if (TOP != T_LIST) EDIT(at, 1, C_APPEND, 0);
             break;
         case 's':                                                                   /* SETITEM */
             POP(2);
             if (level(&s) < 1) goto done;
-            if (TOP != T_DICT) EDIT(at, 1, C_SETITEM);
+            if (TOP != T_DICT) EDIT(at, 1, C_SETITEM, 0);
             break;
         case 'e': case 'u': case 0x90:                                             /* APPENDS SETITEMS ADDITEMS */
             k = pop_mark(&s);
             if (k < 0 || level(&s) < 1 || (op == 'u' && k % 2)) goto done;
-            if (op == 'e' && TOP != T_LIST) EDIT(at, 1, C_APPENDS);
-            if (op == 'u' && TOP != T_DICT) EDIT(at, 1, C_SETITEMS);
-            if (op == 0x90 && TOP != T_SET) EDIT(at, 1, C_ADDITEMS);
+            if (op == 'e' && TOP != T_LIST) EDIT(at, 1, C_APPENDS, 0);
+            if (op == 'u' && TOP != T_DICT) EDIT(at, 1, C_SETITEMS, 0);
+            if (op == 0x90 && TOP != T_SET) EDIT(at, 1, C_ADDITEMS, 0);
             break;
         case 0x85: POP(1); PUSH(T_OTHER); break;                                   /* TUPLE1-3 */
         case 0x86: POP(2); PUSH(T_OTHER); break;
