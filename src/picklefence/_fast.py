@@ -11,7 +11,9 @@ Python, where ``persistent_load`` runs the strict engine's own handler for that 
 on the same operands; the C unpickler's ``find_class`` is the strict engine's lookup.
 So every global, call, state and item change is judged by the strict engine, in
 stream order, with its provenance and limits; C only builds strings, numbers,
-containers and the memo.  Any error makes the fast path decline, and the strict
+containers and the memo.  Text and bytes of 32 bytes and more reach it as out-of-band
+buffers, made from the input as it asks for them, so the compiled program holds little
+besides opcodes.  Any error makes the fast path decline, and the strict
 engine then gives the canonical result or error with its offset (an allowed call may
 so run twice).  The C reader only ever gets bytes, never a file (cpython gh-154848).
 """
