@@ -49,6 +49,14 @@ def _numpy_artifacts() -> dict[str, Any]:
         "masked array": np.ma.masked_array([1, 2, 3], mask=[0, 1, 0]),
         "Generator": np.random.default_rng(1),
         "RandomState": np.random.RandomState(1),
+        **(
+            {
+                "variable-width strings": np.array(["a", "bcd"], dtype=np.dtypes.StringDType()),
+                "variable-width strings with NA": np.array(["a", None], dtype=np.dtypes.StringDType(na_object=None)),
+            }
+            if hasattr(np.dtypes, "StringDType")
+            else {}
+        ),
     }
 
 
@@ -576,6 +584,17 @@ def test_a_dtype_cannot_gain_object_fields_after_an_array_uses_it() -> None:
         + b"b0",
         2,
     )
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(data, policy="numpy")
+    assert info.value.capability == "state"
+
+
+@pytest.mark.skipif(not hasattr(np.dtypes, "StringDType"), reason="numpy < 2")
+def test_build_on_a_dtype_numpy_pickles_without_state_is_refused() -> None:
+    from numpy._core._internal import _convert_to_stringdtype_kwargs
+
+    state = (3, "|", None, None, None, 16, 8, 0)
+    data = pickle.dumps(_Reduced(_convert_to_stringdtype_kwargs, (1,), state), 5)
     with pytest.raises(PolicyViolation) as info:
         picklefence.loads(data, policy="numpy")
     assert info.value.capability == "state"

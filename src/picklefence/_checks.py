@@ -154,8 +154,10 @@ def numpy_dtype_state(call: Call) -> bool:
         return False
     if rebuilt is None or (rebuilt.hasobject and not dtype.hasobject):
         return False
-    args, canonical = rebuilt.__reduce__()[1:]
-    return bool(args == dtype.__reduce__()[1] and _same(canonical, state))
+    reduced = rebuilt.__reduce__()
+    if len(reduced) < 3:  # a dtype numpy pickles without state (StringDType): no BUILD
+        return False
+    return bool(reduced[1] == dtype.__reduce__()[1] and _same(reduced[2], state))
 
 
 def _rebuild_dtype(dtype: Any, state: tuple[Any, ...]) -> Any:
