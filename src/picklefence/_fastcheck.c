@@ -15,7 +15,8 @@
  * NEWOBJ_EX, and item opcodes on anything but a list/dict/set this pickle built become a
  * BINPERSID of (operands..., code), so the C unpickler calls `persistent_load`, which
  * runs the strict engine's handler for that opcode; FRAMEs are dropped (lengths change);
- * and each bytes/bytearray/str argument of at least PAYLOAD_MIN bytes becomes NEXT_BUFFER,
+ * and each bytes/bytearray/str argument of at least PAYLOAD_MIN bytes after the first
+ * global or operation (before it, the pickle may yet prove plain data) becomes NEXT_BUFFER,
  * and `payloads` an iterator that makes those objects from `data` as the C unpickler
  * asks for them: the program holds little besides opcodes, so a load holds no second
  * copy of the pickle's text and bytes.  The C unpickler then calls only
@@ -283,7 +284,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
         case 0x8c: case 'C': case 'B': case 'X': case 0x8e: case 0x8d: case 0x96:  /* str, bytes, bytearray */
             ARG(op == 'C' || op == 0x8c ? 1 : op == 'B' || op == 'X' ? 4 : 8, v);
             PAYLOAD(v);
-            if (v >= PAYLOAD_MIN)
+            if (v >= PAYLOAD_MIN && (globals || s.ncode))  /* plain data is not compiled */
                 EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d || op == 0x8c ? P_STR : P_BYTES,
                      (int)(pos - at - v));
             PUSH(T_OTHER);
