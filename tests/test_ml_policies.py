@@ -49,6 +49,8 @@ def _numpy_artifacts() -> dict[str, Any]:
         "masked array": np.ma.masked_array([1, 2, 3], mask=[0, 1, 0]),
         "Generator": np.random.default_rng(1),
         "RandomState": np.random.RandomState(1),
+        "record array": np.rec.array([(1, 2.0, b"ab")], dtype=[("x", "i4"), ("y", "f8"), ("z", "S2")]),
+        "record": np.rec.array([(1, 2.0)], dtype=[("x", "i4"), ("y", "f8")])[0],
         **(
             {
                 "variable-width strings": np.array(["a", "bcd"], dtype=np.dtypes.StringDType()),

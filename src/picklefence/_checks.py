@@ -54,7 +54,9 @@ def copyreg_reconstructor(call: Call) -> bool:
 # -- numpy ----------------------------------------------------------------------------
 # These run only after a numpy global was allowed and resolved, so numpy is imported.
 
-_ARRAY_TYPES = frozenset({"numpy:ndarray", "numpy.ma:MaskedArray", "numpy.ma.core:MaskedArray"})
+_ARRAY_TYPES = frozenset(
+    {"numpy:ndarray", "numpy.ma:MaskedArray", "numpy.ma.core:MaskedArray", "numpy.rec:recarray", "numpy:recarray"}
+)
 _MAX_DIMS = 64
 
 
@@ -195,6 +197,8 @@ def _rebuild_dtype(dtype: Any, state: tuple[Any, ...]) -> Any:
         metadata = metadata[0]
     else:
         built = dtype  # fresh from dtype(code, align, copy): the state numpy writes for it is canonical
+    if dtype.type is numpy.record and built is not dtype:  # a record array's dtype
+        built = numpy.dtype((numpy.record, built))
     if order in "<>" and built.byteorder != "|":
         built = built.newbyteorder(order)
     if metadata is not None:
