@@ -46,7 +46,7 @@ def _dumped(result: object, *, memo: bool) -> object:
     dtype's fields (from a mutated pickle) with different string identities each time."""
     out = io.BytesIO()
     pickler = pickle.Pickler(out, 4)
-    pickler.fast = not memo  # type: ignore[attr-defined]
+    pickler.fast = not memo
     try:
         pickler.dump(result)
     except Exception:
@@ -54,9 +54,9 @@ def _dumped(result: object, *, memo: bool) -> object:
     return out.getvalue()
 
 
-def _agree(data: bytes, policy: object = "default", limits: Limits | None = None) -> None:
-    fast = _outcome(lambda: picklefence.loads(data, policy=policy, limits=limits))  # type: ignore[arg-type]
-    strict = _outcome(lambda: picklefence.Unpickler(io.BytesIO(data), policy=policy, limits=limits).load())  # type: ignore[arg-type]
+def _agree(data: bytes, policy: str | picklefence.Policy = "default", limits: Limits | None = None) -> None:
+    fast = _outcome(lambda: picklefence.loads(data, policy=policy, limits=limits))
+    strict = _outcome(lambda: picklefence.Unpickler(io.BytesIO(data), policy=policy, limits=limits).load())
     if fast[0] == strict[0] == "value":
         (fast_memo, fast_flat), (strict_memo, strict_flat) = fast[1], strict[1]
         assert fast_memo == strict_memo or fast_flat == strict_flat
