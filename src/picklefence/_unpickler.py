@@ -157,8 +157,8 @@ def load(
 
     A gzip, bz2, xz or single-file zip file is unwrapped first, as by :func:`loads`."""
     options: dict[str, Any] = {
-        "policy": policy,
-        "limits": limits,
+        "policy": resolve_policy(policy),  # once, for whichever path loads
+        "limits": limits if limits is not None else _DEFAULT_LIMITS,
         "fix_imports": fix_imports,
         "encoding": encoding,
         "errors": errors,
@@ -190,12 +190,10 @@ def _try_small_file(file: Any, options: dict[str, Any]) -> Any:
     rest = size - start
     if not 0 < rest <= _SMALL_FILE:
         return MISS
-    policy = resolve_policy(options["policy"])
-    limits = options["limits"] if options["limits"] is not None else _DEFAULT_LIMITS
     kwargs = {key: options[key] for key in ("fix_imports", "encoding", "errors")}
     for n in (_FIRST_READ, rest) if rest > _FIRST_READ else (rest,):
         file.seek(start)
-        result, end = try_loads_at(file.read(n), policy, limits, **kwargs)
+        result, end = try_loads_at(file.read(n), options["policy"], options["limits"], **kwargs)
         if result is not MISS:
             file.seek(start + end)
             return result
