@@ -280,3 +280,115 @@ def test_every_compiled_operation_loads_like_pickle(name: str) -> None:
     assert type(result) is type(pickle.loads(data)) and result == pickle.loads(data)
     # and refused where the policy refuses it: the strict engine judged it
     _agree(data, "default")
+
+
+# Protocol 2 spells bytes `_codecs.encode(text, "latin1")`: the verifier fuses that
+# call, and for text of 32 bytes and more hands over the bytes, never the text.
+def _encode(text: str, *, text_put: bytes = b"q\x01", tuple_put: bytes = b"q\x03") -> bytes:
+    return g("_codecs", "encode") + b"q\x00" + u(text) + text_put + u("latin1") + b"q\x02\x86" + tuple_put + b"R"
+
+
+_ALL_LATIN1 = "".join(map(chr, range(256)))
+
+
+@pytest.mark.parametrize("size", [0, 1, 31, 32, 33, 4095, 4096, 4097, 1 << 16])
+def test_protocol_2_bytes_load_through_the_fused_encode(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    obj = [bytes(range(256)) * (size // 256) + b"\x00\xff\x80a" * ((size % 256) // 4), b"\xc3" * size, b"", b"z" * size]
+    data = pickle.dumps(obj, 2)
+    fused: list[object] = []
+
+    def spy(engine: Engine) -> None:
+        fused.append(type(engine.stack[1][0]))
+        _fast._encode_latin1(engine)
+
+    monkeypatch.setitem(_fast._HANDLERS, 10, spy)
+    result = try_loads(data, DEFAULT, LIMITS)
+    assert result == obj and all(type(b) is bytes for b in result)
+    # text of 32 bytes and more is never made (b"" is pickled as bytes())
+    assert fused == [bytes if len(b.decode("latin1").encode()) >= 32 else str for b in obj if b]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        stop(_encode("a" * 40) + b"h\x01\x86", 2),  # the text's memo slot, read later
+        stop(_encode("a" * 40) + b"h\x03\x86", 2),  # the argument tuple's, read later
+        stop(_encode("b" * 40, text_put=b"q\x01q\x04") + b"h\x04\x86", 2),  # put twice: not fused
+        stop(_encode("\u20ac" * 20), 2),  # a character outside latin-1
+        stop(_encode("\udcff" * 20), 2),  # a lone surrogate
+        stop(g("_codecs", "encode") + u("c" * 40) + u("latin-1") + b"\x86R", 2),  # another spelling
+        stop(_encode("d" * 40) + b"h\x00" + u("e" * 40) + b"h\x02\x86R\x86", 2),  # from the memo
+        stop(g("_codecs", "encode") + u("f" * 40) + b"2" + u("latin1") + b"\x86R\x86", 2),  # DUP
+    ],
+    ids=["text slot", "tuple slot", "put twice", "euro", "surrogate", "latin-1", "memo", "dup"],
+)
+def test_the_fused_encode_agrees_with_the_strict_engine(data: bytes) -> None:
+    _agree(data, "default")
+    _agree(data, "stdlib")
+
+
+def test_the_fused_encode_never_lends_out_the_changed_slots() -> None:
+    # the pickle reads the text and the tuple back: the fast path declines, and the
+    # strict engine gives them as the pickle says (the text a str, not the bytes)
+    data = stop(_encode("a" * 40) + b"h\x01h\x03\x87", 2)
+    assert try_loads(data, DEFAULT, LIMITS) is MISS
+    assert picklefence.loads(data) == (b"a" * 40, "a" * 40, ("a" * 40, "latin1")) == pickle.loads(data)
+
+
+@pytest.mark.parametrize(
+    ("signature", "fused"),
+    [
+        (None, True),
+        ({"args": [{"type": ["str"]}, {"value": ["latin1"]}]}, True),
+        ({"args": [{}, {"value": ["latin1", "ascii"]}]}, True),
+        ({"args": [{"type": ["str", "bytes"]}], "varargs": {"type": ["str"]}}, True),
+        ({"args": [{"type": ["str"], "max_len": 8}, {"value": ["latin1"]}]}, False),
+        ({"args": [{"type": ["str"], "pattern": "[a-z]*"}, {"value": ["latin1"]}]}, False),
+        ({"args": [{"type": ["str"]}, {"value": ["latin-1"]}]}, False),
+        ({"args": [{"type": ["bytes"]}, {"value": ["latin1"]}]}, False),
+        ({"args": [{"type": ["str"]}]}, False),
+    ],
+)
+def test_the_fused_encode_holds_to_the_policy(signature: dict[str, Any] | None, fused: bool) -> None:
+    rule = '[allow."_codecs:encode"]\ncan = ["call"]\n'
+    if signature is not None:
+        rule += f"signatures = [{_toml_inline(signature)}]\n"
+    policy = picklefence.Policy.from_toml(rule)
+    data = stop(_encode("a" * 40) + _encode("b"), 2)
+    assert (try_loads(data, policy, LIMITS) is not MISS) is fused
+    _agree(data, policy)
+
+
+def _toml_inline(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_inline(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_inline(v) for v in value) + "]"
+    return repr(value).replace("'", '"')
+
+
+def test_fused_encodes_count_as_calls() -> None:
+    data = pickle.dumps([b"x" * 40, b"y"], 2)
+    _agree(data, "default", Limits(max_calls=1))
+    with pytest.raises(picklefence.LimitExceededError):
+        picklefence.loads(data, limits=Limits(max_calls=1))
+    assert picklefence.loads(data, limits=Limits(max_calls=2)) == [b"x" * 40, b"y"]
+
+
+@given(
+    st.one_of(
+        st.text(st.characters(max_codepoint=0x1FF), min_size=16).map(lambda s: s.encode("utf-8", "surrogatepass")),
+        st.binary(min_size=32),
+        st.lists(
+            st.sampled_from([b"a", b"\xc2\x80", b"\xc3\xbf", b"\xc3", b"\x80", b"\xc4\x80", b"\xed\xa0\x80"]),
+            min_size=32,
+        ).map(b"".join),
+    )
+)
+def test_the_fused_encode_decodes_any_text_as_pickle_does(raw: bytes) -> None:
+    data = stop(g("_codecs", "encode") + b"X" + len(raw).to_bytes(4, "little") + raw + u("latin1") + b"\x86R", 2)
+    try:
+        expected: object = pickle.loads(data)
+    except UnicodeError:
+        expected = MISS
+    assert try_loads(data, DEFAULT, LIMITS) == expected

@@ -20,6 +20,7 @@ so run twice).  The C reader only ever gets bytes, never a file (cpython gh-1548
 
 from __future__ import annotations
 
+import _codecs
 import _pickle
 import io
 import pickle
@@ -28,6 +29,7 @@ from typing import Any
 
 from ._engine import Engine
 from ._reader import BytesReader
+from ._rules import CallInfo, Rule, Signature
 from .limits import Limits
 from .policy import Policy
 
@@ -42,6 +44,57 @@ except ImportError:  # built without a C compiler: the strict engine does everyt
 #: Returned when the fast path does not apply.
 MISS = object()
 
+
+def _encode_latin1(engine: Engine) -> None:
+    """REDUCE of ``_codecs.encode(text, "latin1")``, protocol 2's spelling of bytes.
+
+    For text of 32 bytes and more the verifier hands over the bytes the call returns,
+    decoded straight from the pickle's UTF-8, never the text: the call is then judged
+    here, as the strict engine would judge it for any such text, and counted."""
+    func, args = engine.stack
+    engine.count_call()
+    _, rule = engine.global_rule(func, "call", "REDUCE")
+    if func is not _codecs.encode or not _encodes_any_latin1(rule):
+        raise _Declined
+    text = args[0]
+    engine.stack = [text if type(text) is bytes else _codecs.encode(text, "latin1")]
+
+
+class _Declined(Exception):
+    """The strict engine decides (and words the refusal, if it is one)."""
+
+
+# Rules already judged by _encodes_any_latin1, by id (kept, so an id is not reused).
+_LATIN1_RULES: dict[int, tuple[Rule, bool]] = {}
+
+
+def _encodes_any_latin1(rule: Rule) -> bool:
+    """Whether ``rule`` lets ``_codecs.encode(text, "latin1")`` run for every str text."""
+    known = _LATIN1_RULES.get(id(rule))
+    if known is not None and known[0] is rule:
+        return known[1]
+    verdict = rule.signatures is None or any(_any_text_latin1(sig) for sig in rule.signatures)
+    if len(_LATIN1_RULES) >= 64:
+        _LATIN1_RULES.clear()
+    _LATIN1_RULES[id(rule)] = (rule, verdict)
+    return verdict
+
+
+def _any_text_latin1(sig: Signature) -> bool:
+    if sig.check is not None:
+        return False
+    if sig.args is None and sig.varargs is None:
+        return True
+    specs = (*(sig.args or ()), sig.varargs, sig.varargs)[:2]
+    text, encoding = specs
+    if len(sig.args or ()) > 2 or text is None or encoding is None:
+        return False
+    any_str = text.types is None or bool({"str", "builtins:str"} & text.types)
+    unbounded = (text.values, text.globals, text.max_len, text.min, text.max, text.pattern) == (None,) * 6
+    probe = CallInfo("_codecs:encode", ("", "latin1"), {}, lambda _: None, lambda _, __: False)
+    return any_str and unbounded and encoding.accepts("latin1", probe)
+
+
 # The strict engine's handlers, by the code the verifier gives each compiled opcode.
 _HANDLERS: dict[int, Callable[[Engine], None]] = {
     1: Engine.op_REDUCE,
@@ -53,6 +106,7 @@ _HANDLERS: dict[int, Callable[[Engine], None]] = {
     7: Engine.op_SETITEM,
     8: Engine.op_SETITEMS,
     9: Engine.op_ADDITEMS,
+    10: _encode_latin1,
 }
 _MARKED = frozenset({6, 8, 9})  # (target, items): the handler pops the items as a MARK's
 

@@ -25,14 +25,17 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 /* What a stack or memo slot holds: a list, dict or set this pickle built (item opcodes
- * on it run natively), or anything else. */
-enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3 };
-enum { C_REDUCE = 1, C_BUILD, C_NEWOBJ, C_NEWOBJ_EX, C_APPEND, C_APPENDS, C_SETITEM, C_SETITEMS, C_ADDITEMS };
-/* Arguments handed over as out-of-band buffers (Edit.code). */
-enum { P_BYTES = -1, P_BYTEARRAY = -2, P_STR = -3 };
+ * on it run natively), the global `_codecs.encode`, the text "latin1", a memo slot
+ * whose object a fused encode changed (reading it declines), or anything else. */
+enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3, T_ENCODE = 4, T_LATIN1 = 5, T_SPENT = 6 };
+enum { C_REDUCE = 1, C_BUILD, C_NEWOBJ, C_NEWOBJ_EX, C_APPEND, C_APPENDS, C_SETITEM, C_SETITEMS, C_ADDITEMS, C_LATIN1 };
+/* Arguments handed over as out-of-band buffers (Edit.code); P_LATIN1 is a str argument
+ * of `_codecs.encode(text, "latin1")` made directly into the bytes that call returns. */
+enum { P_BYTES = -1, P_BYTEARRAY = -2, P_STR = -3, P_LATIN1 = -4 };
 #define MEMO_CAP ((Py_ssize_t)1 << 24)
 /* Shorter arguments stay in the program: their objects outweigh their bytes there. */
 #define PAYLOAD_MIN 32
@@ -127,12 +130,61 @@ static void payloads_dealloc(Payloads *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* `_codecs.encode(utf8.decode("utf-8", "surrogatepass"), "latin1")` without the str
+ * between: protocol 2 spells bytes so, and for a numpy array's data that str is most of
+ * a load's time.  Text with a character past U+00FF, or not UTF-8, is a ValueError (the
+ * fast path declines and the strict engine runs the call). */
+static PyObject *latin1_from_utf8(const unsigned char *p, Py_ssize_t n) {
+    /* Latin-1 in UTF-8 is ASCII bytes, and lead bytes C2 or C3 each followed by one
+     * continuation byte c (80-BF), which stands for U+00c after C2 and U+00c+40 after
+     * C3.  A block at a time, without branches (so the compiler vectorizes it), each
+     * byte's value and whether it is kept (not a lead byte) are computed and the bytes
+     * checked; then the values are packed: each is stored, a lead byte's overwritten. */
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+    if (!out || n == 0) return out;
+    unsigned char *start = (unsigned char *)PyBytes_AS_STRING(out), *o = start;
+    unsigned char values[4096], kept[4096];
+    /* the first byte is no continuation (nor a lead but C2, C3), the last no lead */
+    unsigned bad = (p[0] >= 0x80 && (p[0] & 0xFE) != 0xC2) | (p[n - 1] >= 0xC0);
+    *o = p[0];
+    o += p[0] < 0x80;
+    for (Py_ssize_t i = 1; i < n; i += 4096) {
+        Py_ssize_t len = n - i < 4096 ? n - i : 4096;
+        const unsigned char *q = p + i;
+        unsigned high = 0;
+        for (Py_ssize_t j = 0; j < len; j++) {
+            unsigned c = q[j], before = q[j - 1], lead = c >= 0xC0;
+            values[j] = (unsigned char)(c + ((c >> 1) & (before << 6) & 0x40));
+            kept[j] = (unsigned char)!lead;
+            high |= c;
+            bad |= (lead & ((c & 0xFE) != 0xC2)) | (((c & 0xC0) == 0x80) ^ (before >= 0xC0));
+        }
+        if (!(high & 0x80)) {  /* an ASCII block, as it is */
+            memcpy(o, q, (size_t)len);
+            o += len;
+            continue;
+        }
+        for (Py_ssize_t j = 0; j < len; j++) {
+            *o = values[j];
+            o += kept[j];
+        }
+    }
+    if (bad) {
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_ValueError, "text outside latin-1");
+        return NULL;
+    }
+    if (_PyBytes_Resize(&out, o - start) < 0) return NULL;
+    return out;
+}
+
 static PyObject *payloads_next(Payloads *self) {
     if (self->next >= self->count) return NULL;
     Edit *e = &self->edits[self->next++];
     const char *at = (const char *)self->data.buf + e->pos + e->header;
     Py_ssize_t n = e->skip - e->header;
     if (e->code == P_STR) return PyUnicode_DecodeUTF8(at, n, "surrogatepass");
+    if (e->code == P_LATIN1) return latin1_from_utf8((const unsigned char *)at, n);
     if (e->code == P_BYTEARRAY) return PyByteArray_FromStringAndSize(at, n);
     return PyBytes_FromStringAndSize(at, n);
 }
@@ -212,6 +264,14 @@ static PyObject *verify(PyObject *module, PyObject *args) {
     const unsigned char *d = buf.buf;
     Py_ssize_t n = buf.len, pos = 0, frame_end = -1, result = -1, proto = 0;
     int globals = 0;
+    /* The match of protocol 2's bytes, `_codecs.encode(text, "latin1")`, lexically:
+     * global [PUT] text [PUT] "latin1" [PUT] TUPLE2 [PUT] REDUCE.  `pat` is the step
+     * reached (0: none), `was` the step before this opcode; the text's payload edit (or
+     * -1) and the memo slots the text and the tuple were put in (or -1) are kept, since
+     * fusing makes the text bytes: those slots then hold objects the original pickle
+     * does not have, and reading them declines. */
+    int pat = 0;
+    Py_ssize_t pat_edit = -1, pat_text_put = -1, pat_tuple_put = -1;
     State s;
     memset(&s, 0, sizeof(s));
     if (max_index >= MEMO_CAP) max_index = MEMO_CAP - 1;
@@ -234,6 +294,8 @@ static PyObject *verify(PyObject *module, PyObject *args) {
         Py_ssize_t at = pos;  /* this opcode's offset */
         unsigned char op = d[pos++];
         Py_ssize_t v, k;
+        int was = pat;
+        pat = 0;
         switch (op) {
         case 0x80:                                                                  /* PROTO: first only */
             if (pos != 1) goto done;
@@ -256,10 +318,28 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             LINE();
             LINE();
             globals = 1;
-            PUSH(T_OTHER);
+            if (pos - at == 16 && !memcmp(d + at + 1, "_codecs\nencode\n", 15)) {
+                PUSH(T_ENCODE);
+                pat = 1;
+            } else {
+                PUSH(T_OTHER);
+            }
             break;
         case 0x93: POP(2); globals = 1; PUSH(T_OTHER); break;                      /* STACK_GLOBAL */
-        case 'R': POP(2); EDIT(at, 1, C_REDUCE, 0); PUSH(T_OTHER); break;
+        case 'R':                                                                   /* REDUCE */
+            POP(2);
+            if (was == 4) {  /* _codecs.encode(text, "latin1") */
+                EDIT(at, 1, C_LATIN1, 0);
+                if (pat_edit >= 0) {
+                    s.edits[pat_edit].code = P_LATIN1;
+                    if (pat_text_put >= 0) s.memo[pat_text_put] = T_SPENT + 1;
+                    if (pat_tuple_put >= 0) s.memo[pat_tuple_put] = T_SPENT + 1;
+                }
+            } else {
+                EDIT(at, 1, C_REDUCE, 0);
+            }
+            PUSH(T_OTHER);
+            break;
         case 'b': POP(2); EDIT(at, 1, C_BUILD, 0); PUSH(T_OTHER); break;
         case 0x81: POP(2); EDIT(at, 1, C_NEWOBJ, 0); PUSH(T_OTHER); break;
         case 0x92: POP(3); EDIT(at, 1, C_NEWOBJ_EX, 0); PUSH(T_OTHER); break;
@@ -284,10 +364,20 @@ static PyObject *verify(PyObject *module, PyObject *args) {
         case 0x8c: case 'C': case 'B': case 'X': case 0x8e: case 0x8d: case 0x96:  /* str, bytes, bytearray */
             ARG(op == 'C' || op == 0x8c ? 1 : op == 'B' || op == 'X' ? 4 : 8, v);
             PAYLOAD(v);
+            k = op == 'X' || op == 0x8d || op == 0x8c;  /* str */
             if (v >= PAYLOAD_MIN && (globals || s.ncode))  /* plain data is not compiled */
-                EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : op == 'X' || op == 0x8d || op == 0x8c ? P_STR : P_BYTES,
-                     (int)(pos - at - v));
-            PUSH(T_OTHER);
+                EDIT(at, pos - at, op == 0x96 ? P_BYTEARRAY : k ? P_STR : P_BYTES, (int)(pos - at - v));
+            if (k && was == 1) {  /* the text to encode */
+                pat = 2;
+                pat_edit = s.nedits && s.edits[s.nedits - 1].pos == at ? s.nedits - 1 : -1;
+                pat_text_put = -1;
+            }
+            if (k && v == 6 && !memcmp(d + pos - 6, "latin1", 6)) {
+                if (was == 2) pat = 3;
+                PUSH(T_LATIN1);
+            } else {
+                PUSH(T_OTHER);
+            }
             break;
         case 0x94:                                                                  /* MEMOIZE */
             v = s.memo_count;
@@ -302,12 +392,23 @@ static PyObject *verify(PyObject *module, PyObject *args) {
                 s.memo_count++;
             }
             s.memo[v] = (unsigned char)(TOP + 1);
+            if (was == 1 || was == 3) pat = was;  /* the global or "latin1", kept in the memo */
+            if (was == 2 && pat_text_put < 0) {
+                pat = 2;
+                pat_text_put = v;
+            }
+            if (was == 4 && pat_tuple_put < 0) {
+                pat = 4;
+                pat_tuple_put = v;
+            }
             break;
         case 'h': ARG(1, v); goto get;                                              /* BINGET */
         case 'j': ARG(4, v); goto get;                                              /* LONG_BINGET */
         get:
-            if (v >= s.memo_cap || !s.memo[v]) goto done;
+            if (v >= s.memo_cap || !s.memo[v] || s.memo[v] == T_SPENT + 1) goto done;
             PUSH((unsigned char)(s.memo[v] - 1));
+            if (TOP == T_ENCODE) pat = 1;
+            if (TOP == T_LATIN1 && was == 2) pat = 3;
             break;
         case 'a':                                                                   /* APPEND */
             POP(1);
@@ -327,7 +428,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             if (op == 0x90 && TOP != T_SET) EDIT(at, 1, C_ADDITEMS, 0);
             break;
         case 0x85: POP(1); PUSH(T_OTHER); break;                                   /* TUPLE1-3 */
-        case 0x86: POP(2); PUSH(T_OTHER); break;
+        case 0x86: POP(2); PUSH(T_OTHER); if (was == 3) { pat = 4; pat_tuple_put = -1; } break;
         case 0x87: POP(3); PUSH(T_OTHER); break;
         case 't': case 0x91: if (pop_mark(&s) < 0) goto done; PUSH(T_OTHER); break; /* TUPLE FROZENSET */
         case 'l': if (pop_mark(&s) < 0) goto done; PUSH(T_LIST); break;           /* LIST */
