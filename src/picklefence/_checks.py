@@ -233,11 +233,14 @@ def numpy_frombuffer(call: Call) -> bool:
     dtype = _dtype(dtype)
     if size is None or dtype is None or dtype.hasobject or order not in ("C", "F"):
         return False
-    try:
-        with memoryview(buffer) as view:
-            nbytes = view.nbytes
-    except TypeError:
-        return False
+    if type(buffer) in (bytes, bytearray):
+        nbytes = len(buffer)
+    else:
+        try:
+            with memoryview(buffer) as view:
+                nbytes = view.nbytes
+        except TypeError:
+            return False
     return bool(nbytes == size * dtype.itemsize)
 
 
@@ -272,20 +275,16 @@ def sklearn_tree_state(call: Call) -> bool:
     names = nodes.dtype.names or ()
     if not {"left_child", "right_child", "feature"} <= set(names):
         return False
-    index = numpy.arange(count)
-    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
-    leaf = left == -1
-    if not numpy.array_equal(leaf, right == -1):
-        return False
-    inner = ~leaf
     n_features = getattr(tree, "n_features", None)
     if type(n_features) is not int:
         return False
-    return bool(
-        numpy.all((left[inner] > index[inner]) & (left[inner] < count))
-        and numpy.all((right[inner] > index[inner]) & (right[inner] < count))
-        and numpy.all((feature[inner] >= 0) & (feature[inner] < n_features))
-    )
+    index = numpy.arange(count)
+    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    leaf = left == -1
+    # an inner node's children come after it and exist, and its feature is the tree's
+    inner_ok = (left > index) & (left < count) & (right > index) & (right < count)
+    inner_ok &= (feature >= 0) & (feature < n_features)
+    return bool(numpy.array_equal(leaf, right == -1) and (leaf | inner_ok).all())
 
 
 def sklearn_binary_tree_state(call: Call) -> bool:

@@ -808,8 +808,8 @@ class Engine:
                     f"BUILD state for {type(inst).__qualname__} must be a dict, not {type(part).__name__}",
                     capability="state",
                 )
-            for key in part:
-                if type(key) is not str or _is_dunder(key):
+            for key in part:  # (_is_dunder, inlined: a model's state has many keys)
+                if type(key) is not str or (key[:2] == "__" and key[-2:] == "__" and len(key) > 4):
                     raise PolicyViolation(
                         f"BUILD state key {key!r} is not an ordinary attribute name", capability="state"
                     )

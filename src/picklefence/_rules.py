@@ -281,7 +281,10 @@ class Rule:
     def accepts(self, call: Call, checks: Mapping[str, Check]) -> bool:
         if self.signatures is None:
             return True
-        return any(sig.accepts(call, checks) for sig in self.signatures)
+        for sig in self.signatures:  # a loop, not any(): this runs for every call
+            if sig.accepts(call, checks):
+                return True
+        return False
 
     def accepts_state(self, call: Call, checks: Mapping[str, Check]) -> bool:
         """Whether ``state_check`` (if any) accepts BUILD's ``call.args == (instance, state)``."""
