@@ -931,8 +931,11 @@ def resolve_global(module: str, qualname: str) -> Any:
 def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
     """Import ``module`` and walk ``qualname``; only called for an allowed name (G1)."""
     sys.audit("pickle.find_class", module, qualname)
+    obj: Any = sys.modules.get(module)
     try:
-        obj: Any = importlib.import_module(module)
+        # what import_module returns, without its cost, once the module is fully imported
+        if obj is None or getattr(getattr(obj, "__spec__", None), "_initializing", False):
+            obj = importlib.import_module(module)
     except Exception as exc:
         raise mixed(UnpicklingError, type(exc))(
             f"cannot import module {module!r} for global {join_name(module, qualname)!r}: {exc}"

@@ -112,9 +112,11 @@ _MARKED = frozenset({6, 8, 9})  # (target, items): the handler pops the items as
 
 
 class _Loader(_pickle.Unpickler):
-    def __init__(self, program: bytes, engine: Engine, buffers: Iterator[Any] | None, **kwargs: Any) -> None:
-        super().__init__(io.BytesIO(program), buffers=buffers, **kwargs)
-        self.engine = engine
+    """The C unpickler, deferring to ``engine`` (set once made: no __init__ of its own,
+    as small pickles pay for every step)."""
+
+    __slots__ = ("engine",)
+    engine: Engine
 
     def find_class(self, module: str, name: str) -> Any:
         return self.engine.find(module, name)
@@ -176,7 +178,9 @@ def _run(
             persistent_load=_no_persistent_ids,
         )
         engine.proto = proto
-        return _Loader(program, engine, payloads, **kwargs).load()
+        loader = _Loader(io.BytesIO(program), buffers=payloads, **kwargs)
+        loader.engine = engine
+        return loader.load()
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS
 
