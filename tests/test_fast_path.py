@@ -28,6 +28,7 @@ from .strategies import builtin_values, values
 from .test_hostile import CASES
 
 pytestmark = pytest.mark.skipif(verify is None, reason="built without the C verifier")
+_fastcheck = pytest.importorskip("picklefence._fastcheck")
 
 LIMITS = Limits()
 DEFAULT = picklefence.Policy.named("default")
@@ -386,9 +387,27 @@ def test_fused_encodes_count_as_calls() -> None:
     )
 )
 def test_the_fused_encode_decodes_any_text_as_pickle_does(raw: bytes) -> None:
+    _decodes_as_pickle_does(raw)
+
+
+def _decodes_as_pickle_does(raw: bytes) -> None:
+    """With SSSE3 shuffles (where the machine has them) and with the plain packing."""
     data = stop(g("_codecs", "encode") + b"X" + len(raw).to_bytes(4, "little") + raw + u("latin1") + b"\x86R", 2)
     try:
         expected: object = pickle.loads(data)
     except UnicodeError:
         expected = MISS
-    assert try_loads(data, DEFAULT, LIMITS) == expected
+    for shuffle in (True, False):
+        previous = _fastcheck.use_shuffle(shuffle)
+        try:
+            assert try_loads(data, DEFAULT, LIMITS) == expected, shuffle
+        finally:
+            _fastcheck.use_shuffle(previous)
+
+
+@pytest.mark.parametrize("at", [0, 1, 2, 15, 16, 17, 31, 32, 33, 4095, 4096, 8190, 8191])
+@pytest.mark.parametrize("bad", [b"\x80", b"\xc4", b"\xc0", b"\xff", b"\xc3"])
+def test_one_wrong_byte_anywhere_in_long_text_declines(at: int, bad: bytes) -> None:
+    raw = bytearray(_ALL_LATIN1.encode() * 22)[:8192]  # valid UTF-8 of latin-1 text, 16-byte blocks and a tail
+    raw[at : at + 1] = bad
+    _decodes_as_pickle_does(bytes(raw))

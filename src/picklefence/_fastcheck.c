@@ -133,22 +133,21 @@ static void payloads_dealloc(Payloads *self) {
 /* `_codecs.encode(utf8.decode("utf-8", "surrogatepass"), "latin1")` without the str
  * between: protocol 2 spells bytes so, and for a numpy array's data that str is most of
  * a load's time.  Text with a character past U+00FF, or not UTF-8, is a ValueError (the
- * fast path declines and the strict engine runs the call). */
-static PyObject *latin1_from_utf8(const unsigned char *p, Py_ssize_t n) {
-    /* Latin-1 in UTF-8 is ASCII bytes, and lead bytes C2 or C3 each followed by one
-     * continuation byte c (80-BF), which stands for U+00c after C2 and U+00c+40 after
-     * C3.  A block at a time, without branches (so the compiler vectorizes it), each
-     * byte's value and whether it is kept (not a lead byte) are computed and the bytes
-     * checked; then the values are packed: each is stored, a lead byte's overwritten. */
-    PyObject *out = PyBytes_FromStringAndSize(NULL, n);
-    if (!out || n == 0) return out;
-    unsigned char *start = (unsigned char *)PyBytes_AS_STRING(out), *o = start;
+ * fast path declines and the strict engine runs the call).
+ *
+ * Latin-1 in UTF-8 is ASCII bytes, and lead bytes C2 or C3 each followed by one
+ * continuation byte c (80-BF), which stands for U+00c after C2 and U+00c+40 after C3:
+ * the value of byte c after byte b is c + ((c >> 1) & (b << 6) & 0x40) for an ASCII or
+ * continuation c, and the bytes kept are all but the lead bytes.  The checks and values
+ * need no branches, so they vectorize; packing the kept bytes is a shuffle per 8 bytes
+ * where SSSE3 is there, a store per byte elsewhere. */
+
+/* From p[i] (i >= 1: p[i - 1] is read) to p[n], packed at o; returns the new end of the
+ * output and sets *bad if the bytes are not latin-1 in UTF-8. */
+static unsigned char *pack_bytes(const unsigned char *p, Py_ssize_t i, Py_ssize_t n, unsigned char *o, unsigned *bad) {
     unsigned char values[4096], kept[4096];
-    /* the first byte is no continuation (nor a lead but C2, C3), the last no lead */
-    unsigned bad = (p[0] >= 0x80 && (p[0] & 0xFE) != 0xC2) | (p[n - 1] >= 0xC0);
-    *o = p[0];
-    o += p[0] < 0x80;
-    for (Py_ssize_t i = 1; i < n; i += 4096) {
+    unsigned wrong = 0;
+    for (; i < n; i += 4096) {
         Py_ssize_t len = n - i < 4096 ? n - i : 4096;
         const unsigned char *q = p + i;
         unsigned high = 0;
@@ -157,18 +156,86 @@ static PyObject *latin1_from_utf8(const unsigned char *p, Py_ssize_t n) {
             values[j] = (unsigned char)(c + ((c >> 1) & (before << 6) & 0x40));
             kept[j] = (unsigned char)!lead;
             high |= c;
-            bad |= (lead & ((c & 0xFE) != 0xC2)) | (((c & 0xC0) == 0x80) ^ (before >= 0xC0));
+            wrong |= (lead & ((c & 0xFE) != 0xC2)) | (((c & 0xC0) == 0x80) ^ (before >= 0xC0));
         }
         if (!(high & 0x80)) {  /* an ASCII block, as it is */
             memcpy(o, q, (size_t)len);
             o += len;
             continue;
         }
-        for (Py_ssize_t j = 0; j < len; j++) {
+        for (Py_ssize_t j = 0; j < len; j++) {  /* every value is stored, a lead byte's overwritten */
             *o = values[j];
             o += kept[j];
         }
     }
+    *bad |= wrong;
+    return o;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_SHUFFLE 1
+static int has_ssse3;
+/* For each mask of 8 kept bytes: their positions, then 0x80 (a zero byte), and how many. */
+static unsigned char pack_order[256][8], pack_count[256];
+
+static void init_shuffle(void) {
+    has_ssse3 = __builtin_cpu_supports("ssse3");
+    for (int m = 0; m < 256; m++) {
+        int k = 0;
+        for (int b = 0; b < 8; b++)
+            if (m >> b & 1) pack_order[m][k++] = (unsigned char)b;
+        pack_count[m] = (unsigned char)k;
+        while (k < 8) pack_order[m][k++] = 0x80;
+    }
+}
+
+/* pack_bytes, 16 bytes at a time while 16 are left; returns where it stopped in *at. */
+__attribute__((target("ssse3"))) static unsigned char *pack_shuffled(const unsigned char *p, Py_ssize_t *at,
+                                                                     Py_ssize_t n, unsigned char *o, unsigned *bad) {
+    const __m128i x40 = _mm_set1_epi8(0x40), x80 = _mm_set1_epi8((char)0x80), xC0 = _mm_set1_epi8((char)0xC0);
+    const __m128i xC2 = _mm_set1_epi8((char)0xC2), xFE = _mm_set1_epi8((char)0xFE);
+    __m128i wrong = _mm_setzero_si128();
+    Py_ssize_t i = *at;
+    for (; n - i >= 16; i += 16) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(p + i));
+        __m128i before = _mm_loadu_si128((const __m128i *)(p + i - 1));
+        __m128i top = _mm_and_si128(c, xC0);
+        __m128i lead = _mm_cmpeq_epi8(top, xC0);
+        __m128i continuation = _mm_cmpeq_epi8(top, x80);
+        __m128i after_lead = _mm_cmpeq_epi8(_mm_and_si128(before, xC0), xC0);
+        __m128i other_lead = _mm_andnot_si128(_mm_cmpeq_epi8(_mm_and_si128(c, xFE), xC2), lead);
+        wrong = _mm_or_si128(wrong, _mm_or_si128(other_lead, _mm_xor_si128(continuation, after_lead)));
+        /* 16-bit shifts: the bits that cross into the next byte are masked off */
+        __m128i add = _mm_and_si128(_mm_and_si128(_mm_srli_epi16(c, 1), _mm_slli_epi16(before, 6)), x40);
+        __m128i values = _mm_add_epi8(c, add);
+        unsigned keep = ~(unsigned)_mm_movemask_epi8(lead) & 0xFFFF, low = keep & 0xFF, high = keep >> 8;
+        _mm_storel_epi64((__m128i *)o, _mm_shuffle_epi8(values, _mm_loadl_epi64((const __m128i *)pack_order[low])));
+        o += pack_count[low];
+        __m128i upper = _mm_srli_si128(values, 8);
+        _mm_storel_epi64((__m128i *)o, _mm_shuffle_epi8(upper, _mm_loadl_epi64((const __m128i *)pack_order[high])));
+        o += pack_count[high];
+    }
+    *bad |= (unsigned)_mm_movemask_epi8(wrong) != 0;
+    *at = i;
+    return o;
+}
+#endif
+
+static PyObject *latin1_from_utf8(const unsigned char *p, Py_ssize_t n) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n);  /* at most n bytes; cut to size */
+    if (!out || n == 0) return out;
+    unsigned char *start = (unsigned char *)PyBytes_AS_STRING(out), *o = start;
+    /* the first byte is no continuation (nor a lead but C2, C3), the last no lead */
+    unsigned bad = (p[0] >= 0x80 && (p[0] & 0xFE) != 0xC2) | (p[n - 1] >= 0xC0);
+    Py_ssize_t i = 1;
+    *o = p[0];
+    o += p[0] < 0x80;
+#ifdef HAVE_SHUFFLE
+    /* each 8-byte store stays inside the n bytes: at most i bytes were kept before it */
+    if (has_ssse3) o = pack_shuffled(p, &i, n, o, &bad);
+#endif
+    o = pack_bytes(p, i, n, o, &bad);
     if (bad) {
         Py_DECREF(out);
         PyErr_SetString(PyExc_ValueError, "text outside latin-1");
@@ -467,8 +534,23 @@ oom:
     return PyErr_NoMemory();
 }
 
+/* For tests of the plain packing on machines that shuffle: whether to shuffle (where
+ * SSSE3 is there); returns whether it did. */
+static PyObject *use_shuffle(PyObject *module, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+#ifdef HAVE_SHUFFLE
+    int was = has_ssse3;
+    has_ssse3 = on && __builtin_cpu_supports("ssse3");
+    return PyBool_FromLong(was);
+#else
+    return PyBool_FromLong(0);
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"verify", verify, METH_VARARGS, "(end past STOP or -1, protocol, program or None, payloads)."},
+    {"use_shuffle", use_shuffle, METH_O, "Whether to pack decoded latin-1 with SSSE3 shuffles; returns the old setting."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -476,5 +558,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fastcheck", NULL, -
 
 PyMODINIT_FUNC PyInit__fastcheck(void) {
     if (PyType_Ready(&PayloadsType) < 0) return NULL;
+#ifdef HAVE_SHUFFLE
+    init_shuffle();
+#endif
     return PyModule_Create(&module);
 }
