@@ -12,6 +12,7 @@ geometric means per group.  Array and ML cases load under the shipped policies
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
 import io
 import math
@@ -53,6 +54,8 @@ def _cases() -> list[Case]:
             lambda: {"name": "svc", "port": 8080, "debug": False, "ratio": 0.25, "hosts": ["a", "b"], "raw": b"x"},
             default,
         ),
+        # one small object: a load's fixed cost (a global, a checked call), no data to speak of
+        ("small datetime", "small objects", lambda: datetime.datetime(2026, 11, 24, 9, 30), Policy.named("stdlib")),
     ]
     try:
         import numpy as np
@@ -212,7 +215,7 @@ def main() -> int:
     print("## geometric means of ratios")
     for (op, group), values in sorted(ratios.items()):
         mean = math.exp(sum(math.log(v) for v in values) / len(values))
-        print(f"{op:<6} {group:<11} {mean:.2f}x  ({len(values)} cases)")
+        print(f"{op:<6} {group:<13} {mean:.2f}x  ({len(values)} cases)")
     return 0
 
 

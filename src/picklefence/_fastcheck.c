@@ -19,13 +19,13 @@
  * global or operation (before it, the pickle may yet prove plain data) becomes NEXT_BUFFER,
  * and `payloads` an iterator that makes those objects from `data` as the C unpickler
  * asks for them: the program holds little besides opcodes, so a load holds no second
- * copy of the pickle's text and bytes.  The C unpickler then calls only
- * find_class and persistent_load: every global, call and change of an object goes
- * through the strict engine, in stream order.
+ * copy of the pickle's text and bytes (protocol 2's bytes, `_codecs.encode(text,
+ * "latin1")`, become a BINPERSID of their own, and long text the bytes themselves).
+ * The C unpickler then calls only find_class and persistent_load: every global, call
+ * and change of an object goes through the strict engine, in stream order.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <stdint.h>
 #include <string.h>
 
 /* What a stack or memo slot holds: a list, dict or set this pickle built (item opcodes

@@ -120,11 +120,14 @@ class Arg:
     max: int | float | None = None
     pattern: str | None = None
     _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # the builtin types among ``types``, matched by identity before any name is built
+    _builtins: frozenset[type] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.types is not None:
             if not self.types:
                 raise ValueError("an argument's 'type' list is empty: nothing could match")
+            object.__setattr__(self, "_builtins", frozenset(TYPE_NAMES[n] for n in self.types if n in TYPE_NAMES))
             for name in self.types:
                 if name not in TYPE_NAMES and ":" not in name:
                     known = ", ".join(sorted(TYPE_NAMES))
@@ -144,7 +147,7 @@ class Arg:
                 raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from None
 
     def accepts(self, value: object, call: Call) -> bool:
-        if self.types is not None and not _type_matches(value, self.types):
+        if self.types is not None and type(value) not in self._builtins and not _type_matches(value, self.types):
             return False
         if self.values is not None and not any(type(value) is type(v) and value == v for v in self.values):
             return False
@@ -218,17 +221,18 @@ class Signature:
             fixed = self.args or ()
             if len(args) < len(fixed) or (self.varargs is None and len(args) != len(fixed)):
                 return False
-            for spec, value in zip(fixed, args, strict=False):
-                if not spec.accepts(value, call):
+            for index, spec in enumerate(fixed):
+                if not spec.accepts(args[index], call):
                     return False
             if self.varargs is not None:
                 for value in args[len(fixed) :]:
                     if not self.varargs.accepts(value, call):
                         return False
-        for key, value in call.kwargs.items():
-            kwspec = self.kwargs.get(key)
-            if kwspec is None or not kwspec.accepts(value, call):
-                return False
+        if call.kwargs:  # (most calls have none: no items() to make)
+            for key, value in call.kwargs.items():
+                kwspec = self.kwargs.get(key)
+                if kwspec is None or not kwspec.accepts(value, call):
+                    return False
         if self.check is None:
             return True
         check = checks[self.check] if isinstance(self.check, str) else self.check
