@@ -137,13 +137,28 @@ class _Loader(_pickle.Unpickler):
         return engine.stack[-1]
 
 
-def try_loads(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> Any:
+def try_loads(
+    data: bytes,
+    policy: Policy,
+    limits: Limits,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+) -> Any:
     """The object ``data`` holds, if the fast path applies; otherwise :data:`MISS`.
-    ``kwargs`` are ``pickle.loads``'s (fix_imports, encoding, errors)."""
-    return try_loads_at(data, policy, limits, **kwargs)[0]
+    The options are ``pickle.loads``'s (passed as they are: small pickles pay for
+    every step)."""
+    return try_loads_at(data, policy, limits, fix_imports, encoding, errors)[0]
 
 
-def try_loads_at(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> tuple[Any, int]:
+def try_loads_at(
+    data: bytes,
+    policy: Policy,
+    limits: Limits,
+    fix_imports: bool = True,
+    encoding: str = "ASCII",
+    errors: str = "strict",
+) -> tuple[Any, int]:
     """:func:`try_loads`, and the offset just past the pickle's STOP."""
     if verify is None:
         return MISS, -1
@@ -152,37 +167,31 @@ def try_loads_at(data: bytes, policy: Policy, limits: Limits, **kwargs: Any) -> 
     )
     if end < 0 or end > limits.max_input_bytes:
         return MISS, -1
-    return _run(data, proto, program, payloads, policy, limits, kwargs), end
-
-
-def _run(
-    data: bytes,
-    proto: int,
-    program: bytes | None,
-    payloads: Iterator[Any] | None,
-    policy: Policy,
-    limits: Limits,
-    kwargs: dict[str, Any],
-) -> Any:
     try:
         if program is None:
-            return pickle.loads(data, **kwargs)
+            return pickle.loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors), end
         engine = Engine(
-            BytesReader(b""),
+            _NO_INPUT,
             policy,
             limits,
-            fix_imports=kwargs.get("fix_imports", True),
-            encoding=kwargs.get("encoding", "ASCII"),
-            errors=kwargs.get("errors", "strict"),
+            fix_imports=fix_imports,
+            encoding=encoding,
+            errors=errors,
             buffers=None,
             persistent_load=_no_persistent_ids,
         )
         engine.proto = proto
-        loader = _Loader(io.BytesIO(program), buffers=payloads, **kwargs)
+        loader = _Loader(
+            io.BytesIO(program), fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=payloads
+        )
         loader.engine = engine
-        return loader.load()
+        return loader.load(), end
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
-        return MISS
+        return MISS, end
+
+
+# The fast path's engine reads nothing itself: the C unpickler reads the program.
+_NO_INPUT = BytesReader(b"")
 
 
 def _no_persistent_ids(pid: object) -> Any:

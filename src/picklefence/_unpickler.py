@@ -190,10 +190,10 @@ def _try_small_file(file: Any, options: dict[str, Any]) -> Any:
     rest = size - start
     if not 0 < rest <= _SMALL_FILE:
         return MISS
-    kwargs = {key: options[key] for key in ("fix_imports", "encoding", "errors")}
+    settings = options["fix_imports"], options["encoding"], options["errors"]
     for n in (_FIRST_READ, rest) if rest > _FIRST_READ else (rest,):
         file.seek(start)
-        result, end = try_loads_at(file.read(n), options["policy"], options["limits"], **kwargs)
+        result, end = try_loads_at(file.read(n), options["policy"], options["limits"], *settings)
         if result is not MISS:
             file.seek(start + end)
             return result
