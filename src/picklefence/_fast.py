@@ -81,6 +81,8 @@ def _encodes_any_latin1(rule: Rule) -> bool:
 
 
 def _any_text_latin1(sig: Signature) -> bool:
+    """Whether ``sig`` takes ``(text, "latin1")`` for every str text; judged from what
+    it declares, never by trying (a check or a bound might refuse some text)."""
     if sig.check is not None:
         return False
     if sig.args is None and sig.varargs is None:
