@@ -329,7 +329,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
     Py_ssize_t max_index, max_entries, max_marks, max_string;
     if (!PyArg_ParseTuple(args, "y*nnnn", &buf, &max_index, &max_entries, &max_marks, &max_string)) return NULL;
     const unsigned char *d = buf.buf;
-    Py_ssize_t n = buf.len, pos = 0, frame_end = -1, result = -1, proto = 0;
+    Py_ssize_t n = buf.len, pos = 0, frame_end = -1, limit = n, result = -1, proto = 0;  /* limit: frame or input end */
     int globals = 0;
     /* The match of protocol 2's bytes, `_codecs.encode(text, "latin1")`, lexically:
      * global [PUT] text [PUT] "latin1" [PUT] TUPLE2 [PUT] REDUCE.  `pat` is the step
@@ -343,20 +343,21 @@ static PyObject *verify(PyObject *module, PyObject *args) {
     memset(&s, 0, sizeof(s));
     if (max_index >= MEMO_CAP) max_index = MEMO_CAP - 1;
 
-#define LIMIT (frame_end >= 0 ? frame_end : n)
-#define NEED(k) do { if ((k) < 0 || (k) > LIMIT - pos) goto done; } while (0)
+#define NEED(k) do { if ((k) < 0 || (k) > limit - pos) goto done; } while (0)
 #define ARG(k, var) do { NEED(k); var = u_le(d + pos, (k)); pos += (k); if (var < 0) goto done; } while (0)
 #define PAYLOAD(len) do { if ((len) > max_string) goto done; NEED(len); pos += (len); } while (0)
-#define PUSH(t) do { if (push(&s, (t)) < 0) goto oom; } while (0)
+#define PUSH(t) do { unsigned char tag_ = (t);                                        \
+                    if (s.len < s.cap) s.tags[s.len++] = tag_;                         \
+                    else if (push(&s, tag_) < 0) goto oom; } while (0)
 #define POP(k) do { if (level(&s) < (k)) goto done; s.len -= (k); } while (0)
 #define EDIT(at, skip, code, header) do { if (edit(&s, (at), (skip), (code), (header)) < 0) goto oom; } while (0)
-#define LINE() do { const unsigned char *nl = memchr(d + pos, '\n', (size_t)(LIMIT - pos)); \
+#define LINE() do { const unsigned char *nl = memchr(d + pos, '\n', (size_t)(limit - pos)); \
                     if (!nl) goto done;                                                  \
                     pos = nl - d + 1; } while (0)
 #define TOP (s.tags[s.len - 1])
 
     for (;;) {
-        if (frame_end >= 0 && pos == frame_end) frame_end = -1;  /* the frame is used up */
+        if (pos == frame_end) frame_end = -1, limit = n;  /* the frame is used up */
         NEED(1);
         Py_ssize_t at = pos;  /* this opcode's offset */
         unsigned char op = d[pos++];
@@ -374,7 +375,7 @@ static PyObject *verify(PyObject *module, PyObject *args) {
             ARG(8, v);
             if (frame_end >= 0 && pos != frame_end) goto done;
             if (v > n - pos) goto done;
-            frame_end = pos + v;
+            frame_end = limit = pos + v;
             EDIT(at, 9, 0, 0);
             break;
         case '.':                                                                   /* STOP */
