@@ -180,6 +180,7 @@ static int has_ssse3;
 static unsigned char pack_order[256][8], pack_count[256];
 
 static void init_shuffle(void) {
+    __builtin_cpu_init();  /* (done already in a program's main code; a no-op then) */
     has_ssse3 = __builtin_cpu_supports("ssse3");
     for (int m = 0; m < 256; m++) {
         int k = 0;
