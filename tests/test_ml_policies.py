@@ -438,8 +438,18 @@ class _Reduced:
         lambda nodes: nodes.__setitem__("left_child", np.where(nodes["left_child"] > 0, 10**6, -1)),
         lambda nodes: nodes.__setitem__("right_child", np.where(nodes["right_child"] > 0, 0, -1)),
         lambda nodes: nodes.__setitem__("feature", np.where(nodes["left_child"] > 0, 99, -2)),
+        lambda nodes: nodes["right_child"].__setitem__(0, -1),
+        lambda nodes: nodes["left_child"].__setitem__(0, 0),
+        lambda nodes: nodes.__setitem__("left_child", np.where(nodes["left_child"] > 0, nodes["left_child"], -5)),
     ],
-    ids=["child index past the end", "child pointing back (a cycle)", "feature out of range"],
+    ids=[
+        "child index past the end",
+        "child pointing back (a cycle)",
+        "feature out of range",
+        "one child only",
+        "child is the node itself",
+        "leaf marked -5",
+    ],
 )
 def test_sklearn_tree_with_bad_node_indices_is_refused(mutation: Callable[[Any], None]) -> None:
     data = _tree_with(mutation)

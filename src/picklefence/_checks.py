@@ -278,13 +278,14 @@ def sklearn_tree_state(call: Call) -> bool:
     n_features = getattr(tree, "n_features", None)
     if type(n_features) is not int:
         return False
-    index = numpy.arange(count)
     left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
-    leaf = left == -1
-    # an inner node's children come after it and exist, and its feature is the tree's
-    inner_ok = (left > index) & (left < count) & (right > index) & (right < count)
-    inner_ok &= (feature >= 0) & (feature < n_features)
-    return bool(numpy.array_equal(leaf, right == -1) and (leaf | inner_ok).all())
+    # A leaf has -1 on both sides; an inner node's children come after it and exist,
+    # and its feature is the tree's.  (As few numpy calls as can say it: trees are
+    # small and a forest has hundreds.)
+    low, high = numpy.minimum(left, right), numpy.maximum(left, right)
+    leaf = high == -1
+    inner = (low > numpy.arange(count)) & (high < count) & (feature >= 0) & (feature < n_features)
+    return int(numpy.count_nonzero(leaf & (low == -1) | inner)) == count
 
 
 def sklearn_binary_tree_state(call: Call) -> bool:
