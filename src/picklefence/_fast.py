@@ -139,20 +139,6 @@ class _Loader(_pickle.Unpickler):
         return engine.stack[-1]
 
 
-def try_loads(
-    data: bytes,
-    policy: Policy,
-    limits: Limits,
-    fix_imports: bool = True,
-    encoding: str = "ASCII",
-    errors: str = "strict",
-) -> Any:
-    """The object ``data`` holds, if the fast path applies; otherwise :data:`MISS`.
-    The options are ``pickle.loads``'s (passed as they are: small pickles pay for
-    every step)."""
-    return try_loads_at(data, policy, limits, fix_imports, encoding, errors)[0]
-
-
 def try_loads_at(
     data: bytes,
     policy: Policy,
@@ -161,7 +147,10 @@ def try_loads_at(
     encoding: str = "ASCII",
     errors: str = "strict",
 ) -> tuple[Any, int]:
-    """:func:`try_loads`, and the offset just past the pickle's STOP."""
+    """The object ``data`` holds and the offset just past its STOP, if the fast path
+    applies; otherwise :data:`MISS` (and the offset, or -1 if the pickle did not verify).
+    The options are ``pickle.loads``'s (passed as they are: small pickles pay for every
+    step)."""
     if verify is None:
         return MISS, -1
     end, proto, program, payloads = verify(

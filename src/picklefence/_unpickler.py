@@ -7,7 +7,7 @@ from typing import Any
 
 from ._containers import is_wrapped, unwrap
 from ._engine import NOT_OVERRIDDEN, Engine
-from ._fast import MISS, try_loads, try_loads_at
+from ._fast import MISS, try_loads_at
 from ._reader import BytesReader, FileReader, Reader, regular_file_size
 from .errors import MalformedPickleError
 from .limits import Limits
@@ -120,7 +120,7 @@ def loads(
         raw = unwrap(raw, limits.max_decompressed_bytes) or raw
     policy = resolve_policy(policy)  # a bad policy argument is an error even for plain data
     if buffers is None:
-        result = try_loads(raw, policy, limits, fix_imports=fix_imports, encoding=encoding, errors=errors)
+        result = try_loads_at(raw, policy, limits, fix_imports, encoding, errors)[0]
         if result is not MISS:
             return result
     unpickler = Unpickler.__new__(Unpickler)
