@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._rules import Call, Check
+from ._validators import LIBRARIES
 
 # Bases copyreg._reconstructor may instantiate through, with the exact state type
 # each accepts (``None`` for ``object``): never an int for bytes/bytearray, which
@@ -344,17 +345,33 @@ def sklearn_tree_predictor_state(call: Call) -> bool:
     )
 
 
-CHECKS: Mapping[str, Check] = MappingProxyType(
-    {
-        "copyreg_reconstructor": copyreg_reconstructor,
-        "numpy_reconstruct": numpy_reconstruct,
-        "numpy_ndarray_state": numpy_ndarray_state,
-        "numpy_masked_state": numpy_masked_state,
-        "numpy_frombuffer": numpy_frombuffer,
-        "numpy_dtype_state": numpy_dtype_state,
-        "numpy_scalar": numpy_scalar,
-        "sklearn_tree_state": sklearn_tree_state,
-        "sklearn_binary_tree_state": sklearn_binary_tree_state,
-        "sklearn_tree_predictor_state": sklearn_tree_predictor_state,
-    }
-)
+#: Checks that can judge the audit's stand-ins (a symbol for each global, literals);
+#: every other check needs the real objects and is decided at load.
+JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct"})
+
+_SHIPPED: dict[str, Check] = {
+    "copyreg_reconstructor": copyreg_reconstructor,
+    "numpy_reconstruct": numpy_reconstruct,
+    "numpy_ndarray_state": numpy_ndarray_state,
+    "numpy_masked_state": numpy_masked_state,
+    "numpy_frombuffer": numpy_frombuffer,
+    "numpy_dtype_state": numpy_dtype_state,
+    "numpy_scalar": numpy_scalar,
+    "sklearn_tree_state": sklearn_tree_state,
+    "sklearn_binary_tree_state": sklearn_binary_tree_state,
+    "sklearn_tree_predictor_state": sklearn_tree_predictor_state,
+}
+
+
+def _collect() -> Mapping[str, Check]:
+    """The checks above and those each library's validator module defines."""
+    table = dict(_SHIPPED)
+    for module in LIBRARIES:
+        for name, check in module.CHECKS.items():
+            if name in table:
+                raise RuntimeError(f"check {name!r} is defined twice")
+            table[name] = check
+    return MappingProxyType(table)
+
+
+CHECKS: Mapping[str, Check] = _collect()

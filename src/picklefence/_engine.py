@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import codecs
 import copyreg
-import functools
 import importlib
 import pickle
 import sys
-import types
 from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._checks import CHECKS
-from ._hints import allow_hint, arguments_hint
+from ._gate import Gate, Refusal, is_dunder, never_mutated, run_validators
+from ._hints import arguments_hint
 from ._names import join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import BytesReader, Reader
@@ -46,28 +44,6 @@ _MISSING = object()
 #: What a find_class hook returns when the Unpickler's find_class is not overridden.
 NOT_OVERRIDDEN = object()
 
-# Objects that are never the target of BUILD or of item methods, whatever the policy
-# says of their type: changing them would change code or classes for the process.
-_NEVER_MUTATED = (
-    type,
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    types.MethodWrapperType,
-    types.WrapperDescriptorType,
-    types.MethodDescriptorType,
-    types.ClassMethodDescriptorType,
-    types.GetSetDescriptorType,
-    types.MemberDescriptorType,
-    types.CodeType,
-    types.FrameType,
-    functools.partial,
-    staticmethod,
-    classmethod,
-    property,
-)
-
 # Provenance of objects primed into the memo: they may be referenced, nothing more.
 _PRIMED = Rule("picklefence", "primed memo", can=frozenset({"reference"}))
 
@@ -77,10 +53,6 @@ _BUFFER_TYPES = (bytes, bytearray, memoryview, pickle.PickleBuffer)
 class _Stop(Exception):
     def __init__(self, value: object) -> None:
         self.value = value
-
-
-def _is_dunder(key: object) -> bool:
-    return isinstance(key, str) and len(key) > 4 and key.startswith("__") and key.endswith("__")
 
 
 def _describe(obj: object) -> str:
@@ -137,6 +109,7 @@ class Engine:
         self.read = reader.read
         self.readline = reader.readline
         self.policy = policy
+        self.gate = Gate.of(policy)
         self.unrestricted = policy.is_unrestricted
         self.limits = limits
         self.fix_imports = fix_imports
@@ -150,6 +123,9 @@ class Engine:
         self.found: dict[tuple[str, str], Any] = {}
         self.buffer_ids: dict[int, object] = {}
         self.type_rules: dict[type, tuple[Rule, ...]] = {}
+        # objects this load made whose class has a validator, with it (G8)
+        self.pending: list[tuple[object, tuple[str, Any]]] = []
+        self.validated: dict[type, tuple[str, Any] | None] = {}
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
         self.proto = 0
@@ -162,6 +138,7 @@ class Engine:
     def load(self) -> Any:
         self.stack = []
         self.metastack = []
+        self.pending = []
         self.proto = 0
         reader = self.reader
         reader.begin(self.limits.max_input_bytes)
@@ -341,8 +318,7 @@ class Engine:
         return entry if entry is not None and entry[0] is obj else None
 
     def refusal(self, module: str, qualname: str, capability: str, message: str) -> PolicyViolation:
-        hint = allow_hint(self.policy, module, qualname, capability)
-        return PolicyViolation(message, module=module, qualname=qualname, capability=capability, hint=hint)
+        return violation(self.gate.refusal(module, qualname, capability, message))
 
     def global_rule(self, obj: object, capability: str, opname: str) -> tuple[str, Rule]:
         """The name and rule that let ``obj`` be used for ``capability``."""
@@ -370,7 +346,7 @@ class Engine:
                 f"{opname} would change the global {entry[1][0][0]!r} for the whole process",
                 capability=capability,
             )
-        if isinstance(inst, _NEVER_MUTATED):
+        if never_mutated(inst):
             raise PolicyViolation(
                 f"{opname} would change {_describe(inst)}; classes, functions and modules are never changed",
                 capability=capability,
@@ -410,7 +386,7 @@ class Engine:
         self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str
     ) -> str:
         name, rule = self.global_rule(func, capability, opname)
-        if rule.signatures is not None and not rule.accepts(self.call_info(name, args, kwargs), CHECKS):
+        if not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
             module, _, qualname = name.partition(":")
             raise PolicyViolation(
                 f"{name}({_preview(args, kwargs)}) does not match any argument signature the policy allows",
@@ -442,7 +418,7 @@ class Engine:
         name = self.authorize(func, args, None, "call", opname)
         if func is getattr:
             return self.getattr_global(args)
-        return self.invoke(func, args, None, name)
+        return self.note(self.invoke(func, args, None, name))
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
@@ -454,7 +430,7 @@ class Engine:
         if entry is None:
             raise PolicyViolation(f"getattr on {_describe(target)}, which is not a global", capability="arguments")
         module, _, qualname = entry[1][0][0].partition(":")
-        if _is_dunder(attr) or not attr.isidentifier():
+        if is_dunder(attr) or not attr.isidentifier():
             raise PolicyViolation(f"getattr of {attr!r} is never allowed", capability="reference")
         return self.find(module, f"{qualname}.{attr}")
 
@@ -466,16 +442,40 @@ class Engine:
                 f"{opname} args argument must be a tuple, not {type(args).__name__}"
             )
         self.count_call()
-        name = _callable_name(cls) if self.unrestricted else self.authorize(cls, args, kwargs, "construct", opname)
-        return self.invoke(cls.__new__, (cls, *args), kwargs, name)
+        if self.unrestricted:
+            return self.invoke(cls.__new__, (cls, *args), kwargs, _callable_name(cls))
+        name = self.authorize(cls, args, kwargs, "construct", opname)
+        return self.note(self.invoke(cls.__new__, (cls, *args), kwargs, name))
 
     def instantiate(self, klass: Any, args: list[Any], opname: str) -> Any:
         targs = tuple(args)
         if targs or not isinstance(klass, type) or hasattr(klass, "__getinitargs__"):
             return self.call(klass, targs, opname)
         self.count_call()
-        name = _callable_name(klass) if self.unrestricted else self.authorize(klass, (), None, "call", opname)
-        return self.invoke(klass.__new__, (klass,), None, name)
+        if self.unrestricted:
+            return self.invoke(klass.__new__, (klass,), None, _callable_name(klass))
+        name = self.authorize(klass, (), None, "call", opname)
+        return self.note(self.invoke(klass.__new__, (klass,), None, name))
+
+    def note(self, obj: Any) -> Any:
+        """Keep ``obj`` for its class's validator, if it has one (run at STOP)."""
+        cls = type(obj)
+        try:
+            found = self.validated[cls]
+        except KeyError:
+            entry = self.global_entry(cls)
+            found = self.validated[cls] = self.gate.validator(cls, () if entry is None else (r for _, r in entry[1]))
+        if found is not None:
+            self.pending.append((obj, found))
+        return obj
+
+    def validate(self) -> None:
+        """Run the validators of everything this load made, now that it is complete (G8)."""
+        if self.pending:
+            pending, self.pending = self.pending, []
+            refusal = run_validators(pending)
+            if refusal is not None:
+                raise violation(refusal)
 
     def items_target(self, target: object, opname: str) -> None:
         if not self.unrestricted:
@@ -799,34 +799,9 @@ class Engine:
         self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
 
     def check_state(self, inst: object, state: object, rule: Rule) -> None:
-        parts = state if type(state) is tuple and len(state) == 2 else (state,)
-        for part in parts:
-            if type(part) is not dict:
-                if part is None or getattr(type(inst), "__setstate__", None) is not None:
-                    continue
-                raise PolicyViolation(
-                    f"BUILD state for {type(inst).__qualname__} must be a dict, not {type(part).__name__}",
-                    capability="state",
-                )
-            for key in part:  # (_is_dunder, inlined: a model's state has many keys)
-                if type(key) is not str or (key[:2] == "__" and key[-2:] == "__" and len(key) > 4):
-                    raise PolicyViolation(
-                        f"BUILD state key {key!r} is not an ordinary attribute name", capability="state"
-                    )
-                if rule.state_keys is not None and key not in rule.state_keys:
-                    raise self.refusal(
-                        rule.module,
-                        rule.qualname,
-                        "state",
-                        f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
-                    )
-        if not rule.accepts_state(self.call_info(rule.name, (inst, state), None), CHECKS):
-            raise PolicyViolation(
-                f"BUILD state for {rule.name!r} does not pass the policy's state check",
-                module=rule.module,
-                qualname=rule.qualname,
-                capability="state",
-            )
+        refusal = self.gate.state(rule, type(inst), state, self.call_info(rule.name, (inst, state), None))
+        if refusal is not None:
+            raise violation(refusal)
 
     def op_INST(self) -> None:
         module = self.readline()[:-1].decode("ascii")
@@ -864,7 +839,9 @@ class Engine:
         self.proto = proto
 
     def op_STOP(self) -> None:
-        raise _Stop(self.stack.pop())
+        value = self.stack.pop()
+        self.validate()
+        raise _Stop(value)
 
     def op_FRAME(self) -> None:
         size = int.from_bytes(self.read(8), "little")
@@ -895,6 +872,17 @@ class Engine:
 
     def op_invalid(self) -> None:
         raise MalformedPickleError("invalid load key")
+
+
+def violation(refusal: Refusal) -> PolicyViolation:
+    """The gate's refusal, as a load raises it."""
+    return PolicyViolation(
+        refusal.message,
+        module=refusal.module,
+        qualname=refusal.qualname,
+        capability=refusal.capability,
+        hint=refusal.hint,
+    )
 
 
 def _set_state(inst: Any, state: Any) -> None:

@@ -176,7 +176,9 @@ def try_loads_at(
             io.BytesIO(program), fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=payloads
         )
         loader.engine = engine
-        return loader.load(), end
+        result = loader.load()
+        engine.validate()
+        return result, end
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS, end
 
