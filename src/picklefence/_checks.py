@@ -52,6 +52,15 @@ def copyreg_reconstructor(call: Call) -> bool:
     return state_type is not None and issubclass(cls, base) and type(state) is state_type
 
 
+_MAX_INT_BITS = 16_384  # about 4,900 digits: past Python's own int/str conversion limit
+
+
+def bounded_ints(call: Call) -> bool:
+    """Every argument an int of at most 16,384 bits: binary LONG opcodes spell ints of
+    any size, and arithmetic on them (a Fraction's gcd) is quadratic in their length."""
+    return not call.kwargs and all(type(a) is int and a.bit_length() <= _MAX_INT_BITS for a in call.args)
+
+
 # -- numpy ----------------------------------------------------------------------------
 # These run only after a numpy global was allowed and resolved, so numpy is imported.
 
@@ -345,12 +354,19 @@ def sklearn_tree_predictor_state(call: Call) -> bool:
     )
 
 
+#: Argument positions where a check takes a global it judges itself (a class to build
+#: an instance of), which may be one the pickle may only call.
+TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
+    {"copyreg_reconstructor": frozenset({0, 1}), "numpy_reconstruct": frozenset({0})}
+)
+
 #: Checks that can judge the audit's stand-ins (a symbol for each global, literals);
 #: every other check needs the real objects and is decided at load.
-JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct"})
+JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct", "bounded_ints"})
 
 _SHIPPED: dict[str, Check] = {
     "copyreg_reconstructor": copyreg_reconstructor,
+    "bounded_ints": bounded_ints,
     "numpy_reconstruct": numpy_reconstruct,
     "numpy_ndarray_state": numpy_ndarray_state,
     "numpy_masked_state": numpy_masked_state,

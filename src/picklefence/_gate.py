@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import CHECKS, JUDGES_SYMBOLS
+from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
 from ._hints import allow_hint
 from ._rules import Call, Rule, Validator
 from ._validators import VALIDATORS
@@ -100,11 +100,12 @@ class Gate:
     """The decisions of one policy.  Made once per policy (``Gate.of``) and shared, so
     what does not depend on a load (a class's validator) is worked out once."""
 
-    __slots__ = ("_validators", "policy")
+    __slots__ = ("_takes", "_validators", "policy")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._validators: dict[type, tuple[str, Validator] | None] = {}
+        self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
 
     @staticmethod
     @functools.lru_cache(maxsize=64)
@@ -132,6 +133,40 @@ class Gate:
         if symbolic and any(_needs_objects(sig.check) for sig in rule.signatures):
             return Verdict.AT_LOAD
         return Verdict.ALLOWED if rule.accepts(call, CHECKS) else Verdict.REFUSED
+
+    def call_only(self, rule: Rule) -> bool:
+        """The value-use rule (G8): a global whose rule constrains its call may only be
+        called by the pickle, never handed out as a value, since a library would call a
+        stored callable later with arguments no check saw.  A global that may appear as a
+        value has a rule that allows any call (a pure function) or no call at all."""
+        if rule.signatures is None:
+            return False
+        return rule.can is None or "call" in rule.can or "construct" in rule.can
+
+    def takes_globals(self, rule: Rule) -> frozenset[int]:
+        """Argument positions where ``rule``'s signatures take a call-only global: a
+        ``global`` constraint, or a shipped check that judges a global there."""
+        known = self._takes.get(id(rule))
+        if known is not None and known[0] is rule:
+            return known[1]
+        positions: set[int] = set()
+        for sig in rule.signatures or ():
+            positions.update(i for i, arg in enumerate(sig.args or ()) if arg.globals is not None)
+            if isinstance(sig.check, str):
+                positions.update(TAKES_GLOBALS.get(sig.check, ()))
+        found = frozenset(positions)
+        self._takes[id(rule)] = (rule, found)  # (rules are not hashable; the rule keeps its id)
+        return found
+
+    def value_refusal(self, module: str, qualname: str, where: str) -> Refusal:
+        name = f"{module}:{qualname}"
+        return Refusal(
+            f"{name} may only be called by the pickle, but it is {where}: its rule constrains its "
+            "arguments, and a library calling a stored callable later would run it outside every check",
+            "value",
+            module,
+            qualname,
+        )
 
     # -- state -----------------------------------------------------------------------
 
