@@ -154,7 +154,9 @@ def numpy_dtype_state(call: Call) -> bool:
     the one numpy writes for the dtype built from it through the public constructors,
     which check the layout.  It may not add object fields to a dtype without them
     (``V8`` made ``[("o", "O")]``): arrays made with the dtype before the BUILD would
-    read their bytes as pointers, so structured dtypes with object fields are refused."""
+    read their bytes as pointers, so structured dtypes with object fields are refused —
+    whatever ``dtype`` is, so the pickler (which shows the original dtype) refuses what
+    the loader (which shows a fresh ``V`` dtype) would refuse."""
     if len(call.args) != 2 or call.kwargs:
         return False
     dtype, state = call.args
@@ -164,7 +166,7 @@ def numpy_dtype_state(call: Call) -> bool:
         rebuilt = _rebuild_dtype(dtype, state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError):
         return False
-    if rebuilt is None or (rebuilt.hasobject and not dtype.hasobject):
+    if rebuilt is None or (rebuilt.hasobject and (rebuilt.kind == "V" or not dtype.hasobject)):
         return False
     reduced = rebuilt.__reduce__()
     if len(reduced) < 3:  # a dtype numpy pickles without state (StringDType): no BUILD

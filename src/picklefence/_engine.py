@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._gate import Gate, Refusal, is_dunder, never_mutated, run_validators
+from ._gate import Gate, Refusal, is_dunder, mutation_refusal, run_validators
 from ._hints import arguments_hint
 from ._names import join_name, python2_rename
 from ._opcodes import NAMES, name_of
@@ -361,15 +361,17 @@ class Engine:
         """The rule letting ``inst`` be changed (BUILD, item methods); refuse otherwise."""
         entry = self.global_entry(inst)
         if entry is not None:
+            name = entry[1][0][0]
+            module, _, qualname = name.partition(":")
             raise PolicyViolation(
-                f"{opname} would change the global {entry[1][0][0]!r} for the whole process",
+                f"{opname} would change the global {name!r} for the whole process",
+                module=module,
+                qualname=qualname,
                 capability=capability,
             )
-        if never_mutated(inst):
-            raise PolicyViolation(
-                f"{opname} would change {_describe(inst)}; classes, functions and modules are never changed",
-                capability=capability,
-            )
+        refusal = mutation_refusal(inst, opname)
+        if refusal is not None:
+            raise violation(refusal)
         cls = type(inst)
         candidates = self.type_rules.get(cls)
         if candidates is None:
@@ -956,10 +958,15 @@ class Engine:
 
     def op_STOP(self) -> None:
         value = self.stack.pop()
+        self.finish(value)
+        raise _Stop(value)
+
+    def finish(self, result: object) -> None:
+        """The load is built: validate what it made, and check where its call-only
+        globals ended up."""
         self.validate()
         if self.tokens:
-            self.check_values(value)
-        raise _Stop(value)
+            self.check_values(result)
 
     def op_FRAME(self) -> None:
         size = int.from_bytes(self.read(8), "little")

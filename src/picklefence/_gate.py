@@ -32,7 +32,7 @@ __all__ = [
     "Refusal",
     "Verdict",
     "is_dunder",
-    "never_mutated",
+    "mutation_refusal",
     "state_key_refusal",
 ]
 
@@ -83,10 +83,20 @@ def is_dunder(name: object) -> bool:
     return type(name) is str and len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
 
 
-def never_mutated(obj: object) -> bool:
-    """Whether ``obj`` is code, a class or a module: never the target of BUILD or items,
-    whatever a policy says (changing it would change the process, not the data)."""
-    return isinstance(obj, _NEVER_MUTATED)
+def mutation_refusal(target: object, opname: str) -> Refusal | None:
+    """The never-mutate rule (G3), for what the policy cannot change: code, classes, modules."""
+    if isinstance(target, _NEVER_MUTATED):
+        return Refusal(
+            f"{opname} would change {_describe(target)}; classes, functions and modules are never changed", "state"
+        )
+    return None
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    cls = type(obj)
+    return f"a {cls.__module__}.{cls.__qualname__} object"
 
 
 def state_key_refusal(key: object) -> Refusal | None:
