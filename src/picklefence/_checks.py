@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._rules import Call, Check
-from ._validators import LIBRARIES
+from ._validators import merged
 
 # Bases copyreg._reconstructor may instantiate through, with the exact state type
 # each accepts (``None`` for ``object``): never an int for bytes/bytearray, which
@@ -381,15 +381,4 @@ _SHIPPED: dict[str, Check] = {
 }
 
 
-def _collect() -> Mapping[str, Check]:
-    """The checks above and those each library's validator module defines."""
-    table = dict(_SHIPPED)
-    for module in LIBRARIES:
-        for name, check in module.CHECKS.items():
-            if name in table:
-                raise RuntimeError(f"check {name!r} is defined twice")
-            table[name] = check
-    return MappingProxyType(table)
-
-
-CHECKS: Mapping[str, Check] = _collect()
+CHECKS: Mapping[str, Check] = merged("CHECKS", _SHIPPED)

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._gate import Gate, Refusal, is_dunder, mutation_refusal, run_validators
+from ._gate import Gate, Refusal, mutation_refusal, run_validators
 from ._hints import arguments_hint
-from ._names import join_name, python2_rename
+from ._names import is_dunder, join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import BytesReader, Reader
 from ._rules import CallInfo, Rule
@@ -526,9 +526,8 @@ class Engine:
         return self.find(module, f"{qualname}.{attr}")
 
     def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
-        if type(cls) is CallOnly:
-            return self.new_with_token(cls, args, kwargs, opname)
-        if not isinstance(cls, type):
+        real = real_global(cls)  # (a class whose construction the policy constrains is call-only)
+        if not isinstance(real, type):
             raise mixed(MalformedPickleError, TypeError)(f"{opname} class argument isn't a type object")
         if type(args) is not tuple:
             raise mixed(MalformedPickleError, TypeError)(
@@ -536,25 +535,11 @@ class Engine:
             )
         self.count_call()
         if self.unrestricted:
-            return self.invoke(cls.__new__, (cls, *args), kwargs, _callable_name(cls))
+            return self.invoke(real.__new__, (real, *args), kwargs, _callable_name(real))
         if self.tokens:
             args = self.unwrap_args(cls, args, opname)
         name = self.authorize(cls, args, kwargs, "construct", opname)
-        return self.made(self.invoke(cls.__new__, (cls, *args), kwargs, name))
-
-    def new_with_token(self, token: CallOnly, args: Any, kwargs: Any, opname: str) -> Any:
-        """NEWOBJ of a class whose construction the policy constrains."""
-        cls = token.obj
-        if not isinstance(cls, type):
-            raise mixed(MalformedPickleError, TypeError)(f"{opname} class argument isn't a type object")
-        if type(args) is not tuple:
-            raise mixed(MalformedPickleError, TypeError)(
-                f"{opname} args argument must be a tuple, not {type(args).__name__}"
-            )
-        self.count_call()
-        args = self.unwrap_args(token, args, opname)
-        name = self.authorize(token, args, kwargs, "construct", opname)
-        return self.made(self.invoke(cls.__new__, (cls, *args), kwargs, name))
+        return self.made(self.invoke(real.__new__, (real, *args), kwargs, name))
 
     def instantiate(self, klass: Any, args: list[Any], opname: str) -> Any:
         targs = tuple(args)

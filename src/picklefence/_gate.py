@@ -23,6 +23,7 @@ from typing import Any
 
 from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
 from ._hints import allow_hint
+from ._names import is_dunder
 from ._rules import Call, Rule, Validator
 from ._validators import VALIDATORS
 from .policy import Policy
@@ -31,7 +32,6 @@ __all__ = [
     "Gate",
     "Refusal",
     "Verdict",
-    "is_dunder",
     "mutation_refusal",
     "state_key_refusal",
 ]
@@ -76,11 +76,6 @@ class Verdict(enum.Enum):
     ALLOWED = "allowed"
     REFUSED = "refused"
     AT_LOAD = "decided at load"
-
-
-def is_dunder(name: object) -> bool:
-    """``__class__``, ``__dict__``, ...: names that reach a class's machinery, never data."""
-    return type(name) is str and len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
 
 
 def mutation_refusal(target: object, opname: str) -> Refusal | None:
@@ -189,8 +184,8 @@ class Gate:
                     continue
                 return Refusal(f"BUILD state for {cls.__qualname__} must be a dict, not {type(part).__name__}", "state")
             keys = rule.state_keys
-            for key in part:  # (state_key_refusal, inlined: a model's state has many keys)
-                if type(key) is not str or (key[:2] == "__" and key[-2:] == "__" and len(key) > 4):
+            for key in part:
+                if type(key) is not str or is_dunder(key):
                     return state_key_refusal(key)
                 if keys is not None and key not in keys:
                     return self.refusal(
