@@ -99,19 +99,53 @@ def test_numpy_objects_still_load_at_every_protocol(proto: int) -> None:
     assert np.array_equal(loaded[0], value[0]) and loaded[1] == value[1] and loaded[2] == value[2]
 
 
-@pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn not installed")
-def test_a_checked_helper_stored_in_an_estimator_is_refused() -> None:
-    """The deferred call of the issue: transform() would allocate whatever kw_args say."""
+def _deferred_calls() -> list[tuple[str, object, str]]:
+    """Estimators that call a stored callable later: each holds a checked helper."""
+    if not HAS_SKLEARN:
+        return []
     import numpy as np
+    from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import FunctionTransformer
+    from sklearn.svm import SVC
 
-    transformer = FunctionTransformer(func=np.ma.core._mareconstruct, kw_args={"baseshape": (3,)})
-    policy = Policy.named("sklearn")
-    for proto in (2, 4, 5):
-        with pytest.raises(PolicyViolation) as info:
-            picklefence.loads(pickle.dumps(transformer, proto), policy=policy)
-        assert info.value.capability == "value"
-        assert info.value.name == "numpy.ma.core:_mareconstruct"
+    mareconstruct = np.ma.core._mareconstruct
+    core = getattr(np, "_core", None) or np.core  # numpy 2, numpy 1
+    return [
+        (
+            "FunctionTransformer func",
+            FunctionTransformer(func=mareconstruct, kw_args={"baseshape": (3,)}),
+            "numpy.ma.core:_mareconstruct",
+        ),
+        (
+            "FunctionTransformer inverse_func",
+            FunctionTransformer(inverse_func=mareconstruct),
+            "numpy.ma.core:_mareconstruct",
+        ),
+        ("SVC callable kernel", SVC(kernel=core.numeric._frombuffer), "numpy._core.numeric:_frombuffer"),
+        ("KNeighbors callable metric", KNeighborsClassifier(metric=getattr), "builtins:getattr"),
+        (
+            "a helper inside kw_args",
+            FunctionTransformer(kw_args={"f": [np._core.multiarray.scalar]}),
+            "numpy._core.multiarray:scalar",
+        ),
+    ]
+
+
+DEFERRED = _deferred_calls()
+
+
+@pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn not installed")
+@pytest.mark.parametrize("proto", [0, 2, 4, 5])
+@pytest.mark.parametrize(("estimator", "name"), [d[1:] for d in DEFERRED], ids=[d[0] for d in DEFERRED])
+def test_a_checked_helper_stored_in_an_estimator_is_refused(estimator: object, name: str, proto: int) -> None:
+    """The deferred calls of the issue: predict() or transform() would call the helper
+    with whatever the pickle stored, outside every check."""
+    data = pickle.dumps(estimator, proto)
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(data, policy="sklearn")
+    assert (info.value.name, info.value.capability) == (name, "value")
+    with pytest.raises(picklefence.PicklingError):
+        picklefence.dumps(estimator, proto, policy="sklearn")
 
 
 def test_every_constrained_global_of_the_shipped_policies_is_call_only() -> None:
