@@ -19,12 +19,11 @@ import copyreg
 import importlib
 import pickle
 import sys
-import types
 from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._gate import Gate, Refusal, mutation_refusal, run_validators
+from ._gate import NEVER_MUTATED, Gate, Refusal, mutation_refusal, run_validators
 from ._hints import arguments_hint
 from ._names import is_dunder, join_name, python2_rename
 from ._opcodes import NAMES, name_of
@@ -127,10 +126,11 @@ class Engine:
         self.type_rules: dict[type, tuple[Rule, ...]] = {}
         # objects this load made whose class has a validator, with it (G8)
         self.pending: list[tuple[object, tuple[str, Any]]] = []
-        self.validated: dict[type, tuple[str, Any] | None] = {}
+        self.made_info: dict[type, tuple[bool, tuple[str, Any] | None]] = {}  # see class_info
         self.tokens: dict[int, CallOnly] = {}  # stand-ins of call-only globals, by id of the global
         self.token_args: dict[int, tuple[Any, ...]] = {}  # argument tuples that passed one
         self.created = 0  # bytes allowed calls and BUILDs made, for the amplification budget
+        self.budget = limits.amplification_floor  # raised to the real budget once passed
         self.input_size = len(reader.data) if isinstance(reader, BytesReader) else 0
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
@@ -146,6 +146,7 @@ class Engine:
         self.metastack = []
         self.pending = []
         self.created = 0
+        self.budget = self.limits.amplification_floor
         self.proto = 0
         reader = self.reader
         reader.begin(self.limits.max_input_bytes)
@@ -347,7 +348,7 @@ class Engine:
                 f"policy allows; only allowed globals can be used for '{capability}'",
                 capability=capability,
             )
-        real = real_global(obj)
+        real = obj.obj if type(obj) is CallOnly else obj
         for name, rule in entry[1]:
             if capability in rule.capabilities(real):
                 return name, rule
@@ -369,8 +370,9 @@ class Engine:
                 qualname=qualname,
                 capability=capability,
             )
-        refusal = mutation_refusal(inst, opname)
-        if refusal is not None:
+        if isinstance(inst, NEVER_MUTATED):
+            refusal = mutation_refusal(inst, opname)
+            assert refusal is not None
             raise violation(refusal)
         cls = type(inst)
         candidates = self.type_rules.get(cls)
@@ -396,13 +398,20 @@ class Engine:
     def spend(self, nbytes: int) -> None:
         """Charge ``nbytes`` to the amplification budget (Limits.max_amplification)."""
         self.created += nbytes
+        if self.created > self.budget:
+            self.over_budget()
+
+    def over_budget(self) -> None:
+        """The budget as the input so far allows it (the floor until then: a load pays
+        for the multiplication only once past it); refuse when still over."""
         limits = self.limits
-        budget = limits.amplification_floor + limits.max_amplification * max(self.input_size, self.reader.offset)
-        if self.created > budget:
+        size = max(self.input_size, self.reader.offset)
+        self.budget = limits.amplification_floor + limits.max_amplification * size
+        if self.created > self.budget:
             raise LimitExceededError(
-                f"allowed calls and BUILDs would create {self.created} bytes from a pickle of "
-                f"{max(self.input_size, self.reader.offset)}, over the amplification budget of {budget} bytes "
-                f"(Limits.amplification_floor + Limits.max_amplification x input bytes)",
+                f"allowed calls and BUILDs would create {self.created} bytes from a pickle of {size}, over the "
+                f"amplification budget of {self.budget} bytes (Limits.amplification_floor + "
+                "Limits.max_amplification x input bytes)",
                 limit="max_amplification",
                 value=self.created,
             )
@@ -422,7 +431,7 @@ class Engine:
     ) -> str:
         """Judge a call; ``args`` have call-only globals unwrapped (see :meth:`unwrap_args`)."""
         name, rule = self.global_rule(func, capability, opname)
-        if not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
+        if rule.signatures is not None and not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
             module, _, qualname = name.partition(":")
             raise PolicyViolation(
                 f"{name}({_preview(args, kwargs)}) does not match any argument signature the policy allows",
@@ -451,28 +460,27 @@ class Engine:
         self.count_call()
         if self.unrestricted:
             return self.invoke(func, args, None, _callable_name(func))
+        real_args = args
         if self.tokens:
-            return self.call_with_tokens(func, args, opname)
-        name = self.authorize(func, args, None, "call", opname)
-        if func is getattr:
-            return self.getattr_global(args)
-        return self.made(self.invoke(func, args, None, name))
-
-    def call_with_tokens(self, func: Any, args: tuple[Any, ...], opname: str) -> Any:
-        """A call in a load that looked up call-only globals: the callee may be one, and
-        an argument may be one only where the rule's signatures take that global."""
-        real_args = self.unwrap_args(func, args, opname)
+            for arg in args:  # (inline: most calls pass no call-only global)
+                if type(arg) is CallOnly:
+                    real_args = self.unwrap_args(func, args, opname)
+                    break
         name = self.authorize(func, real_args, None, "call", opname)
-        real = real_global(func)
+        real = func.obj if type(func) is CallOnly else func
         if real is getattr:
             return self.getattr_global(args)
-        return self.made(self.invoke(real, real_args, None, name))
+        result = self.invoke(real, real_args, None, name)
+        return result if self.made_info.get(type(result)) is _PLAIN else self.made(result)
 
     def unwrap_args(self, func: object, args: tuple[Any, ...], opname: str) -> tuple[Any, ...]:
         """``args`` with each call-only global replaced by the global itself, where the
         callee's rule takes it there; anywhere else it is refused (G8: it would become
         a value a library calls later, outside every check)."""
-        if not any(type(arg) is CallOnly for arg in args):
+        for arg in args:  # (a loop: any() of a generator costs more, on every call)
+            if type(arg) is CallOnly:
+                break
+        else:
             return args
         entry = self.global_entry(func)
         rules = () if entry is None else tuple(rule for _, rule in entry[1])
@@ -497,6 +505,13 @@ class Engine:
         stand-in may be held by the load's own tables, the memo, and the argument tuples
         that passed it where a rule takes it (the pickle may memoize those; a tuple read
         back from the memo into the result is then held once more, and refused)."""
+        if not self.memo and not self.token_args:  # (the fast path: its memo was C's)
+            for token in self.tokens.values():
+                if sys.getrefcount(token) > 4 + sum(1 for v in self.found.values() if v is token):
+                    raise self.value_refusal(
+                        token, "returned as the result" if result is token else "kept as a value in the result"
+                    )
+            return
         memo = collections.Counter(map(id, self.memo.values())) if self.memo else {}
         for args in self.token_args.values():
             # held by: token_args, the memo, getrefcount's argument, this loop
@@ -555,18 +570,29 @@ class Engine:
     def made(self, obj: Any) -> Any:
         """An allowed call made ``obj``: charge its size to the amplification budget and
         keep it for its class's validator, if it has one (run at STOP)."""
-        size = native_size(obj)
-        if size:
-            self.spend(size)
-        cls = type(obj)
-        try:
-            found = self.validated[cls]
-        except KeyError:
-            entry = self.global_entry(cls)
-            found = self.validated[cls] = self.gate.validator(cls, () if entry is None else (r for _, r in entry[1]))
-        if found is not None:
-            self.pending.append((obj, found))
+        known = self.made_info.get(type(obj))
+        if known is _PLAIN:  # (most results: checked without another call)
+            return obj
+        if known is None:
+            known = self.class_info(type(obj))
+        if known[0]:
+            self.created += native_size(obj)
+            if self.created > self.budget:
+                self.over_budget()
+        if known[1] is not None:
+            self.pending.append((obj, known[1]))
         return obj
+
+    def class_info(self, cls: type) -> tuple[bool, tuple[str, Any] | None]:
+        """Whether ``cls`` tells its memory, and its validator, from the rules this load
+        found it by or its own name's (kept for the load: a class made once is made often)."""
+        entry = self.global_entry(cls)
+        rules = () if entry is None else (rule for _, rule in entry[1])
+        info = (cls in _MEASURED, self.gate.validator(cls, rules))
+        if info == _PLAIN:
+            info = _PLAIN
+        self.made_info[cls] = info
+        return info
 
     def validate(self) -> None:
         """Run the validators of everything this load made, now that it is complete (G8)."""
@@ -892,14 +918,10 @@ class Engine:
             setstate: Any = getattr(inst, "__setstate__", _MISSING)
         except Exception as exc:
             raise mixed(CallFailedError, type(exc))(f"looking up {name} raised {exc!r}") from exc
-        before = native_size(inst)
         if setstate is not _MISSING:
             self.invoke(setstate, (state,), None, name)
-        else:
-            self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
-        grown = native_size(inst) - before
-        if grown > 0:
-            self.spend(grown)
+            return
+        self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
 
     def check_state(self, inst: object, state: object, rule: Rule) -> None:
         refusal = self.gate.state(rule, type(inst), state, self.call_info(rule.name, (inst, state), None))
@@ -993,7 +1015,7 @@ class CallOnly:
     __slots__ = ("obj",)
 
     def __init__(self, obj: object) -> None:
-        self.obj = obj
+        self.obj: Any = obj
 
     def __repr__(self) -> str:
         return f"<call-only global {_callable_name(self.obj)}>"
@@ -1004,20 +1026,20 @@ def real_global(obj: object) -> Any:
     return obj.obj if type(obj) is CallOnly else obj
 
 
-# Types whose __sizeof__ is the compiled one (a Python __sizeof__, as pandas writes,
-# may walk a half-built object): only those are measured.
-_NATIVE_SIZE: dict[type, bool] = {}
+#: The classes whose objects allowed calls and BUILDs are charged for by measuring them:
+#: the builtin types whose size is what they hold (a bytearray copied by an allowed
+#: call).  Library objects that allocate from their arguments are charged by their
+#: checks (``call.spend``) before they allocate, the only point where a shape-sized
+#: allocation can still be refused.
+_MEASURED = frozenset({bytes, bytearray, str, list, tuple, dict, set, frozenset, int, complex})
+
+#: What class_info says of most classes: nothing to measure, no validator.
+_PLAIN: tuple[bool, None] = (False, None)
 
 
 def native_size(obj: object) -> int:
-    """The memory ``obj`` holds itself (an array's buffer, a bytearray's bytes), told by
-    its compiled ``__sizeof__``; 0 where only Python code could tell."""
-    cls = type(obj)
-    native = _NATIVE_SIZE.get(cls)
-    if native is None:
-        native = _NATIVE_SIZE[cls] = not isinstance(getattr(cls, "__sizeof__", None), types.FunctionType)
-    if not native:
-        return 0
+    """The memory ``obj`` holds itself (a bytearray's bytes, a list's slots), for an
+    object of a measured class (``_MEASURED``)."""
     try:
         return sys.getsizeof(obj)
     except Exception:  # a half-built native object may not know its size

@@ -29,6 +29,7 @@ from ._validators import VALIDATORS
 from .policy import Policy
 
 __all__ = [
+    "NEVER_MUTATED",
     "Gate",
     "Refusal",
     "Verdict",
@@ -36,9 +37,11 @@ __all__ = [
     "state_key_refusal",
 ]
 
-# Objects that are never the target of BUILD or of item methods, whatever the policy
-# says of their type: changing them would change code or classes for the process.
-_NEVER_MUTATED = (
+#: Objects that are never the target of BUILD or of item methods, whatever the policy
+#: says of their type: changing them would change code or classes for the process (G3).
+#: Hot callers test ``isinstance(obj, NEVER_MUTATED)`` and ask :func:`mutation_refusal`
+#: for the words.
+NEVER_MUTATED = (
     type,
     types.ModuleType,
     types.FunctionType,
@@ -80,7 +83,7 @@ class Verdict(enum.Enum):
 
 def mutation_refusal(target: object, opname: str) -> Refusal | None:
     """The never-mutate rule (G3), for what the policy cannot change: code, classes, modules."""
-    if isinstance(target, _NEVER_MUTATED):
+    if isinstance(target, NEVER_MUTATED):
         return Refusal(
             f"{opname} would change {_describe(target)}; classes, functions and modules are never changed", "state"
         )
@@ -127,8 +130,9 @@ class Gate:
     # -- calls -----------------------------------------------------------------------
 
     def arguments(self, rule: Rule, call: Call) -> bool:
-        """Whether ``rule`` accepts the call's arguments."""
-        return rule.signatures is None or rule.accepts(call, CHECKS)
+        """Whether ``rule`` accepts the call's arguments (any, where it has no
+        signatures: a hot caller may skip asking then)."""
+        return rule.accepts(call, CHECKS)
 
     def arguments_verdict(self, rule: Rule, call: Call, symbolic: bool) -> Verdict:
         """The audit's question: ``symbolic`` says some argument is a stand-in for an
@@ -144,9 +148,7 @@ class Gate:
         called by the pickle, never handed out as a value, since a library would call a
         stored callable later with arguments no check saw.  A global that may appear as a
         value has a rule that allows any call (a pure function) or no call at all."""
-        if rule.signatures is None:
-            return False
-        return rule.can is None or "call" in rule.can or "construct" in rule.can
+        return rule.signatures is not None and (rule.can is None or "call" in rule.can or "construct" in rule.can)
 
     def takes_globals(self, rule: Rule) -> frozenset[int]:
         """Argument positions where ``rule``'s signatures take a call-only global: a
@@ -183,11 +185,11 @@ class Gate:
                 if part is None or getattr(cls, "__setstate__", None) is not None:
                     continue
                 return Refusal(f"BUILD state for {cls.__qualname__} must be a dict, not {type(part).__name__}", "state")
-            keys = rule.state_keys
-            for key in part:
-                if type(key) is not str or is_dunder(key):
+            allowed = rule.state_keys
+            for key in part:  # (is_dunder only for keys that could be one: a model has many keys)
+                if type(key) is not str or (key[:2] == "__" and is_dunder(key)):
                     return state_key_refusal(key)
-                if keys is not None and key not in keys:
+                if allowed is not None and key not in allowed:
                     return self.refusal(
                         rule.module,
                         rule.qualname,
