@@ -27,10 +27,16 @@ TIMEOUT = 120
 
 
 class Forged:
-    """An object that pickles as the reduce tuple it is given."""
+    """An object that pickles as the reduce tuple it is given.  For ``copyreg.__newobj__``
+    (NEWOBJ) pickle wants the object's ``__class__`` to be the class made, so it says so."""
 
     def __init__(self, *reduced: Any) -> None:
         self.reduced = reduced
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        args = self.reduced[1]
+        return args[0] if getattr(self.reduced[0], "__name__", "") == "__newobj__" else Forged
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.reduced
@@ -46,7 +52,9 @@ class Row:
     words: str  # in its message
     capability: str = "validation"
     use: Callable[[Any], object] = repr
-    control: bool = False  # whether plain pickle plus the use is killed by a signal (shown by a test)
+    # what plain pickle plus the use does (shown by a test): "crash" (killed by a signal)
+    # or "garbage" (the use prints GARBAGE: it read memory outside the object's own)
+    control: str | None = None
     error: str = "PolicyViolation"  # another picklefence error where the library's own check refuses
 
 
@@ -62,7 +70,11 @@ import picklefence
 for ident in sys.argv[2:]:
     row = rows[ident]
     print(json.dumps({"id": ident, "started": True}), flush=True)
-    data = row.forge()
+    try:
+        data = row.forge()
+    except Exception as exc:
+        print(json.dumps({"id": ident, "error": "forge failed", "message": repr(exc)}), flush=True)
+        continue
     try:
         obj = picklefence.loads(data, policy=module.POLICY)
     except picklefence.PolicyViolation as exc:
@@ -112,10 +124,10 @@ _CONTROL = """
 import importlib, pickle, sys
 module = importlib.import_module(sys.argv[1])
 row = {row.id: row for row in module.ROWS}[sys.argv[2]]
-obj = pickle.loads(row.forge())
+data = row.forge()
+obj = pickle.loads(data)
 print("loaded", flush=True)
-row.use(obj)
-print("used", flush=True)
+print("used", row.use(obj), flush=True)
 """
 
 
@@ -130,3 +142,13 @@ def run_control(module: str, ident: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         check=False,
     )
+
+
+def check_control(module: str, row: Row) -> None:
+    """The row's control really breaks the library."""
+    proc = run_control(module, row.id)
+    crashed = proc.returncode < 0  # killed by a signal, at load or at the use
+    if row.control == "crash":
+        assert crashed, proc.stdout + proc.stderr[-300:]
+    else:  # an out-of-bounds read returns garbage, or crashes where the memory is unmapped
+        assert crashed or "GARBAGE" in proc.stdout, proc.stdout + proc.stderr[-300:]
