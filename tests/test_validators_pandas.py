@@ -545,3 +545,23 @@ def test_strings_that_reach_parsers_are_refused_before_parsing(forge: Any) -> No
         picklefence.loads(data, policy=POLICY)
     assert info.value.capability == "arguments"
     assert time.perf_counter() - start < 2.0
+
+
+def test_array_indexes_validate_the_array_they_hold() -> None:
+    """``_new_DatetimeIndex`` and friends wrap a pickled ndarray after an ``assert`` on its
+    dtype, which ``python -O`` removes: the index's own validator checks the array."""
+    from picklefence._validators import _pandas
+
+    forged = {
+        pd.DatetimeIndex: (dta_int_values, "not datetime64"),
+        pd.TimedeltaIndex: (tda_float_values, "not timedelta64"),
+        pd.PeriodIndex: (pa_float_ordinals, "not int64"),
+        pd.CategoricalIndex: (cat_codes_past, "outside [-1, 2)"),
+    }
+    for cls, (forge, words) in forged.items():
+        index = cls._simple_new(pickle.loads(forge()))
+        assert words in (_pandas.array_index(index) or ""), cls
+    for real in [_real()[name] for name in ("period-index", "timedelta-index", "categorical-index")]:
+        assert _pandas.array_index(real) is None
+    assert _pandas.array_index(pd.IntervalIndex.from_breaks([0, 1, 2])) is None
+    assert _pandas.array_index(pd.date_range("2020", periods=2, tz="UTC")) is None

@@ -282,6 +282,27 @@ def multi_index(obj: Any) -> str | None:
     return None
 
 
+def array_index(obj: Any) -> str | None:
+    """The Index classes over one extension array: ``_new_DatetimeIndex`` and friends
+    wrap a pickled ndarray with ``_simple_new``, which only checks its dtype with ``assert`` (gone
+    under ``python -O``), so the array the index holds is validated like a pickled one."""
+    pd = _pd()
+    kinds = {
+        pd.DatetimeIndex: (pd.arrays.DatetimeArray, datetime_array),
+        pd.TimedeltaIndex: (pd.arrays.TimedeltaArray, timedelta_array),
+        pd.PeriodIndex: (pd.arrays.PeriodArray, period_array),
+        pd.CategoricalIndex: (pd.Categorical, categorical),
+        pd.IntervalIndex: (pd.arrays.IntervalArray, interval_array),
+    }
+    array_type, validator = kinds[type(obj)]
+    data = vars(obj).get("_data")
+    if data is None:
+        return _UNINITIALISED
+    if type(data) is not array_type:
+        return f"it holds a {type(data).__name__}, not a {array_type.__name__}"
+    return validator(data)
+
+
 # -- frames and their block managers ------------------------------------------------------
 
 
@@ -422,6 +443,7 @@ VALIDATORS: dict[str, Validator] = {
     "pandas_masked_array": masked_array,
     "pandas_interval_array": interval_array,
     "pandas_multi_index": multi_index,
+    "pandas_array_index": array_index,
     "pandas_categorical_dtype": categorical_dtype,
     "pandas_datetime_tz_dtype": datetime_tz_dtype,
     "pandas_interval_dtype": interval_dtype,
