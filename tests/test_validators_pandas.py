@@ -175,6 +175,11 @@ def int_no_state() -> bytes:
     return dumps(Forged(_NEWOBJ, (pd.arrays.IntegerArray,)))
 
 
+def int_cached_dtype() -> bytes:
+    """``dtype`` is a cached property: the state can hold the cache."""
+    return _masked(pd.array([1, None, 3], dtype="Int8"), _cache={"dtype": pd.Int64Dtype()})
+
+
 def float_int_data() -> bytes:
     return _masked(pd.array([1.5, None]), _data=np.arange(2))
 
@@ -285,6 +290,11 @@ def bm_state_rows_short() -> bytes:
 
 def bm_state_rows_long() -> bytes:
     return _bm_state(_block(0, values=np.zeros((2, 10**5), dtype=np.int64)))
+
+
+def bm_state_reversed_slice() -> bytes:
+    """A slice that counts down past the first item."""
+    return _bm_state(_block(1, mgr_locs=slice(2, -3, -1)))
 
 
 def bm_state_values_3d() -> bytes:
@@ -409,6 +419,7 @@ ROWS: list[Row] = [
     Row("integerarray-float-data", int_float_data, _INT, "not of kind 'iu'", use=_use),
     Row("integerarray-int-mask", int_int_mask, _INT, "not bool", use=_use),
     Row("integerarray-no-state", int_no_state, _INT, "never received its state", use=_use),
+    Row("integerarray-cached-dtype", int_cached_dtype, _INT, "disagrees with its data int8", use=_use),
     Row("floatingarray-int", float_int_data, "pandas.core.arrays.floating:FloatingArray", "kind 'f'", use=_use),
     Row("booleanarray-int8", bool_int_data, "pandas.core.arrays.boolean:BooleanArray", "kind 'b'", use=_use),
     # pandas 3 cannot make an IntervalArray by NEWOBJ (its __new__ needs the data), the
@@ -432,6 +443,7 @@ ROWS: list[Row] = [
     Row("blockmanager-state-past", bm_state_placement_past, _BM, "", "state", use=_use, control="crash"),
     Row("blockmanager-state-negative", bm_state_placement_negative, _BM, "", "state", use=_use, control="crash"),
     Row("blockmanager-state-slice", bm_state_slice_past, _BM, "", "state", use=_use, control="crash"),
+    Row("blockmanager-state-reversed", bm_state_reversed_slice, _BM, "", "state", use=_use),
     Row("blockmanager-state-rows-short", bm_state_rows_short, _BM, "", "state", use=_use),
     Row("blockmanager-state-rows-long", bm_state_rows_long, _BM, "", "state", use=_use),
     Row("blockmanager-state-3d", bm_state_values_3d, _BM, "", "state", use=_use),
@@ -498,6 +510,7 @@ def _real() -> dict[str, Any]:
             index=pd.MultiIndex.from_arrays([[1, 1, 2], [7, 8, 9]]),
         ),
         "wide": pd.DataFrame(np.arange(40.0).reshape(4, 10)),
+        "reordered": pd.DataFrame({0: [1], 1: [2.5], 2: [3], 3: [4.5]})[[3, 2, 1, 0]].iloc[:, ::-1],
         "series": pd.Series([1.0, 2.0, 3.0], index=pd.Index([5, 6, 7])),
         "categorical": pd.Categorical([3, 1, 3, 2], categories=[3, 2, 1], ordered=True),
         "multiindex": pd.MultiIndex.from_arrays([[1, 2, 2], [4.5, np.nan, 6.5]]),

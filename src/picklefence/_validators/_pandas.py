@@ -235,6 +235,8 @@ def masked_array(obj: Any) -> str | None:
         return f"its data {data.shape} and mask {mask.shape} disagree in shape"
     if "_dtype" in state and state["_dtype"] != _pd().BooleanDtype():
         return "its dtype is not BooleanDtype"
+    if obj.dtype.numpy_dtype != data.dtype:  # the dtype is cached: a state can hold a forged cache
+        return f"its dtype {obj.dtype} disagrees with its data {data.dtype}"
     return None
 
 
@@ -310,11 +312,14 @@ def _locations(locs: Any, count: int) -> Any:
     """A block's placement as an int array inside [0, count), or None.  A slice is
     bounded before it is expanded (``slice(0, 10**15)`` would be a huge arange)."""
     numpy = _np()
-    if type(locs) is slice:
-        start, stop, step = locs.start, locs.stop, 1 if locs.step is None else locs.step
-        if not all(type(v) is int for v in (start, stop, step)) or not (start >= 0 and stop <= count and step >= 1):
+    if type(locs) is slice:  # BlockPlacement's canonical slices follow range(), as its as_array does
+        start, stop, step = 0 if locs.start is None else locs.start, locs.stop, 1 if locs.step is None else locs.step
+        if not all(type(v) is int for v in (start, stop, step)) or step == 0:
             return None
-        return numpy.arange(start, max(start, stop), step)
+        span = range(start, stop, step)
+        if len(span) > count or (span and not (min(span[0], span[-1]) >= 0 and max(span[0], span[-1]) < count)):
+            return None
+        return numpy.arange(start, stop, step)
     if type(locs) is not numpy.ndarray or locs.ndim != 1 or locs.dtype.kind not in "iu" or len(locs) > count:
         return None
     if len(locs) and (int(locs.min()) < 0 or int(locs.max()) >= count):
