@@ -379,6 +379,25 @@ def intervaldtype_long_string() -> bytes:
     return dumps(Forged(pd.IntervalDtype, ("interval[" + "int64, " * 10**4 + "]",)))
 
 
+def stringdtype_storage() -> bytes:
+    return dumps(Forged(pd.StringDtype, ("numpy", pd.NA)))
+
+
+def timestamp_unit() -> bytes:
+    func, args = pd.Timestamp("2020-01-01").__reduce__()
+    return dumps(Forged(func, (*args[:3], 5)))
+
+
+def timedelta_unit() -> bytes:
+    func, args = pd.Timedelta(5).__reduce__()
+    return dumps(Forged(func, (args[0], 14)))
+
+
+def week_weekday() -> bytes:
+    func, args = pd.offsets.Week(weekday=2).__reduce__()
+    return dumps(Forged(func, (*args[:2], 99)))
+
+
 def period_long_freq() -> bytes:
     return dumps(Forged(pd.Period, (None, "1" * 10**5, 0)))
 
@@ -463,6 +482,11 @@ ROWS: list[Row] = [
     Row("perioddtype-freq", perioddtype_freq_swapped, "", "no default __reduce__", error="CallFailedError[TypeError]"),
     Row("intervaldtype-closed", intervaldtype_closed, "pandas.core.dtypes.dtypes:IntervalDtype", "closed 'up'"),
     Row("intervaldtype-string", intervaldtype_long_string, "pandas:IntervalDtype", "", "arguments"),
+    Row("stringdtype-storage", stringdtype_storage, "pandas:StringDtype", "", "arguments"),
+    # scalars and offsets: their constructors check the fields their C code uses
+    Row("timestamp-unit", timestamp_unit, "", "Only resolutions", error="CallFailedError"),
+    Row("timedelta-unit", timedelta_unit, "", "Only resolutions", error="CallFailedError"),
+    Row("week-weekday", week_weekday, "", "Day must be", error="CallFailedError[ValueError]"),
     Row("period-freq-string", period_long_freq, "pandas:Period", "", "arguments"),
 ]
 
