@@ -307,8 +307,17 @@ def test_real_generators_draw_what_pickle_draws(gen: Any, proto: int) -> None:
     assert np.array_equal(_draw(ours), _draw(theirs))
 
 
-def test_real_seed_sequence_spawns_what_pickle_spawns() -> None:
-    seq = np.random.SeedSequence(12345, spawn_key=(1, 2))
+@pytest.mark.parametrize(
+    "seq",
+    [
+        np.random.SeedSequence(12345, spawn_key=(1, 2)),
+        np.random.SeedSequence(np.int64(3), spawn_key=(np.uint32(4),)),  # numpy ints, as sklearn makes them
+        np.random.SeedSequence([1, 2**70, 3]),
+        np.random.SeedSequence(np.arange(5, dtype=np.uint64)),
+        np.random.SeedSequence(),
+    ],
+)
+def test_real_seed_sequence_spawns_what_pickle_spawns(seq: np.random.SeedSequence) -> None:
     seq.spawn(3)
     data = pickle.dumps(seq, 4)
     ours, theirs = picklefence.loads(data, policy=POLICY), pickle.loads(data)

@@ -105,14 +105,19 @@ def seed_sequence(obj: Any) -> str | None:
     if type(pool) is not numpy.ndarray or pool.dtype != numpy.uint32 or pool.shape != (size,):
         return f"its pool is not {size} uint32 words"
     key = obj.spawn_key
-    if type(key) is not tuple or not all(type(k) is int and k >= 0 for k in key):
+    if type(key) is not tuple or not all(_integer(k) and k >= 0 for k in key):
         return "its spawn key is not a tuple of non-negative ints"
     entropy = obj.entropy
-    if entropy is not None and type(entropy) is not int:
+    if entropy is not None and not _integer(entropy):
         ints = numpy.asarray(entropy) if type(entropy) in (list, tuple, numpy.ndarray) else None
         if ints is None or ints.ndim != 1 or ints.dtype.kind not in "iuO":
             return "its entropy is not an int or a sequence of ints"
     return None
+
+
+def _integer(value: object) -> bool:
+    """A Python int or a numpy integer scalar (``SeedSequence(np.int64(3))`` keeps it)."""
+    return type(value) is int or isinstance(value, sys.modules["numpy"].integer)
 
 
 def mareconstruct(call: Call) -> bool:
