@@ -598,6 +598,9 @@ def test_array_indexes_validate_the_array_they_hold() -> None:
     for cls, (forge, words) in forged.items():
         index = cls._simple_new(pickle.loads(forge()))
         assert words in (_pandas.array_index(index) or ""), cls
+    values = pd.date_range("2020", periods=4).to_numpy().reshape(2, 2)
+    two_d = pd.DatetimeIndex._simple_new(DatetimeArray._simple_new(values, dtype=values.dtype))
+    assert "2-dimensional" in (_pandas.array_index(two_d) or "")
     for real in [_real()[name] for name in ("period-index", "timedelta-index", "categorical-index")]:
         assert _pandas.array_index(real) is None
     assert _pandas.array_index(pd.IntervalIndex.from_breaks([0, 1, 2])) is None

@@ -302,6 +302,8 @@ def array_index(obj: Any) -> str | None:
         return _UNINITIALISED
     if type(data) is not array_type:
         return f"it holds a {type(data).__name__}, not a {array_type.__name__}"
+    if data.ndim != 1:  # blocks hold 2-D arrays; an index's engines take 1-D ones
+        return f"it holds a {data.ndim}-dimensional array"
     return validator(data)
 
 
