@@ -11,11 +11,7 @@ import subprocess
 import sys
 from typing import Any
 
-import numpy as np
-import numpy.ma as ma
 import pytest
-from numpy._core.multiarray import _reconstruct
-from numpy.random._pickle import __bit_generator_ctor, __generator_ctor, __randomstate_ctor  # type: ignore[attr-defined]
 
 import picklefence
 from picklefence import _checks
@@ -23,6 +19,13 @@ from picklefence._rules import CallInfo
 from picklefence.limits import Limits
 
 from ._state_rows import ENV, ROOT, Forged, Row, check_control, dumps, run_rows
+
+np = pytest.importorskip("numpy")
+
+import numpy.ma as ma  # noqa: E402
+from numpy.random._pickle import __bit_generator_ctor, __generator_ctor, __randomstate_ctor  # noqa: E402
+
+_reconstruct = np.empty(0).__reduce__()[0]  # numpy.core or numpy._core, as this numpy pickles
 
 POLICY = "numpy"
 MODULE = __name__

@@ -12,12 +12,18 @@ import pickle
 import time
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
-from pandas._libs.arrays import __pyx_unpickle_NDArrayBacked  # type: ignore[attr-defined]
-from pandas._libs.internals import BlockPlacement
-from pandas.core.arrays import (
+
+import picklefence
+
+from ._state_rows import Forged, Row, check_control, dumps, run_rows
+
+np = pytest.importorskip("numpy")
+pd = pytest.importorskip("pandas")
+
+from pandas._libs.arrays import __pyx_unpickle_NDArrayBacked  # noqa: E402
+from pandas._libs.internals import BlockPlacement  # noqa: E402
+from pandas.core.arrays import (  # noqa: E402
     DatetimeArray,
     IntervalArray,
     NumpyExtensionArray,
@@ -25,11 +31,7 @@ from pandas.core.arrays import (
     StringArray,
     TimedeltaArray,
 )
-from pandas.core.internals.managers import BlockManager, SingleBlockManager
-
-import picklefence
-
-from ._state_rows import Forged, Row, check_control, dumps, run_rows
+from pandas.core.internals.managers import BlockManager, SingleBlockManager  # noqa: E402
 
 POLICY = "pandas"
 MODULE = __name__
