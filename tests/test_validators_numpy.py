@@ -369,7 +369,7 @@ def test_numeric_array_state_charges_its_bytes() -> None:
 _BOMBS = {
     "mareconstruct": lambda: dumps(Forged(ma.core._mareconstruct, (ma.MaskedArray, np.ndarray, (3 * 10**9,), "b"))),
     "object-subarray": lambda: dumps(
-        Forged(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), np.dtype("(300000000,)O"), False, [None]))
+        Forged(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), np.dtype("(250000000,)O"), False, [None]))
     ),
 }
 
