@@ -368,10 +368,31 @@ def test_numeric_array_state_charges_its_bytes() -> None:
 
 _BOMBS = {
     "mareconstruct": lambda: dumps(Forged(ma.core._mareconstruct, (ma.MaskedArray, np.ndarray, (3 * 10**9,), "b"))),
+    # the dtype by its code (a pickled dtype object would be refused: its BUILD adds object fields)
     "object-subarray": lambda: dumps(
-        Forged(_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), np.dtype("(250000000,)O"), False, [None]))
+        Forged(
+            _reconstruct,
+            (np.ndarray, (0,), b"b"),
+            (1, (1,), Forged(np.dtype, ("(250000000,)O", False, True)), False, [None]),
+        )
     ),
 }
+
+
+@pytest.mark.parametrize(("bomb", "nbytes"), [("mareconstruct", 6 * 10**9), ("object-subarray", 2 * 10**9)])
+def test_a_real_load_charges_before_it_allocates(bomb: str, nbytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the engine (not a stand-in call): the charge comes before the allocation,
+    so a budget that raises stops it."""
+
+    class Charged(Exception):
+        pass
+
+    def spend(self: CallInfo, amount: int) -> None:
+        raise Charged(amount)
+
+    monkeypatch.setattr(CallInfo, "spend", spend)
+    with pytest.raises(picklefence.UnpicklingError, match=f"Charged: {nbytes}"):
+        picklefence.loads(_BOMBS[bomb](), policy=POLICY)
 
 
 @pytest.mark.skipif(not hasattr(Limits(), "max_amplification"), reason="the budget's limits are the lead's part")
