@@ -96,7 +96,7 @@ def philox_seed_seq() -> bytes:
     return dumps(Forged(func, args, (state, np.random.MT19937(2))))
 
 
-def _legacy(ctor: Any, name: str, state: dict[str, Any]) -> bytes:
+def _legacy(ctor: Any, name: str, state: Any) -> bytes:
     """The ``(name, ctor)`` form: the wrapper makes its bit generator itself."""
     return dumps(Forged(ctor, (name, __bit_generator_ctor), state))
 
@@ -105,6 +105,12 @@ def random_state_legacy_pos() -> bytes:
     state = np.random.RandomState(1).get_state(legacy=False)
     state["state"]["pos"] = 10**8
     return _legacy(__randomstate_ctor, "MT19937", state)
+
+
+def random_state_legacy_tuple() -> bytes:
+    """``set_state``'s legacy tuple (what ``get_state()`` returns) takes the position as given."""
+    name, key, _pos, has_gauss, gauss = np.random.RandomState(1).get_state()
+    return _legacy(__randomstate_ctor, "MT19937", (name, key, 10**7, has_gauss, gauss))
 
 
 def random_state_gauss_flag() -> bytes:
@@ -214,6 +220,7 @@ def frombuffer_short() -> bytes:
 
 _MT = "numpy.random._mt19937:MT19937"
 _PHILOX = "numpy.random._philox:Philox"
+_RS = "numpy.random.mtrand:RandomState"
 
 ROWS: list[Row] = [
     Row("mt19937-pos-past-key", mt_past_key, _MT, "position 700", use=_draw),
@@ -235,6 +242,7 @@ ROWS: list[Row] = [
         use=_draw,
         control="crash",
     ),
+    Row("randomstate-tuple", random_state_legacy_tuple, _RS, "position 10000000", use=_draw, control="crash"),
     Row("randomstate-gauss", random_state_gauss_flag, "numpy.random.mtrand:RandomState", "has_gauss 9", use=_draw),
     Row("randomstate-wrapped", random_state_wrapped_pos, _MT, "position 5000", use=_draw),
     Row(
