@@ -109,7 +109,11 @@ def numpy_reconstruct(call: Call) -> bool:
     return call.global_name(subtype) in _ARRAY_TYPES and type(shape) is tuple and shape == (0,) and code in (b"b", "b")
 
 
-def _array_state(state: object) -> bool:
+def _array_state(state: object, call: Call) -> bool:
+    """An ndarray's state, whose memory is charged to the load's budget: the bytes of
+    a numeric array are in the pickle (but one bytes object can be the data of many
+    arrays), while an object array's list can name one object for millions of slots
+    (a dtype ``"(10**9,)O"`` makes each element a billion pointers)."""
     if type(state) is not tuple:
         return False
     if len(state) == 5:
@@ -121,13 +125,16 @@ def _array_state(state: object) -> bool:
     shape, dtype, fortran, data = state
     size = _size(shape)
     dtype = _dtype(dtype)
-    return size is not None and dtype is not None and type(fortran) is bool and _data_matches(data, size, dtype)
+    if size is None or dtype is None or type(fortran) is not bool or not _data_matches(data, size, dtype):
+        return False
+    call.spend(size * dtype.itemsize)
+    return True
 
 
 def numpy_ndarray_state(call: Call) -> bool:
     """``ndarray.__setstate__((version, shape, dtype, fortran, data))``: the data must
     hold exactly the elements the shape and dtype claim."""
-    return len(call.args) == 2 and _array_state(call.args[1])
+    return len(call.args) == 2 and _array_state(call.args[1], call)
 
 
 def numpy_masked_state(call: Call) -> bool:
@@ -136,11 +143,14 @@ def numpy_masked_state(call: Call) -> bool:
     if len(call.args) != 2 or type(call.args[1]) is not tuple or len(call.args[1]) != 7:
         return False
     version, shape, dtype, fortran, data, mask, _fill = call.args[1]
-    if not _array_state((version, shape, dtype, fortran, data)):
+    if not _array_state((version, shape, dtype, fortran, data), call):
         return False
     size = _size(shape)
     mask_dtype = sys.modules["numpy"].ma.make_mask_descr(dtype)
-    return size is not None and _data_matches(mask, size, mask_dtype)
+    if size is None or not _data_matches(mask, size, mask_dtype):
+        return False
+    call.spend(size * mask_dtype.itemsize)
+    return True
 
 
 _BYTE_ORDERS = frozenset({"<", ">", "|", "="})
@@ -359,12 +369,16 @@ def sklearn_tree_predictor_state(call: Call) -> bool:
 #: Argument positions where a check takes a global it judges itself (a class to build
 #: an instance of), which may be one the pickle may only call.
 TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
-    {"copyreg_reconstructor": frozenset({0, 1}), "numpy_reconstruct": frozenset({0})}
+    {
+        "copyreg_reconstructor": frozenset({0, 1}),
+        "numpy_reconstruct": frozenset({0}),
+        "numpy_mareconstruct": frozenset({0, 1}),
+    }
 )
 
 #: Checks that can judge the audit's stand-ins (a symbol for each global, literals);
 #: every other check needs the real objects and is decided at load.
-JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct", "bounded_ints"})
+JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct", "numpy_mareconstruct", "bounded_ints"})
 
 _SHIPPED: dict[str, Check] = {
     "copyreg_reconstructor": copyreg_reconstructor,

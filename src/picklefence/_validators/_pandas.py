@@ -1,8 +1,460 @@
-"""Validators and checks for pandas objects (see the package docstring)."""
+"""Validators and checks for pandas objects (see the package docstring).
+
+pandas' Cython code indexes memory with what the objects hold and checks little of it
+(``boundscheck(False)``): category and level codes index their categories, block
+placements index the manager's block-number tables (written, during ``__setstate__``
+already), object-typed loops read the elements of an array as object pointers.  The
+validators state those invariants; where pandas has a check of its own (a
+``MultiIndex``'s integrity, ``CategoricalDtype.validate_categories``) it is used.
+Everything here is vectorised: no Python loop runs per element.
+"""
 
 from __future__ import annotations
 
-from .._rules import Check, Validator
+import sys
+from typing import Any
 
-VALIDATORS: dict[str, Validator] = {}
-CHECKS: dict[str, Check] = {}
+from .._rules import Call, Check, Validator
+
+__all__ = ["CHECKS", "VALIDATORS"]
+
+_UNITS = frozenset({"s", "ms", "us", "ns"})  # the resolutions pandas' datetime code supports
+_CLOSED = frozenset({"right", "left", "both", "neither"})
+_UNINITIALISED = "it never received its state"
+
+
+def _np() -> Any:
+    return sys.modules["numpy"]
+
+
+def _pd() -> Any:
+    return sys.modules["pandas"]
+
+
+def _ndarray(value: Any, name: str, ndims: tuple[int, ...] = (1, 2)) -> str | None:
+    numpy = _np()
+    if type(value) is not numpy.ndarray:
+        return f"{name} is a {type(value).__name__}, not an ndarray"
+    if value.ndim not in ndims:
+        return f"{name} has {value.ndim} dimensions"
+    return None
+
+
+def _codes(codes: Any, count: int, name: str) -> str | None:
+    """Codes indexing ``count`` values, -1 for missing: signed integers in [-1, count)."""
+    problem = _ndarray(codes, name, (1,))
+    if problem is None and codes.dtype.kind != "i":
+        problem = f"{name} are {codes.dtype}, not signed integers"
+    if problem is None and len(codes):
+        low, high = int(codes.min()), int(codes.max())
+        if low < -1 or high >= count:
+            problem = f"{name} run from {low} to {high}, outside [-1, {count}) for {count} values"
+    return problem
+
+
+# -- dtypes ------------------------------------------------------------------------------
+
+
+def categorical_dtype(obj: Any) -> str | None:
+    """Categories are an Index pandas' own ``validate_categories`` accepts (unique, no
+    missing values): codes are positions in it."""
+    state = vars(obj)
+    if "_categories" not in state or "_ordered" not in state:
+        return _UNINITIALISED
+    categories, ordered = state["_categories"], state["_ordered"]
+    if not isinstance(ordered, bool) and ordered is not None:
+        return f"ordered is a {type(ordered).__name__}"
+    if categories is None:
+        return None
+    if not isinstance(categories, _pd().Index):
+        return f"its categories are a {type(categories).__name__}, not an Index"
+    type(obj).validate_categories(categories, fastpath=False)
+    return None
+
+
+def datetime_tz_dtype(obj: Any) -> str | None:
+    """The unit picks the conversion factors pandas' C code uses; tz must be a tzinfo."""
+    import datetime
+
+    state = vars(obj)
+    if "_unit" not in state or "_tz" not in state:
+        return _UNINITIALISED
+    if state["_unit"] not in _UNITS:
+        return f"unit {state['_unit']!r} is not one of {sorted(_UNITS)}"
+    if not isinstance(state["_tz"], datetime.tzinfo):
+        return f"its time zone is a {type(state['_tz']).__name__}, not a tzinfo"
+    return None
+
+
+def interval_dtype(obj: Any) -> str | None:
+    state = vars(obj)
+    if "_subtype" not in state:
+        return _UNINITIALISED
+    subtype, closed = state["_subtype"], state.get("_closed")
+    if subtype is not None and not isinstance(subtype, _np().dtype):
+        return f"its subtype is a {type(subtype).__name__}, not a numpy dtype"
+    if closed is not None and closed not in _CLOSED:
+        return f"closed {closed!r} is not one of {sorted(_CLOSED)}"
+    return None
+
+
+def string_dtype(obj: Any) -> str | None:
+    state = vars(obj)
+    storage, na_value = state.get("_storage"), state.get("_na_value", _UNINITIALISED)
+    if storage not in ("python", "pyarrow"):
+        return f"storage {storage!r} is not 'python' or 'pyarrow'"
+    if na_value is not _pd().NA and not (type(na_value) is float and na_value != na_value):
+        return "its missing value is neither pd.NA nor NaN"
+    return None
+
+
+def period_dtype(obj: Any) -> str | None:
+    """The Cython base keeps a code and a multiple of the frequency the Python side
+    holds: they must be the frequency's own."""
+    freq = vars(obj).get("_freq")
+    if not isinstance(freq, _pd().tseries.offsets.BaseOffset):
+        return _UNINITIALISED if freq is None else f"its frequency is a {type(freq).__name__}"
+    if obj._dtype_code != freq._period_dtype_code or obj._n != freq.n:
+        return "its period code disagrees with its frequency"
+    return None
+
+
+# -- extension arrays ----------------------------------------------------------------------
+
+
+def _backing(obj: Any) -> tuple[Any, Any] | str:
+    """The ndarray and dtype of an NDArrayBacked array (None before its state)."""
+    values, dtype = obj._ndarray, obj._dtype
+    if values is None or dtype is None:
+        return _UNINITIALISED
+    return _ndarray(values, "its backing array") or (values, dtype)
+
+
+def categorical(obj: Any) -> str | None:
+    """Codes index the categories with no bounds check (``take_nd``)."""
+    backed = _backing(obj)
+    if isinstance(backed, str):
+        return backed
+    codes, dtype = backed
+    if not isinstance(dtype, _pd().CategoricalDtype) or categorical_dtype(dtype) is not None:
+        return "its dtype is not a valid CategoricalDtype"
+    if dtype.categories is None:
+        return "its dtype has no categories"
+    return _codes(codes, len(dtype.categories), "its codes")
+
+
+def datetime_array(obj: Any) -> str | None:
+    backed = _backing(obj)
+    if isinstance(backed, str):
+        return backed
+    values, dtype = backed
+    numpy = _np()
+    if values.dtype.kind != "M" or numpy.datetime_data(values.dtype)[0] not in _UNITS:
+        return f"its values are {values.dtype}, not datetime64 in s, ms, us or ns"
+    if isinstance(dtype, _pd().DatetimeTZDtype):
+        if datetime_tz_dtype(dtype) is not None or dtype.unit != numpy.datetime_data(values.dtype)[0]:
+            return f"its dtype {dtype} disagrees with its values {values.dtype}"
+    elif dtype != values.dtype or not isinstance(dtype, numpy.dtype):
+        return f"its dtype {dtype!r} disagrees with its values {values.dtype}"
+    return None
+
+
+def timedelta_array(obj: Any) -> str | None:
+    backed = _backing(obj)
+    if isinstance(backed, str):
+        return backed
+    values, dtype = backed
+    numpy = _np()
+    if values.dtype.kind != "m" or numpy.datetime_data(values.dtype)[0] not in _UNITS:
+        return f"its values are {values.dtype}, not timedelta64 in s, ms, us or ns"
+    if not isinstance(dtype, numpy.dtype) or dtype != values.dtype:
+        return f"its dtype {dtype!r} disagrees with its values {values.dtype}"
+    return None
+
+
+def period_array(obj: Any) -> str | None:
+    backed = _backing(obj)
+    if isinstance(backed, str):
+        return backed
+    values, dtype = backed
+    if values.dtype != _np().int64:
+        return f"its ordinals are {values.dtype}, not int64"
+    if not isinstance(dtype, _pd().PeriodDtype) or period_dtype(dtype) is not None:
+        return "its dtype is not a valid PeriodDtype"
+    return None
+
+
+def string_array(obj: Any) -> str | None:
+    """Object-typed Cython loops read every element as a Python object: the array must
+    hold objects, and pandas' own ``is_string_array`` must accept them."""
+    backed = _backing(obj)
+    if isinstance(backed, str):
+        return backed
+    values, dtype = backed
+    if values.dtype != object:
+        return f"its values are {values.dtype}, not objects"
+    if not isinstance(dtype, _pd().StringDtype) or string_dtype(dtype) is not None or dtype.storage != "python":
+        return "its dtype is not a valid python-storage StringDtype"
+    lib = sys.modules["pandas._libs.lib"]
+    if len(values) and not lib.is_string_array(values.ravel(), skipna=True):
+        return "it holds values that are neither strings nor missing"
+    return None
+
+
+def numpy_extension_array(obj: Any) -> str | None:
+    backed = _backing(obj)
+    if isinstance(backed, str):
+        return backed
+    values, dtype = backed
+    numpy_ea_dtype = sys.modules["pandas.core.dtypes.dtypes"].NumpyEADtype
+    if not isinstance(dtype, numpy_ea_dtype) or dtype.numpy_dtype != values.dtype:
+        return f"its dtype {dtype!r} disagrees with its values {values.dtype}"
+    return None
+
+
+_MASKED_KINDS = {"IntegerArray": "iu", "FloatingArray": "f", "BooleanArray": "b"}
+
+
+def masked_array(obj: Any) -> str | None:
+    """``IntegerArray``/``FloatingArray``/``BooleanArray``: the Cython kernels walk data
+    and mask together, so they must have one shape (what ``BaseMaskedArray.__init__``
+    checks), the mask bool and the data of the class's kind."""
+    state = vars(obj)
+    if "_data" not in state or "_mask" not in state:
+        return _UNINITIALISED
+    data, mask = state["_data"], state["_mask"]
+    problem = _ndarray(data, "its data") or _ndarray(mask, "its mask")
+    if problem is not None:
+        return problem
+    kinds = _MASKED_KINDS[type(obj).__name__]
+    if data.dtype.kind not in kinds or (kinds == "f" and data.dtype.itemsize not in (4, 8)):
+        return f"its data are {data.dtype}, not of kind {kinds!r}"
+    if mask.dtype != _np().bool_:
+        return f"its mask is {mask.dtype}, not bool"
+    if data.shape != mask.shape:
+        return f"its data {data.shape} and mask {mask.shape} disagree in shape"
+    if "_dtype" in state and state["_dtype"] != _pd().BooleanDtype():
+        return "its dtype is not BooleanDtype"
+    if obj.dtype.numpy_dtype != data.dtype:  # the dtype is cached: a state can hold a forged cache
+        return f"its dtype {obj.dtype} disagrees with its data {data.dtype}"
+    return None
+
+
+def interval_array(obj: Any) -> str | None:
+    """Left and right ends: the same length and dtype, as pandas' own ``_validate``
+    checks (plus that they are arrays, not anything a state can name)."""
+    state = vars(obj)
+    if "_left" not in state or "_right" not in state or "_dtype" not in state:
+        return _UNINITIALISED
+    left, right, dtype = state["_left"], state["_right"], state["_dtype"]
+    pd = _pd()
+    for end in (left, right):
+        if type(end) is not _np().ndarray and not isinstance(end, pd.api.extensions.ExtensionArray):
+            return f"an end is a {type(end).__name__}, not an array"
+        if end.ndim != 1:
+            return "an end is not one-dimensional"
+    if left.dtype != right.dtype or not isinstance(dtype, pd.IntervalDtype) or dtype.subtype != left.dtype:
+        return "its ends and its dtype disagree"
+    if interval_dtype(dtype) is not None:
+        return "its dtype is not a valid IntervalDtype"
+    type(obj)._validate(left, right, dtype=dtype)
+    return None
+
+
+# -- indexes ------------------------------------------------------------------------------
+
+
+def multi_index(obj: Any) -> str | None:
+    """``_new_Index`` rebuilds a MultiIndex with ``verify_integrity=False``; the Cython
+    engines index each level with its codes.  pandas' own ``_verify_integrity`` bounds
+    the codes, plus they must be integer arrays."""
+    levels, codes = getattr(obj, "_levels", None), getattr(obj, "_codes", None)
+    if levels is None or codes is None:
+        return _UNINITIALISED
+    if len(levels) != len(codes) or not levels:
+        return f"it has {len(levels)} levels and {len(codes)} code arrays"
+    pd = _pd()
+    for i, (level, level_codes) in enumerate(zip(levels, codes, strict=True)):
+        if not isinstance(level, pd.Index):
+            return f"level {i} is a {type(level).__name__}, not an Index"
+        problem = _codes(level_codes, len(level), f"the codes of level {i}")
+        if problem is not None:
+            return problem
+    obj._verify_integrity()
+    return None
+
+
+def array_index(obj: Any) -> str | None:
+    """The Index classes over one extension array: ``_new_DatetimeIndex`` and friends
+    wrap a pickled ndarray with ``_simple_new``, which only checks its dtype with ``assert`` (gone
+    under ``python -O``), so the array the index holds is validated like a pickled one."""
+    pd = _pd()
+    kinds = {
+        pd.DatetimeIndex: (pd.arrays.DatetimeArray, datetime_array),
+        pd.TimedeltaIndex: (pd.arrays.TimedeltaArray, timedelta_array),
+        pd.PeriodIndex: (pd.arrays.PeriodArray, period_array),
+        pd.CategoricalIndex: (pd.Categorical, categorical),
+        pd.IntervalIndex: (pd.arrays.IntervalArray, interval_array),
+    }
+    array_type, validator = kinds[type(obj)]
+    data = vars(obj).get("_data")
+    if data is None:
+        return _UNINITIALISED
+    if type(data) is not array_type:
+        return f"it holds a {type(data).__name__}, not a {array_type.__name__}"
+    if data.ndim != 1:  # blocks hold 2-D arrays; an index's engines take 1-D ones
+        return f"it holds a {data.ndim}-dimensional array"
+    return validator(data)
+
+
+# -- frames and their block managers ------------------------------------------------------
+
+
+def _locations(locs: Any, count: int) -> Any:
+    """A block's placement as an int array inside [0, count), or None.  A slice is
+    bounded before it is expanded (``slice(0, 10**15)`` would be a huge arange)."""
+    numpy = _np()
+    if type(locs) is slice:  # BlockPlacement's canonical slices follow range(), as its as_array does
+        start, stop, step = 0 if locs.start is None else locs.start, locs.stop, 1 if locs.step is None else locs.step
+        if not all(type(v) is int for v in (start, stop, step)) or step == 0:
+            return None
+        span = range(start, stop, step)
+        if len(span) > count or (span and not (min(span[0], span[-1]) >= 0 and max(span[0], span[-1]) < count)):
+            return None
+        return numpy.arange(start, stop, step)
+    if type(locs) is not numpy.ndarray or locs.ndim != 1 or locs.dtype.kind not in "iu" or len(locs) > count:
+        return None
+    if len(locs) and (int(locs.min()) < 0 or int(locs.max()) >= count):
+        return None
+    return locs
+
+
+def _blocks_problem(axes: Any, blocks: list[tuple[Any, Any]], ndim: int) -> str | None:
+    """The invariants of a block manager over ``axes``: each block's values fit its
+    placement and the other axis, and the placements together cover every item exactly
+    once (``_rebuild_blknos_and_blklocs`` writes ``blknos[loc]`` unchecked)."""
+    numpy, pd = _np(), _pd()
+    if type(axes) is not list or len(axes) != ndim or not all(isinstance(ax, pd.Index) for ax in axes):
+        return f"its axes are not {ndim} Index objects"
+    count = len(axes[0])
+    rows = len(axes[-1])
+    placed = []
+    for number, (values, locs) in enumerate(blocks):
+        where = _locations(locs, count)
+        if where is None:
+            return f"block {number} is placed outside the {count} items"
+        placed.append(where)
+        if type(values) is not numpy.ndarray and not isinstance(values, pd.api.extensions.ExtensionArray):
+            return f"block {number} holds a {type(values).__name__}, not an array"
+        shape = values.shape if values.ndim == ndim else (1, *values.shape) if values.ndim == ndim - 1 else None
+        if ndim == 1:
+            wanted: tuple[int, ...] = (len(where),)
+        else:
+            wanted = (len(where), rows)
+        if shape != wanted:
+            return f"block {number} has shape {values.shape}, not {wanted} as its axes say"
+    every = numpy.concatenate(placed) if placed else numpy.empty(0, numpy.intp)
+    if len(every) != count or (count and int(numpy.bincount(every, minlength=count).max()) != 1):
+        return f"the blocks do not place each of the {count} items exactly once"
+    return None
+
+
+def _manager_state_blocks(state: object) -> tuple[Any, list[tuple[Any, Any]]] | None:
+    """Axes and (values, placement) pairs of a manager's pickled state (``__getstate__``'s
+    ``"0.14.1"`` form, the only one pandas reads), values as ``__setstate__`` extracts them."""
+    if type(state) is not tuple or len(state) < 4 or type(state[3]) is not dict:
+        return None
+    inner = state[3].get("0.14.1")
+    if type(inner) is not dict or type(inner.get("blocks")) is not list:
+        return None
+    extract = sys.modules["pandas.core.construction"].extract_array
+    blocks = []
+    for block in inner["blocks"]:
+        if type(block) is not dict or set(block) != {"values", "mgr_locs"}:
+            return None
+        blocks.append((extract(block["values"], extract_numpy=True), block["mgr_locs"]))
+    return inner.get("axes"), blocks
+
+
+def _manager_ndim(instance: object) -> int:
+    return 1 if isinstance(instance, sys.modules["pandas.core.internals.managers"].SingleBlockManager) else 2
+
+
+def block_manager_state(call: Call) -> bool:
+    """``BlockManager.__setstate__`` rebuilds its block-number tables from the placements
+    before returning, writing out of bounds for a placement past the items: the state
+    is checked before BUILD, with the invariants the validator checks after it."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    instance, state = call.args
+    found = _manager_state_blocks(state)
+    return found is not None and _blocks_problem(found[0], found[1], _manager_ndim(instance)) is None
+
+
+def block_manager(obj: Any) -> str | None:
+    """A finished manager: its blocks against its axes, and the block-number tables
+    (computed when it was built, from placements that a later BUILD of a shared array
+    could have changed) still those of its blocks."""
+    blocks, axes = getattr(obj, "blocks", None), getattr(obj, "axes", None)
+    if type(blocks) is not tuple or axes is None:
+        return _UNINITIALISED
+    internals = sys.modules["pandas._libs.internals"]
+    if not all(isinstance(block, internals.Block) for block in blocks):
+        return "its blocks are not pandas blocks"
+    ndim = _manager_ndim(obj)
+    if any(block.ndim != ndim for block in blocks):
+        return f"a block is not {ndim}-dimensional like its manager"
+    problem = _blocks_problem(axes, [(b.values, b.mgr_locs.indexer) for b in blocks], ndim)
+    if problem is not None or not isinstance(obj, internals.BlockManager):
+        return problem
+    return _tables_problem(obj, blocks, len(axes[0]))
+
+
+def _tables_problem(obj: Any, blocks: tuple[Any, ...], count: int) -> str | None:
+    numpy = _np()
+    blknos, blklocs = obj._blknos, obj._blklocs
+    if blknos is None and blklocs is None:
+        return None
+    if type(blknos) is not numpy.ndarray or type(blklocs) is not numpy.ndarray:
+        return "its block-number tables are not arrays"
+    if blknos.shape != (count,) or blklocs.shape != (count,):
+        return "its block-number tables do not have one entry per item"
+    for number, block in enumerate(blocks):
+        where = block.mgr_locs.as_array
+        if not (numpy.all(blknos[where] == number) and numpy.array_equal(blklocs[where], numpy.arange(len(where)))):
+            return "its block-number tables disagree with its blocks' placements"
+    return None
+
+
+def ndframe(obj: Any) -> str | None:
+    """DataFrame and Series: their data is the block manager of their kind."""
+    managers = sys.modules["pandas.core.internals.managers"]
+    kind = managers.SingleBlockManager if isinstance(obj, _pd().Series) else managers.BlockManager
+    mgr = vars(obj).get("_mgr")
+    if mgr is None:
+        return _UNINITIALISED
+    if type(mgr) is not kind:
+        return f"its data is a {type(mgr).__name__}, not a {kind.__name__}"
+    return None
+
+
+VALIDATORS: dict[str, Validator] = {
+    "pandas_ndframe": ndframe,
+    "pandas_block_manager": block_manager,
+    "pandas_categorical": categorical,
+    "pandas_datetime_array": datetime_array,
+    "pandas_timedelta_array": timedelta_array,
+    "pandas_period_array": period_array,
+    "pandas_string_array": string_array,
+    "pandas_numpy_extension_array": numpy_extension_array,
+    "pandas_masked_array": masked_array,
+    "pandas_interval_array": interval_array,
+    "pandas_multi_index": multi_index,
+    "pandas_array_index": array_index,
+    "pandas_categorical_dtype": categorical_dtype,
+    "pandas_datetime_tz_dtype": datetime_tz_dtype,
+    "pandas_interval_dtype": interval_dtype,
+    "pandas_string_dtype": string_dtype,
+    "pandas_period_dtype": period_dtype,
+}
+CHECKS: dict[str, Check] = {"pandas_block_manager_state": block_manager_state}

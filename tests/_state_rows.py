@@ -1,0 +1,154 @@
+"""Hostile-state tables for the validators (G8), run in subprocesses.
+
+A row forges a pickle from a real library object (its state edited, or rebuilt through
+a reducer that names the library's own functions), loads it with picklefence in a child
+process and, if the load returns, performs the ordinary use there.  One child runs many
+rows; when a row kills it (a segfault), that row is recorded as crashed and a new child
+goes on with the rest, so a crash is one failed row, never a dead test run.  A row's
+control loads the same bytes with plain ``pickle`` and uses the object, to show the
+forged state really breaks the library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + str(ROOT)}
+TIMEOUT = 120
+
+
+class Forged:
+    """An object that pickles as the reduce tuple it is given.  For ``copyreg.__newobj__``
+    (NEWOBJ) pickle wants the object's ``__class__`` to be the class made, so it says so."""
+
+    def __init__(self, *reduced: Any) -> None:
+        self.reduced = reduced
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        args = self.reduced[1]
+        return args[0] if getattr(self.reduced[0], "__name__", "") == "__newobj__" else Forged
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.reduced
+
+
+@dataclass(frozen=True)
+class Row:
+    """One forged state: what must be refused, and how the object is ordinarily used."""
+
+    id: str
+    forge: Callable[[], bytes]
+    name: str  # the rule the refusal names
+    words: str  # in its message
+    capability: str = "validation"
+    use: Callable[[Any], object] = repr
+    # what plain pickle plus the use does (shown by a test): "crash" (killed by a signal)
+    # or "garbage" (the use prints GARBAGE: it read memory outside the object's own)
+    control: str | None = None
+    error: str = "PolicyViolation"  # another picklefence error where the library's own check refuses
+
+
+def dumps(obj: object) -> bytes:
+    return pickle.dumps(obj, protocol=4)
+
+
+_CHILD = """
+import importlib, json, sys
+module = importlib.import_module(sys.argv[1])
+rows = {row.id: row for row in module.ROWS}
+import picklefence
+for ident in sys.argv[2:]:
+    row = rows[ident]
+    print(json.dumps({"id": ident, "started": True}), flush=True)
+    try:
+        data = row.forge()
+    except Exception as exc:
+        print(json.dumps({"id": ident, "error": "forge failed", "message": repr(exc)}), flush=True)
+        continue
+    try:
+        obj = picklefence.loads(data, policy=module.POLICY)
+    except picklefence.PolicyViolation as exc:
+        out = {"error": "PolicyViolation", "name": exc.name, "capability": exc.capability, "message": str(exc)}
+    except picklefence.UnpicklingError as exc:
+        out = {"error": type(exc).__name__, "message": str(exc)}
+    else:
+        try:
+            row.use(obj)
+            out = {"error": None, "message": "loaded and used"}
+        except Exception as exc:
+            out = {"error": None, "message": "loaded; the use raised " + type(exc).__name__}
+    print(json.dumps({"id": ident, **out}), flush=True)
+"""
+
+
+def run_rows(module: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each row's outcome under picklefence; children are restarted after a crash."""
+    pending = list(ids)
+    results: dict[str, dict[str, Any]] = {}
+    while pending:
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, module, *pending],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            env=ENV,
+            cwd=ROOT,
+            check=False,
+        )
+        started = None
+        for line in proc.stdout.splitlines():
+            record = json.loads(line)
+            if record.pop("started", False):
+                started = record["id"]
+            else:
+                results[record["id"]] = record
+                started = None
+        if proc.returncode != 0:
+            crashed = started if started is not None else next(i for i in pending if i not in results)
+            results[crashed] = {"error": "crashed", "message": f"exit {proc.returncode}: {proc.stderr[-500:]}"}
+        pending = [i for i in pending if i not in results]
+    return results
+
+
+_CONTROL = """
+import importlib, pickle, sys
+module = importlib.import_module(sys.argv[1])
+row = {row.id: row for row in module.ROWS}[sys.argv[2]]
+data = row.forge()
+obj = pickle.loads(data)
+print("loaded", flush=True)
+print("used", row.use(obj), flush=True)
+"""
+
+
+def run_control(module: str, ident: str) -> subprocess.CompletedProcess[str]:
+    """Plain pickle on the row's bytes, then the ordinary use, in a child of its own."""
+    return subprocess.run(
+        [sys.executable, "-c", _CONTROL, module, ident],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=ENV,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def check_control(module: str, row: Row) -> None:
+    """The row's control really breaks the library."""
+    proc = run_control(module, row.id)
+    crashed = proc.returncode < 0  # killed by a signal, at load or at the use
+    if row.control == "crash":
+        assert crashed, proc.stdout + proc.stderr[-300:]
+    else:  # an out-of-bounds read returns garbage, or crashes where the memory is unmapped
+        assert crashed or "GARBAGE" in proc.stdout, proc.stdout + proc.stderr[-300:]
