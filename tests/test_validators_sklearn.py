@@ -15,7 +15,7 @@ import pickle
 import re
 import warnings
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class NeverBuilt(Reduce):
         super().__init__(copyreg.__newobj__, (cls,))
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105
+    def __class__(self) -> type:
         return self.value[1][0]  # type: ignore[no-any-return]
 
 
@@ -627,21 +627,19 @@ def test_forged_state_is_refused_naming_the_class(row: str, results: dict[str, d
 
 _PREDICT = "import numpy; obj.predict(numpy.random.RandomState(1).rand(20, 6)); print('returned')"
 CONTROLS: dict[str, str] = {
-    # each crashes the interpreter, or returns what it read outside the object's memory
+    # each crashes the interpreter (measured: SIGSEGV on predict, or at exit after the
+    # out-of-bounds writes); the other rows break invariants the same code relies on
     "tree made by its call, never BUILT": _PREDICT,
     "tree splits past the estimator's features": _PREDICT,
-    "forest tree reads more features than the forest": _PREDICT,
     "svc one support count per class too many": _PREDICT,
     "gradient boosting stages wider than its classes": _PREDICT,
-    "kd tree never BUILT": "import numpy; obj.query(numpy.random.RandomState(1).rand(20, 6)); print('returned')",
 }
 
 
 @pytest.mark.parametrize("row", list(CONTROLS))
 def test_control_the_forged_object_is_unsafe_with_pickle(row: str) -> None:
     done = control(pickle.dumps(ROWS[row][0](), 4), "sklearn", CONTROLS[row])
-    # killed by a signal (SIGSEGV, SIGABRT) or stopped by a native error, never a clean return
-    assert done.returncode < 0 or "returned" not in done.stdout, (done.returncode, done.stdout, done.stderr[-500:])
+    assert done.returncode < 0, (done.returncode, done.stdout, done.stderr[-500:])  # killed by a signal
 
 
 def test_control_ball_tree_metric_reads_past_its_weights() -> None:
@@ -669,6 +667,8 @@ def _classes_with(validator: str) -> list[str]:
 
 def _linear(cls: type) -> Any:
     name = cls.__name__
+    if name.endswith("CV"):
+        cls = partial(cls, cv=2)  # type: ignore[assignment]
     if name.startswith("MultiTask"):
         return cls().fit(X, np.c_[YR, YR[::-1]])
     if name == "SGDOneClassSVM":
