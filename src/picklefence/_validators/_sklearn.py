@@ -61,11 +61,11 @@ def _np() -> Any:
     return sys.modules["numpy"]
 
 
-def _int(value: object, what: str, low: int = 0) -> int:
+def _int(value: Any, what: str, low: int = 0) -> int:
     numpy = _np()
     _need(isinstance(value, int | numpy.integer) and not isinstance(value, bool), f"{what} is not an integer")
-    _need(int(value) >= low, f"{what} is {value}, below {low}")  # type: ignore[call-overload]
-    return int(value)  # type: ignore[call-overload]
+    _need(int(value) >= low, f"{what} is {value}, below {low}")
+    return int(value)
 
 
 def _array(value: object, what: str, ndim: int | None = None, kinds: str = "fiub") -> Any:
@@ -306,7 +306,7 @@ def sklearn_hist_gradient_boosting(obj: Any) -> None:
         type(mapper) is _module_class("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper"),
         "_bin_mapper is not a _BinMapper",
     )
-    categorical_features = getattr(mapper, "is_categorical_", None)
+    categorical_features: Any = getattr(mapper, "is_categorical_", None)
     _need(
         isinstance(categorical_features, numpy.ndarray) and categorical_features.shape == (n_features,),
         "its bin mapper does not describe its features",
@@ -518,7 +518,8 @@ def sklearn_neighbors(obj: Any) -> None:
     n_samples = _int(obj.n_samples_fit_, "n_samples_fit_", 1)
     _need(data.shape[0] == n_samples, f"_fit_X has {data.shape[0]} rows, not {n_samples}")
     _need(data.shape[1] == getattr(obj, "n_features_in_", data.shape[1]), "_fit_X is not n_features_in_ wide")
-    tree, expected = getattr(obj, "_tree", None), _FIT_METHODS[obj._fit_method]
+    tree: Any = getattr(obj, "_tree", None)
+    expected = _FIT_METHODS[obj._fit_method]
     if expected is None:
         _need(tree is None, "a brute-force model holds a tree")
     else:

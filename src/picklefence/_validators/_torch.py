@@ -31,17 +31,18 @@ _MAX_DIMS = 64
 # -- argument checks --------------------------------------------------------------------
 
 
-def _no_hooks(hooks: object) -> bool:
+def _no_hooks(hooks: Any) -> bool:
     """An empty ``OrderedDict``/``dict``: what ``torch.save`` writes (hooks are never saved)."""
-    return type(hooks) in (dict, OrderedDict) and not hooks  # type: ignore[arg-type]
+    return type(hooks) in (dict, OrderedDict) and not hooks
 
 
-def _ints(values: object, torch: Any) -> tuple[int, ...] | None:
-    if type(values) not in (tuple, torch.Size) or len(values) > _MAX_DIMS:  # type: ignore[arg-type]
+def _ints(values: Any, torch: Any) -> tuple[int, ...] | None:
+    """A size or stride: at most 64 non-negative ints."""
+    if type(values) not in (tuple, torch.Size) or len(values) > _MAX_DIMS:
         return None
-    if not all(type(v) is int and v >= 0 for v in values):  # type: ignore[union-attr]
+    if not all(type(v) is int and v >= 0 for v in values):
         return None
-    return tuple(values)  # type: ignore[arg-type]
+    return tuple(values)
 
 
 def view_fits(offset: int, size: tuple[int, ...], stride: tuple[int, ...], elements: int) -> bool:
