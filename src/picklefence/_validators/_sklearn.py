@@ -48,13 +48,14 @@ def _need(condition: object, problem: str) -> None:
 def _fitted(obj: Any, *names: str) -> bool:
     """Whether ``obj`` is fitted (``check_is_fitted``'s rule); if it is, every one of
     ``names`` must be set.  An object without any state is refused."""
-    state = getattr(obj, "__dict__", None)
+    state: Any = getattr(obj, "__dict__", None)
     _need(state, "it never received its state")
-    if not any(key.endswith("_") and not key.startswith("__") for key in state):  # type: ignore[union-attr]
+    missing = [name for name in names if name not in state]
+    if not missing:
+        return True
+    if not any(key.endswith("_") and not key.startswith("__") for key in state):
         return False
-    for name in names:
-        _need(name in state, f"it is fitted but has no {name}")  # type: ignore[operator]
-    return True
+    raise _Invalid(f"it is fitted but has no {missing[0]}")
 
 
 def _np() -> Any:
@@ -62,10 +63,12 @@ def _np() -> Any:
 
 
 def _int(value: Any, what: str, low: int = 0) -> int:
-    numpy = _np()
-    _need(isinstance(value, int | numpy.integer) and not isinstance(value, bool), f"{what} is not an integer")
-    _need(int(value) >= low, f"{what} is {value}, below {low}")
-    return int(value)
+    if type(value) is not int:
+        _need(isinstance(value, _np().integer), f"{what} is not an integer")
+        value = int(value)
+    if value < low:
+        raise _Invalid(f"{what} is {value}, below {low}")
+    return value  # type: ignore[no-any-return]
 
 
 def _array(value: object, what: str, ndim: int | None = None, kinds: str = "fiub") -> Any:
@@ -98,21 +101,24 @@ def sklearn_tree(tree: Any) -> None:
 _TREE_CLASSES = ("DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier", "ExtraTreeRegressor")
 
 
-def _tree_of(estimator: Any, n_features: int, what: str) -> Any:
-    """The ``Tree`` of a fitted tree estimator whose input width is ``n_features``."""
-    state = getattr(estimator, "__dict__", None)
-    _need(
-        type(estimator).__name__ in _TREE_CLASSES and type(estimator).__module__ == "sklearn.tree._classes",
-        f"{what} is a {type(estimator).__name__}, not a decision tree",
-    )
-    _need(state, f"{what} never received its state")
-    tree = state.get("tree_")  # type: ignore[union-attr]
-    _need(type(tree) is _module_class("sklearn.tree._tree", "Tree"), f"{what} has no Tree")
-    _need(
-        state.get("n_features_in_") == n_features and tree.n_features == n_features,  # type: ignore[union-attr]
-        f"{what} reads {tree.n_features} features, not the {n_features} its input has",
-    )
+def _tree_of(estimator: Any, n_features: int, what: str | int) -> Any:
+    """The ``Tree`` of a fitted tree estimator whose input width is ``n_features``
+    (``what``: "it", or its index in a forest).  Forests hold hundreds: the messages are
+    only made for a failure."""
+    cls = type(estimator)
+    state: Any = getattr(estimator, "__dict__", None)
+    tree: Any = state.get("tree_") if state else None
+    if cls.__name__ not in _TREE_CLASSES or cls.__module__ != "sklearn.tree._classes":
+        raise _Invalid(f"{_name(what)} is a {cls.__name__}, not a decision tree")
+    if type(tree) is not sys.modules["sklearn.tree._tree"].Tree:
+        raise _Invalid(f"{_name(what)} has no Tree")
+    if state.get("n_features_in_") != n_features or tree.n_features != n_features:
+        raise _Invalid(f"{_name(what)} reads {tree.n_features} features, not the {n_features} its input has")
     return tree
+
+
+def _name(what: str | int) -> str:
+    return what if isinstance(what, str) else f"tree {what}"
 
 
 @_validator
@@ -123,15 +129,8 @@ def sklearn_decision_tree(obj: Any) -> None:
     if not _fitted(obj, "tree_", "n_features_in_", "n_outputs_"):
         return
     tree = _tree_of(obj, _int(obj.n_features_in_, "n_features_in_", 1), "it")
-    _need(tree.n_outputs == obj.n_outputs_, f"its tree has {tree.n_outputs} outputs, not {obj.n_outputs_}")
-
-
-def _trees(obj: Any, estimators: object, n_features: int) -> Sequence[Any]:
-    _need(type(estimators) is list and estimators, "estimators_ is not a non-empty list")
-    assert isinstance(estimators, list)
-    for index, estimator in enumerate(estimators):
-        _tree_of(estimator, n_features, f"tree {index}")
-    return estimators
+    if tree.n_outputs != obj.n_outputs_:
+        raise _Invalid(f"its tree has {tree.n_outputs} outputs, not {obj.n_outputs_}")
 
 
 @_validator
@@ -142,8 +141,11 @@ def sklearn_forest(obj: Any) -> None:
         return
     n_features = _int(obj.n_features_in_, "n_features_in_", 1)
     outputs = getattr(obj, "n_outputs_", 1)
-    for tree in _trees(obj, obj.estimators_, n_features):
-        _need(tree.n_outputs_ == outputs, f"a tree has {tree.n_outputs_} outputs, not {outputs}")
+    estimators = obj.estimators_
+    _need(type(estimators) is list and estimators, "estimators_ is not a non-empty list")
+    for index, estimator in enumerate(estimators):
+        if _tree_of(estimator, n_features, index).n_outputs != outputs:
+            raise _Invalid(f"tree {index} has several outputs, not {outputs}")
 
 
 def _feature_sets(obj: Any, n_features: int) -> Sequence[Any]:
@@ -170,7 +172,7 @@ def sklearn_isolation_forest(obj: Any) -> None:
     _need(type(obj.estimators_) is list and obj.estimators_, "estimators_ is not a non-empty list")
     subsample = obj._max_features != n_features
     for index, (tree, columns) in enumerate(zip(obj.estimators_, _feature_sets(obj, n_features), strict=True)):
-        _tree_of(tree, len(columns) if subsample else n_features, f"tree {index}")
+        _tree_of(tree, len(columns) if subsample else n_features, index)
 
 
 @_validator
@@ -217,8 +219,10 @@ def sklearn_gradient_boosting(obj: Any) -> None:
         _need(width == k, f"its init estimator predicts {width} columns, not {k}")
         _need(getattr(init, "n_features_in_", n_features) == n_features, "its init estimator takes other features")
     for index, tree in enumerate(stages.flat):
-        _need(type(tree).__name__ == "DecisionTreeRegressor", f"estimators_ entry {index} is not a regression tree")
-        _need(_tree_of(tree, n_features, f"tree {index}").n_outputs == 1, f"tree {index} has several outputs")
+        if type(tree).__name__ != "DecisionTreeRegressor":
+            raise _Invalid(f"estimators_ entry {index} is not a regression tree")
+        if _tree_of(tree, n_features, index).n_outputs != 1:
+            raise _Invalid(f"tree {index} has several outputs")
 
 
 # -- histogram gradient boosting ---------------------------------------------------------
