@@ -220,6 +220,95 @@ def _sgd_short_average() -> Any:
     return sgd
 
 
+def _classes_with(validator: str) -> list[str]:
+    """The classes of the shipped sklearn policy whose rule names ``validator``."""
+    text = (Path(picklefence.__file__).parent / "policies" / "sklearn.toml").read_text()
+    tables = re.findall(r'^\[allow\."([^"]+)"\]\n((?:.+\n)*)', text, re.M)
+    return [name for name, body in tables if f'validate = "{validator}"' in body]
+
+
+def _linear(cls: type) -> Any:
+    name = cls.__name__
+    if name.endswith("CV"):
+        cls = partial(cls, cv=2)  # type: ignore[assignment]
+    if name.startswith("MultiTask"):
+        return cls().fit(X, np.c_[YR, YR[::-1]])
+    if name == "SGDOneClassSVM":
+        return cls(random_state=0).fit(X)
+    if name in {"LogisticRegression", "LogisticRegressionCV", "LinearSVC", "RidgeClassifier", "RidgeClassifierCV"} or (
+        "Classifier" in name or name == "Perceptron"
+    ):
+        return cls().fit(X, Y3)
+    return cls().fit(X, YR)
+
+
+def _model(qualified: str) -> Any:
+    module, _, name = qualified.partition(":")
+    cls = getattr(__import__(module, fromlist=[name]), name)
+    unsupervised = {"IsolationForest", "OneClassSVM", "RandomTreesEmbedding", "KMeans", "MiniBatchKMeans"}
+    if name in unsupervised:
+        return cls(random_state=0).fit(X) if name != "OneClassSVM" else cls().fit(X)
+    if name in {"NearestNeighbors", "KNeighborsTransformer", "RadiusNeighborsTransformer", "KernelDensity"}:
+        return cls().fit(X)
+    if name == "LocalOutlierFactor":
+        return cls(novelty=True).fit(X)
+    if name in {"KDTree", "BallTree"}:
+        return cls(X, leaf_size=5)
+    if "Distance" in name:
+        metric = {"Euc": "euclidean", "Man": "manhattan", "Min": "minkowski", "Che": "chebyshev"}[name[:3]]
+        kwargs = {"p": 3, "w": np.arange(1.0, 7.0)} if metric == "minkowski" else {}
+        return DistanceMetric.get_metric(metric, dtype=np.float32 if name.endswith("32") else np.float64, **kwargs)
+    if "Regressor" in name or name in {"SVR", "NuSVR"}:
+        return cls().fit(X, YR)
+    return cls().fit(X, Y3)
+
+
+def _use(obj: Any) -> Any:
+    """What an ordinary user does with ``obj``, as comparable arrays."""
+    q32 = QUERY.astype(np.float32)
+    for method, args in (
+        ("predict", (QUERY,)),
+        ("score_samples", (QUERY,)),
+        ("transform", (QUERY,)),
+        ("query", (QUERY, 3)),
+        ("pairwise", (q32 if type(obj).__name__.endswith("32") else QUERY,)),
+        ("kneighbors", (QUERY,)),
+    ):
+        if hasattr(obj, method):
+            out = getattr(obj, method)(*args)
+            return out.toarray() if hasattr(out, "toarray") else out
+    raise AssertionError(f"nothing to use on {obj!r}")
+
+
+#: Validators whose classes are used directly; the others' classes live inside them.
+DIRECT = (
+    "sklearn_decision_tree",
+    "sklearn_forest",
+    "sklearn_isolation_forest",
+    "sklearn_bagging",
+    "sklearn_gradient_boosting",
+    "sklearn_hist_gradient_boosting",
+    "sklearn_svm",
+    "sklearn_linear",
+    "sklearn_kmeans",
+    "sklearn_neighbors",
+    "sklearn_kernel_density",
+    "sklearn_binary_tree",
+    "sklearn_distance_metric",
+)
+INSIDE = ("sklearn_tree", "sklearn_tree_predictor", "sklearn_bin_mapper")  # in trees and boosting
+REAL = [name for validator in DIRECT for name in _classes_with(validator)]
+
+
+@cache
+def real(qualified: str) -> Any:
+    """A real fitted object of the class named ``module:qualname``."""
+    module, _, name = qualified.partition(":")
+    if module.startswith("sklearn.linear_model"):
+        return _linear(getattr(__import__(module, fromlist=[name]), name))
+    return _model(qualified)
+
+
 # id -> (object to pickle, class refused, capability, words in the message)
 ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
     # decision trees: the Tree is checked against its own n_features; the estimator
@@ -608,6 +697,85 @@ ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
 }
 
 
+def _edited(qualified: str, change: Callable[[Any], None]) -> Callable[[], Any]:
+    def build() -> Any:
+        obj = copy.deepcopy(real(qualified))
+        change(obj)
+        return obj
+
+    return build
+
+
+def _cls(qualified: str) -> type:
+    module, _, name = qualified.partition(":")
+    return getattr(__import__(module, fromlist=[name]), name)  # type: ignore[no-any-return]
+
+
+def _narrow_coef(obj: Any) -> None:
+    obj.coef_ = obj.coef_[..., :2].copy()
+
+
+def _set(**changes: Any) -> Callable[[Any], None]:
+    return lambda obj: [setattr(obj, key, value(obj) if callable(value) else value) for key, value in changes.items()]
+
+
+#: Per validator, a forged state that breaks one of its invariants, applied to every
+#: class it validates (the table above has the other invariants, on one class each).
+PER_CLASS: dict[str, tuple[str, Callable[[Any], None], str]] = {
+    "sklearn_decision_tree": (
+        "tree for a billion features",
+        lambda m: setattr(m, "tree_", retree(m.tree_, 10**9, feature=_split_on(10**9 - 1))),
+        "reads 1000000000 features",
+    ),
+    "sklearn_forest": ("no trees", _set(estimators_=[]), "non-empty list"),
+    "sklearn_isolation_forest": ("no feature subsets", _set(estimators_features_=[]), "one entry per estimator"),
+    "sklearn_bagging": (
+        "feature index out of range",
+        _set(estimators_features_=lambda m: [f + 100 for f in m.estimators_features_]),
+        "out of range",
+    ),
+    "sklearn_gradient_boosting": ("float stages", _set(estimators_=np.zeros((3, 1))), "2-d object array"),
+    "sklearn_hist_gradient_boosting": ("node past the input", _hgb_nodes("feature_idx", 1000), "past its 6"),
+    "sklearn_svm": (
+        "dual coefficients for more vectors",
+        _set(_dual_coef_=lambda m: np.hstack([m._dual_coef_, m._dual_coef_])),
+        "_dual_coef_ has shape",
+    ),
+    "sklearn_linear": ("coefficients for two features", _narrow_coef, "coef_ has shape"),
+    "sklearn_kmeans": (
+        "centres for two features",
+        _set(cluster_centers_=lambda m: m.cluster_centers_[:, :2].copy()),
+        ", 2)",
+    ),
+    "sklearn_neighbors": ("more samples than data", _set(n_samples_fit_=1000), "not 1000"),
+    "sklearn_kernel_density": ("zero bandwidth", _set(bandwidth_=0.0), "bandwidth_"),
+}
+for _validator_name, (_what, _change, _words) in PER_CLASS.items():
+    for _qualified in _classes_with(_validator_name):
+        ROWS[f"{_qualified} {_what}"] = (_edited(_qualified, _change), _qualified, "validation", _words)
+        ROWS[f"{_qualified} never received its state"] = (
+            partial(never_built, _cls(_qualified)),
+            _qualified,
+            "validation",
+            "never received its state",
+        )
+for _qualified in _classes_with("sklearn_distance_metric"):
+    _p = 1.5 if "Minkowski" not in _qualified else float("nan")
+    ROWS[f"{_qualified} with p={_p}"] = (
+        partial(lambda q, p: Reduce(*real(q).__reduce__()[:2], (p, np.zeros(0), np.zeros((1, 1)))), _qualified, _p),
+        _qualified,
+        "validation",
+        f"p={_p}",
+    )
+for _qualified in _classes_with("sklearn_binary_tree"):
+    ROWS[f"{_qualified} never BUILT"] = (
+        partial(lambda q: Reduce(real(q).__reduce__()[0], real(q).__reduce__()[1]), _qualified),
+        _qualified,
+        "validation",
+        "never BUILT",
+    )
+
+
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict[str, Any]]:
     rows = {key: (pickle.dumps(build(), 4), "sklearn") for key, (build, *_rest) in ROWS.items()}
@@ -658,86 +826,6 @@ def test_control_ball_tree_metric_reads_past_its_weights() -> None:
 # -- real fitted objects load and behave identically --------------------------------------
 
 
-def _classes_with(validator: str) -> list[str]:
-    """The classes of the shipped sklearn policy whose rule names ``validator``."""
-    text = (Path(picklefence.__file__).parent / "policies" / "sklearn.toml").read_text()
-    tables = re.findall(r'^\[allow\."([^"]+)"\]\n((?:.+\n)*)', text, re.M)
-    return [name for name, body in tables if f'validate = "{validator}"' in body]
-
-
-def _linear(cls: type) -> Any:
-    name = cls.__name__
-    if name.endswith("CV"):
-        cls = partial(cls, cv=2)  # type: ignore[assignment]
-    if name.startswith("MultiTask"):
-        return cls().fit(X, np.c_[YR, YR[::-1]])
-    if name == "SGDOneClassSVM":
-        return cls(random_state=0).fit(X)
-    if name in {"LogisticRegression", "LogisticRegressionCV", "LinearSVC", "RidgeClassifier", "RidgeClassifierCV"} or (
-        "Classifier" in name or name == "Perceptron"
-    ):
-        return cls().fit(X, Y3)
-    return cls().fit(X, YR)
-
-
-def _model(qualified: str) -> Any:
-    module, _, name = qualified.partition(":")
-    cls = getattr(__import__(module, fromlist=[name]), name)
-    unsupervised = {"IsolationForest", "OneClassSVM", "RandomTreesEmbedding", "KMeans", "MiniBatchKMeans"}
-    if name in unsupervised:
-        return cls(random_state=0).fit(X) if name != "OneClassSVM" else cls().fit(X)
-    if name in {"NearestNeighbors", "KNeighborsTransformer", "RadiusNeighborsTransformer", "KernelDensity"}:
-        return cls().fit(X)
-    if name == "LocalOutlierFactor":
-        return cls(novelty=True).fit(X)
-    if name in {"KDTree", "BallTree"}:
-        return cls(X, leaf_size=5)
-    if "Distance" in name:
-        metric = {"Euc": "euclidean", "Man": "manhattan", "Min": "minkowski", "Che": "chebyshev"}[name[:3]]
-        kwargs = {"p": 3, "w": np.arange(1.0, 7.0)} if metric == "minkowski" else {}
-        return DistanceMetric.get_metric(metric, dtype=np.float32 if name.endswith("32") else np.float64, **kwargs)
-    if "Regressor" in name or name in {"SVR", "NuSVR"}:
-        return cls().fit(X, YR)
-    return cls().fit(X, Y3)
-
-
-def _use(obj: Any) -> Any:
-    """What an ordinary user does with ``obj``, as comparable arrays."""
-    q32 = QUERY.astype(np.float32)
-    for method, args in (
-        ("predict", (QUERY,)),
-        ("score_samples", (QUERY,)),
-        ("transform", (QUERY,)),
-        ("query", (QUERY, 3)),
-        ("pairwise", (q32 if type(obj).__name__.endswith("32") else QUERY,)),
-        ("kneighbors", (QUERY,)),
-    ):
-        if hasattr(obj, method):
-            out = getattr(obj, method)(*args)
-            return out.toarray() if hasattr(out, "toarray") else out
-    raise AssertionError(f"nothing to use on {obj!r}")
-
-
-#: Validators whose classes are used directly; the others' classes live inside them.
-DIRECT = (
-    "sklearn_decision_tree",
-    "sklearn_forest",
-    "sklearn_isolation_forest",
-    "sklearn_bagging",
-    "sklearn_gradient_boosting",
-    "sklearn_hist_gradient_boosting",
-    "sklearn_svm",
-    "sklearn_linear",
-    "sklearn_kmeans",
-    "sklearn_neighbors",
-    "sklearn_kernel_density",
-    "sklearn_binary_tree",
-    "sklearn_distance_metric",
-)
-INSIDE = ("sklearn_tree", "sklearn_tree_predictor", "sklearn_bin_mapper")  # in trees and boosting
-REAL = [name for validator in DIRECT for name in _classes_with(validator)]
-
-
 def test_every_validated_class_has_a_real_object_test() -> None:
     text = (Path(picklefence.__file__).parent / "policies" / "sklearn.toml").read_text()
     assert set(re.findall(r'validate = "(\w+)"', text)) == set(DIRECT) | set(INSIDE)
@@ -745,9 +833,7 @@ def test_every_validated_class_has_a_real_object_test() -> None:
 
 @pytest.mark.parametrize("qualified", REAL)
 def test_real_fitted_objects_load_and_behave_identically(qualified: str) -> None:
-    module, _, name = qualified.partition(":")
-    linear = module.startswith("sklearn.linear_model")
-    obj = _linear(getattr(__import__(module, fromlist=[name]), name)) if linear else _model(qualified)
+    obj = real(qualified)
     data = pickle.dumps(obj, 4)
     loaded = picklefence.loads(data, policy="sklearn")
     assert type(loaded) is type(obj)
