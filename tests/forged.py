@@ -89,7 +89,36 @@ exec(use)
 """
 
 
+def controls(rows: dict[str, tuple[bytes, str, str]]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each row ``id -> (data, policy, use)``: the forged object loaded as its library
+    would load it, then used by ``use`` (Python source with the object as ``obj``; it
+    prints what it saw).  The children run at once: each mostly waits on its imports."""
+    files, running = [], {}
+    try:
+        for key, row in rows.items():
+            with tempfile.NamedTemporaryFile(suffix=".pkl", delete=False) as file:
+                pickle.dump(row, file)
+            files.append(file.name)
+            running[key] = subprocess.Popen(
+                [sys.executable, "-c", _CONTROL, file.name],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "PYTHONFAULTHANDLER": ""},
+            )
+        done = {}
+        for key, child in running.items():
+            out, err = child.communicate(timeout=_TIMEOUT)
+            done[key] = subprocess.CompletedProcess(child.args, child.returncode, out, err)
+        return done
+    finally:
+        for child in running.values():
+            if child.poll() is None:
+                child.kill()
+        for name in files:
+            os.unlink(name)
+
+
 def control(data: bytes, policy: str, use: str) -> subprocess.CompletedProcess[str]:
-    """The forged object loaded as its library would load it, then used by ``use``
-    (Python source with the object as ``obj``; it prints what it saw)."""
-    return _run(_CONTROL, (data, policy, use))
+    """One row of :func:`controls`."""
+    return controls({"row": (data, policy, use)})["row"]
