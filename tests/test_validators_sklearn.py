@@ -56,11 +56,11 @@ class Reduce:
 
 
 class NeverBuilt(Reduce):
-    """NEWOBJ of a class with no BUILD after it (pickle checks that ``__newobj__``'s class
-    is the object's, so this one claims to be of that class)."""
+    """NEWOBJ of a class with no BUILD after it, or with the given state (pickle checks
+    that ``__newobj__``'s class is the object's, so this one claims to be of that class)."""
 
-    def __init__(self, cls: type) -> None:
-        super().__init__(copyreg.__newobj__, (cls,))
+    def __init__(self, cls: type, *state: Any) -> None:
+        super().__init__(copyreg.__newobj__, (cls,), *state)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:
@@ -119,6 +119,12 @@ def retree(source: Any, n_features: int | None = None, **fields: Callable[[Any],
     new = Tree(n_features or source.n_features, source.n_classes, source.n_outputs)
     new.__setstate__(state)
     return new
+
+
+def _only(estimator: Any, *names: str) -> Reduce:
+    """``estimator``'s class BUILT with its parameters and only ``names`` of its fitted state."""
+    state = {k: v for k, v in vars(estimator).items() if not k.endswith("_") or k in names}
+    return NeverBuilt(type(estimator), state)
 
 
 def _split_on(feature: int) -> Callable[[Any], None]:
@@ -372,6 +378,12 @@ ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
         "sklearn.tree._classes:DecisionTreeClassifier",
         "validation",
         "has no n_features_in_",
+    ),
+    "tree_ alone, not looking fitted": (
+        lambda: _only(fitted("dt"), "tree_"),
+        "sklearn.tree._classes:DecisionTreeClassifier",
+        "validation",
+        "it is fitted but has no n_features_in_",
     ),
     "negative n_features_in_": (
         lambda: edit("dt", n_features_in_=-6),

@@ -46,14 +46,15 @@ def _need(condition: object, problem: str) -> None:
 
 
 def _fitted(obj: Any, *names: str) -> bool:
-    """Whether ``obj`` is fitted (``check_is_fitted``'s rule); if it is, every one of
-    ``names`` must be set.  An object without any state is refused."""
+    """Whether ``obj`` is fitted: it has all of ``names`` (the state its validator
+    needs).  One with none of them that ``check_is_fitted`` would refuse (no attribute
+    ending in ``_``) is not; one in between, or without any state, is refused."""
     state: Any = getattr(obj, "__dict__", None)
     _need(state, "it never received its state")
     missing = [name for name in names if name not in state]
     if not missing:
         return True
-    if not any(key.endswith("_") and not key.startswith("__") for key in state):
+    if len(missing) == len(names) and not any(key.endswith("_") and not key.startswith("__") for key in state):
         return False
     raise _Invalid(f"it is fitted but has no {missing[0]}")
 
