@@ -169,6 +169,12 @@ def _gb_two_class_init() -> Any:
     return gb
 
 
+def _gb_short_prior() -> Any:
+    gb = edit("gb")
+    gb.init_.class_prior_ = np.array([0.5, 0.5])  # predict_proba is as wide as the priors
+    return gb
+
+
 def _hgb(change: Callable[[Any], None]) -> Any:
     model = edit("hgb")
     change(model)
@@ -452,6 +458,18 @@ ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
         "sklearn.ensemble._gb:GradientBoostingClassifier",
         "validation",
         "predicts 2 columns, not 3",
+    ),
+    "gradient boosting init with fewer priors than classes": (
+        _gb_short_prior,
+        "sklearn.ensemble._gb:GradientBoostingClassifier",
+        "validation",
+        "classes disagree",
+    ),
+    "gradient boosting init of another kind": (
+        lambda: _gb(init_=linear_model.LogisticRegression().fit(X, Y3)),
+        "sklearn.ensemble._gb:GradientBoostingClassifier",
+        "validation",
+        "not 'zero' or a DummyClassifier",
     ),
     "gradient boosting stage entry is not a tree": (
         lambda: _gb(estimators_=np.full((3, 3), None, dtype=object)),

@@ -216,14 +216,37 @@ def sklearn_gradient_boosting(obj: Any) -> None:
         _need(k == 1, f"a regressor with {k} trees per stage")
     init = obj.init_
     if not (isinstance(init, str) and init == "zero"):
-        width = len(getattr(init, "classes_", ())) if classifier and k > 1 else 1
-        _need(width == k, f"its init estimator predicts {width} columns, not {k}")
-        _need(getattr(init, "n_features_in_", n_features) == n_features, "its init estimator takes other features")
+        width = _dummy_width(init, classifier)
+        _need(width == (k if k > 1 else width), f"its init estimator predicts {width} columns, not {k}")
     for index, tree in enumerate(stages.flat):
         if type(tree).__name__ != "DecisionTreeRegressor":
             raise _Invalid(f"estimators_ entry {index} is not a regression tree")
         if _tree_of(tree, n_features, index).n_outputs != 1:
             raise _Invalid(f"tree {index} has several outputs")
+
+
+def _dummy_width(init: Any, classifier: bool) -> int:
+    """Columns of the raw predictions the init estimator starts from: its
+    ``predict_proba`` (classifiers) or ``predict`` (one output, made 1-d).  Only the
+    dummy estimators ``fit`` makes tell it from their state: another init estimator's
+    width would only show at predict, after ``predict_stages`` wrote by K."""
+    state: Any = getattr(init, "__dict__", None) or {}
+    expected = "DummyClassifier" if classifier else "DummyRegressor"
+    _need(
+        type(init).__name__ == expected and type(init).__module__ == "sklearn.dummy",
+        f"its init estimator is a {type(init).__name__}, not 'zero' or a {expected}",
+    )
+    _need(state.get("n_outputs_") == 1, "its init estimator has other than one output")
+    if not classifier:
+        return 1
+    prior, n_classes = state.get("class_prior_"), state.get("n_classes_")
+    _need(
+        isinstance(prior, _np().ndarray)
+        and prior.shape == (n_classes,)
+        and len(state.get("classes_", ())) == n_classes,
+        "its init estimator's classes disagree",
+    )
+    return int(n_classes)  # type: ignore[arg-type]
 
 
 # -- histogram gradient boosting ---------------------------------------------------------
