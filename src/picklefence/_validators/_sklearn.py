@@ -246,7 +246,7 @@ def _dummy_width(init: Any, classifier: bool) -> int:
         and len(state.get("classes_", ())) == n_classes,
         "its init estimator's classes disagree",
     )
-    return int(n_classes)  # type: ignore[arg-type]
+    return int(n_classes)
 
 
 # -- histogram gradient boosting ---------------------------------------------------------
