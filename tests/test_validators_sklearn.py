@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import io
 import pickle
 import re
 import warnings
@@ -903,3 +904,20 @@ def test_unfitted_estimators_load() -> None:
     pipeline = [tree.DecisionTreeClassifier(), svm.SVC(), cluster.KMeans(3), ensemble.GradientBoostingRegressor()]
     loaded = picklefence.loads(pickle.dumps(pipeline, 4), policy="sklearn")
     assert [type(m) for m in loaded] == [type(m) for m in pipeline]
+
+
+JOBLIB_ROWS = ["tree splits past the estimator's features", "svc one support count per class too many"]
+
+
+@pytest.mark.parametrize("row", JOBLIB_ROWS)
+def test_joblib_files_are_validated_too(row: str) -> None:
+    joblib = pytest.importorskip("joblib")
+    import picklefence.joblib
+
+    build, name, capability, _words = ROWS[row]
+    buffer = io.BytesIO()
+    joblib.dump(build(), buffer)  # (its arrays are written outside the pickle)
+    buffer.seek(0)
+    with pytest.raises(picklefence.PolicyViolation) as info:
+        picklefence.joblib.load(buffer)  # refused: never used here
+    assert (info.value.name, info.value.capability) == (name, capability)
