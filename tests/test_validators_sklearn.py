@@ -639,6 +639,48 @@ ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
         "validation",
         "cluster_centers_ has shape (3, 2)",
     ),
+    "k-means centres as a 1-d array": (
+        lambda: edit("kmeans", cluster_centers_=fitted("kmeans").cluster_centers_.ravel().copy()),
+        "sklearn.cluster._kmeans:KMeans",
+        "validation",
+        "cluster_centers_ has 1 dimensions, not 2",
+    ),
+    "svc support indices as a 2-d array": (
+        lambda: _svc(support_=fitted("svc").support_.reshape(-1, 1).copy()),
+        "sklearn.svm._classes:SVC",
+        "validation",
+        "support_ has 2 dimensions, not 1",
+    ),
+    "svc support counts as floats": (
+        lambda: _svc(_n_support=fitted("svc")._n_support.astype(float)),
+        "sklearn.svm._classes:SVC",
+        "validation",
+        "_n_support has dtype float64",
+    ),
+    "svc negative support index": (
+        lambda: _svc(support_=fitted("svc").support_ - 1000),
+        "sklearn.svm._classes:SVC",
+        "validation",
+        "support index is out of range",
+    ),
+    "bagging negative feature index": (
+        lambda: edit("bagging", estimators_features_=[np.array([0, 1, -5])] * 3),
+        "sklearn.ensemble._bagging:BaggingClassifier",
+        "validation",
+        "out of range",
+    ),
+    "histogram boosting node on a negative feature": (
+        lambda: _hgb(_hgb_nodes("feature_idx", -3)),
+        "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor",
+        "state",
+        "",
+    ),
+    "histogram boosting child index past the nodes": (
+        lambda: _hgb(_hgb_nodes("left", 10**6)),
+        "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor",
+        "state",
+        "",
+    ),
     "k-means a million threads": (
         lambda: edit("kmeans", _n_threads=10**6),
         "sklearn.cluster._kmeans:KMeans",
