@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import CHECKS, JUDGES_SYMBOLS
+from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
 from ._hints import allow_hint
+from ._names import is_dunder
 from ._rules import Call, Rule, Validator
 from ._validators import VALIDATORS
 from .policy import Policy
@@ -31,8 +32,7 @@ __all__ = [
     "Gate",
     "Refusal",
     "Verdict",
-    "is_dunder",
-    "never_mutated",
+    "mutation_refusal",
     "state_key_refusal",
 ]
 
@@ -78,15 +78,20 @@ class Verdict(enum.Enum):
     AT_LOAD = "decided at load"
 
 
-def is_dunder(name: object) -> bool:
-    """``__class__``, ``__dict__``, ...: names that reach a class's machinery, never data."""
-    return type(name) is str and len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
+def mutation_refusal(target: object, opname: str) -> Refusal | None:
+    """The never-mutate rule (G3), for what the policy cannot change: code, classes, modules."""
+    if isinstance(target, _NEVER_MUTATED):
+        return Refusal(
+            f"{opname} would change {_describe(target)}; classes, functions and modules are never changed", "state"
+        )
+    return None
 
 
-def never_mutated(obj: object) -> bool:
-    """Whether ``obj`` is code, a class or a module: never the target of BUILD or items,
-    whatever a policy says (changing it would change the process, not the data)."""
-    return isinstance(obj, _NEVER_MUTATED)
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    cls = type(obj)
+    return f"a {cls.__module__}.{cls.__qualname__} object"
 
 
 def state_key_refusal(key: object) -> Refusal | None:
@@ -100,11 +105,12 @@ class Gate:
     """The decisions of one policy.  Made once per policy (``Gate.of``) and shared, so
     what does not depend on a load (a class's validator) is worked out once."""
 
-    __slots__ = ("_validators", "policy")
+    __slots__ = ("_takes", "_validators", "policy")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._validators: dict[type, tuple[str, Validator] | None] = {}
+        self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
 
     @staticmethod
     @functools.lru_cache(maxsize=64)
@@ -133,6 +139,40 @@ class Gate:
             return Verdict.AT_LOAD
         return Verdict.ALLOWED if rule.accepts(call, CHECKS) else Verdict.REFUSED
 
+    def call_only(self, rule: Rule) -> bool:
+        """The value-use rule (G8): a global whose rule constrains its call may only be
+        called by the pickle, never handed out as a value, since a library would call a
+        stored callable later with arguments no check saw.  A global that may appear as a
+        value has a rule that allows any call (a pure function) or no call at all."""
+        if rule.signatures is None:
+            return False
+        return rule.can is None or "call" in rule.can or "construct" in rule.can
+
+    def takes_globals(self, rule: Rule) -> frozenset[int]:
+        """Argument positions where ``rule``'s signatures take a call-only global: a
+        ``global`` constraint, or a shipped check that judges a global there."""
+        known = self._takes.get(id(rule))
+        if known is not None and known[0] is rule:
+            return known[1]
+        positions: set[int] = set()
+        for sig in rule.signatures or ():
+            positions.update(i for i, arg in enumerate(sig.args or ()) if arg.globals is not None)
+            if isinstance(sig.check, str):
+                positions.update(TAKES_GLOBALS.get(sig.check, ()))
+        found = frozenset(positions)
+        self._takes[id(rule)] = (rule, found)  # (rules are not hashable; the rule keeps its id)
+        return found
+
+    def value_refusal(self, module: str, qualname: str, where: str) -> Refusal:
+        name = f"{module}:{qualname}"
+        return Refusal(
+            f"{name} may only be called by the pickle, but it is {where}: its rule constrains its "
+            "arguments, and a library calling a stored callable later would run it outside every check",
+            "value",
+            module,
+            qualname,
+        )
+
     # -- state -----------------------------------------------------------------------
 
     def state(self, rule: Rule, cls: type, state: object, call: Call) -> Refusal | None:
@@ -144,8 +184,8 @@ class Gate:
                     continue
                 return Refusal(f"BUILD state for {cls.__qualname__} must be a dict, not {type(part).__name__}", "state")
             keys = rule.state_keys
-            for key in part:  # (state_key_refusal, inlined: a model's state has many keys)
-                if type(key) is not str or (key[:2] == "__" and key[-2:] == "__" and len(key) > 4):
+            for key in part:
+                if type(key) is not str or is_dunder(key):
                     return state_key_refusal(key)
                 if keys is not None and key not in keys:
                     return self.refusal(

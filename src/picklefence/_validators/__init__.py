@@ -12,25 +12,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TypeVar
 
 from .._rules import Validator
 from . import _numpy, _pandas, _sklearn, _torch
 
-__all__ = ["LIBRARIES", "VALIDATORS"]
+__all__ = ["LIBRARIES", "VALIDATORS", "merged"]
 
 #: The per-library modules: each defines ``VALIDATORS`` and ``CHECKS`` (state and
 #: argument checks, merged into the shipped checks).
 LIBRARIES = (_numpy, _pandas, _sklearn, _torch)
 
 
-def _collect() -> Mapping[str, Validator]:
-    table: dict[str, Validator] = {}
+_T = TypeVar("_T")
+
+
+def merged(attribute: str, shipped: Mapping[str, _T]) -> Mapping[str, _T]:
+    """``shipped`` and every library module's table named ``attribute``, as one
+    read-only mapping; a name defined twice is an error, never a silent override."""
+    table = dict(shipped)
     for module in LIBRARIES:
-        for name, validator in module.VALIDATORS.items():
+        for name, entry in getattr(module, attribute).items():
             if name in table:
-                raise RuntimeError(f"validator {name!r} is defined twice")
-            table[name] = validator
+                raise RuntimeError(f"{attribute[:-1].lower()} {name!r} is defined twice")
+            table[name] = entry
     return MappingProxyType(table)
 
 
-VALIDATORS: Mapping[str, Validator] = _collect()
+VALIDATORS: Mapping[str, Validator] = merged("VALIDATORS", {})
