@@ -13,6 +13,7 @@ from typing import Any
 
 from ._rules import Call, Check
 from ._validators import merged
+from ._validators._sklearn import binary_tree_problem, predictor_problem
 
 # Bases copyreg._reconstructor may instantiate through, with the exact state type
 # each accepts (``None`` for ``object``): never an int for bytes/bytearray, which
@@ -311,59 +312,19 @@ def sklearn_tree_state(call: Call) -> bool:
 
 
 def sklearn_binary_tree_state(call: Call) -> bool:
-    """``KDTree``/``BallTree.__setstate__``: queries walk nodes 2i+1 and 2i+2 and read
-    ``data[idx_array[idx_start:idx_end]]`` without bounds checks, so the index array must
-    be a permutation of the rows, every node's range inside it, every inner node's
-    children must exist, and the bounds must cover every node."""
-    if len(call.args) != 2 or type(call.args[1]) is not tuple or len(call.args[1]) < 12:
-        return False
-    numpy = sys.modules.get("numpy")
-    data, idx, nodes, bounds, _leaf_size, _levels, n_nodes = call.args[1][:7]
-    weights = call.args[1][12] if len(call.args[1]) > 12 else None
-    arrays = (data, idx, nodes, bounds)
-    if numpy is None or type(n_nodes) is not int or not all(isinstance(a, numpy.ndarray) for a in arrays):
-        return False
-    if data.ndim != 2 or idx.ndim != 1 or nodes.ndim != 1 or bounds.ndim != 3:
-        return False
-    rows, features = data.shape
-    if len(idx) != rows or not numpy.array_equal(numpy.sort(idx), numpy.arange(rows)):
-        return False
-    if len(nodes) != n_nodes or bounds.shape[0] not in (1, 2) or bounds.shape[1:] != (n_nodes, features):
-        return False
-    if not {"idx_start", "idx_end", "is_leaf"} <= set(nodes.dtype.names or ()):
-        return False
-    start, end = nodes["idx_start"], nodes["idx_end"]
-    inner = numpy.flatnonzero(nodes["is_leaf"] == 0)
-    if weights is not None and (not isinstance(weights, numpy.ndarray) or weights.shape != (rows,)):
-        return False
-    return bool(numpy.all((start >= 0) & (start <= end) & (end <= rows)) and numpy.all(2 * inner + 2 < n_nodes))
+    """``KDTree``/``BallTree.__setstate__``: the state the tree's validator requires
+    (``binary_tree_problem``), checked before BUILD too."""
+    return len(call.args) == 2 and binary_tree_problem(call.args[1]) is None
 
 
 def sklearn_tree_predictor_state(call: Call) -> bool:
-    """``TreePredictor`` (histogram gradient boosting): prediction follows ``left`` and
-    ``right`` and reads category bitsets by ``bitset_idx`` without bounds checks.  (The
-    feature index is bounded by the estimator's n_features_in_, checked at predict.)"""
+    """``TreePredictor`` (histogram gradient boosting): the nodes and bitsets its
+    validator requires (``predictor_problem``), checked before BUILD too.  Feature
+    indices are checked against the estimator's ``n_features_in_`` by its validator."""
     if len(call.args) != 2 or type(call.args[1]) is not dict:
         return False
-    numpy = sys.modules.get("numpy")
     state = call.args[1]
-    nodes, bitsets = state.get("nodes"), state.get("raw_left_cat_bitsets")
-    if numpy is None or not isinstance(nodes, numpy.ndarray) or nodes.ndim != 1:
-        return False
-    if not {"left", "right", "is_leaf", "feature_idx", "is_categorical", "bitset_idx"} <= set(nodes.dtype.names or ()):
-        return False
-    count = len(nodes)
-    index = numpy.arange(count)
-    inner = nodes["is_leaf"] == 0
-    left, right = nodes["left"][inner], nodes["right"][inner]
-    categorical = inner & (nodes["is_categorical"] != 0)
-    n_bitsets = len(bitsets) if isinstance(bitsets, numpy.ndarray) else 0
-    return bool(
-        numpy.all((left > index[inner]) & (left < count))
-        and numpy.all((right > index[inner]) & (right < count))
-        and numpy.all(nodes["feature_idx"][inner] >= 0)
-        and numpy.all(nodes["bitset_idx"][categorical] < n_bitsets)
-    )
+    return predictor_problem(state.get("nodes"), state.get("raw_left_cat_bitsets")) is None
 
 
 #: Argument positions where a check takes a global it judges itself (a class to build
