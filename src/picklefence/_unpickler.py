@@ -117,7 +117,7 @@ def loads(
     raw = data if type(data) is bytes else bytes(memoryview(data))
     limits = limits if limits is not None else _DEFAULT_LIMITS
     if raw[:1] != b"\x80" and is_wrapped(raw[:6]):  # PROTO starts no compressed data
-        raw = unwrap(raw, limits.max_decompressed_bytes) or raw
+        raw = unwrap(raw, limits) or raw
     policy = resolve_policy(policy)  # a bad policy argument is an error even for plain data
     if buffers is None:
         result = try_loads_at(raw, policy, limits, fix_imports, encoding, errors)[0]
