@@ -24,11 +24,13 @@ as malformed by the scanner, which still scans the other members.
 from __future__ import annotations
 
 import bz2
+import copy
 import importlib
 import io
 import lzma
 import mmap
 import os
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -170,10 +172,12 @@ def _inflate_into(out: bytearray, data: Data, codec: _Codec, limit: int) -> None
         while True:
             if stream.eof:
                 pos = _next_stream(view, pos - len(stream.unused_data), codec)
-                if pos < 0:
-                    return  # trailing bytes that start no stream: the consumers' readers stop here too
-                stream = codec.new()
-                continue
+                if pos >= 0:
+                    stream = codec.new()
+                    continue
+                if not checked:
+                    _check_head(out, codec)
+                return  # trailing bytes that start no stream: the consumers' readers stop here too
             chunk = b""
             if stream.needs_input:
                 if pos >= len(view):
@@ -183,16 +187,18 @@ def _inflate_into(out: bytearray, data: Data, codec: _Codec, limit: int) -> None
             out += stream.decompress(chunk, max(1, min(_OUT_CHUNK, limit + 1 - len(out))))
             if len(out) > limit:
                 raise _bomb(f"{codec.name} data", limit, len(out))
-            if not checked and (len(out) >= _HEAD or stream.eof):
+            if not checked and len(out) >= _HEAD:
                 checked = True
-                if not plausible(bytes(out[:_HEAD])):
-                    raise MalformedPickleError(
-                        f"{codec.name} data that holds no pickle (it starts with {bytes(out[:8])!r})"
-                    )
+                _check_head(out, codec)
     except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
         raise MalformedPickleError(f"corrupt {codec.name} data: {exc}") from None
     finally:
         view.release()
+
+
+def _check_head(out: bytearray, codec: _Codec) -> None:
+    if not plausible(bytes(out[:_HEAD])):
+        raise MalformedPickleError(f"{codec.name} data that holds no pickle (it starts with {bytes(out[:8])!r})")
 
 
 def _next_stream(view: memoryview, pos: int, codec: _Codec) -> int:
@@ -287,6 +293,33 @@ def read_member(
                 out += chunk
                 if len(out) > limit:
                     raise _bomb(f"zip member {info.filename!r}", limit, len(out))
+    except _ZIP_ERRORS as exc:
+        raise MalformedPickleError(f"zip member {info.filename!r} cannot be read: {exc}") from None
+    return out
+
+
+def read_member_as_listed(data: Data, info: zipfile.ZipInfo, limits: Limits, most: int | None = None) -> bytearray:
+    """A zip member's bytes read as the central directory lists them, as torch's reader
+    reads them: the local header's name and flags and the CRC are not checked.  Only
+    the scanner reads this way, after :func:`read_member` refused the member, so that
+    what such a consumer would run is still reported."""
+    if info.flag_bits & 0x1:
+        raise MalformedPickleError(f"zip member {info.filename!r} is encrypted")
+    local = bytes(data[info.header_offset : info.header_offset + 30])
+    if len(local) < 30 or not local.startswith(ZIP):
+        raise MalformedPickleError(f"zip member {info.filename!r} has no local header")
+    name_size, extra_size = struct.unpack("<HH", local[26:30])
+    file = _as_file(data)
+    file.seek(info.header_offset + 30 + name_size + extra_size)
+    listed = copy.copy(info)
+    if hasattr(listed, "CRC"):
+        del listed.CRC  # zipfile checks the CRC only of entries that have one
+    limit = budget(limits, info.compress_size) if most is None else most
+    out = bytearray()
+    try:
+        with zipfile.ZipExtFile(file, "r", listed) as member:
+            while len(out) < limit and (chunk := member.read(min(_OUT_CHUNK, limit - len(out)))):
+                out += chunk
     except _ZIP_ERRORS as exc:
         raise MalformedPickleError(f"zip member {info.filename!r} cannot be read: {exc}") from None
     return out
@@ -441,6 +474,7 @@ class _Walk:
         self.limits = limits
         self.found = Contents()
         self.inflated = 0  # bytes inflated from the whole file, bounded like one member
+        self.failed: set[str] = set()
 
     def error(self, member: str | None, exc: UnpicklingError | str) -> None:
         text = str(exc).split("\n")[0]
@@ -530,32 +564,45 @@ class _Walk:
                     continue
                 # pandas reads the one member of a zip, torch its data.pkl, whatever they hold
                 alone = len(infos) == 1 or info.filename.lower().rsplit("/", 1)[-1] == "data.pkl"
-                raw = bytearray()
-                try:
-                    raw = self.member_head(archive, info)
-                    head = bytes(raw[:_HEAD])
-                    if storages and info.filename.startswith(storages) and not head.startswith(NPY):
-                        self.found.unscanned.append(Unscanned(inner, "tensor storage (torch reads it as raw bytes)"))
-                        continue
-                    if not (alone or head[:1] == b"\x80" or head.startswith(NPY) or is_wrapped(head)):
-                        self.found.unscanned.append(Unscanned(inner, f"not a pickle (starts with {head[:8]!r})"))
-                        continue
-                    raw = bytearray()
-                    read_member(archive, info, self.limits, raw)
-                except UnpicklingError as exc:
-                    self.error(inner, exc)
-                    if isinstance(exc, LimitExceededError) or not raw:
-                        continue
+                raw = self.member(archive, data, info, inner, _HEAD)
+                if raw is None:
+                    continue
+                head = bytes(raw[:_HEAD])
+                if storages and info.filename.startswith(storages) and not head.startswith(NPY):
+                    self.found.unscanned.append(Unscanned(inner, "tensor storage (torch reads it as raw bytes)"))
+                    continue
+                if not (alone or head[:1] == b"\x80" or head.startswith(NPY) or is_wrapped(head)):
+                    self.found.unscanned.append(Unscanned(inner, f"not a pickle (starts with {head[:8]!r})"))
+                    continue
+                raw = self.member(archive, data, info, inner, None)
+                if raw is None:
+                    continue
                 if self.charge(len(raw), inner):
                     self.blob(raw, inner, f"{prefix}zip+", depth + 1, alone)
 
-    def member_head(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytearray:
-        """The first bytes of a member, enough to tell what it is (nothing more inflated)."""
+    def member(
+        self, archive: zipfile.ZipFile, data: Data, info: zipfile.ZipInfo, inner: str, most: int | None
+    ) -> bytearray | None:
+        """A member's bytes (at most ``most`` of them): read by zipfile, or else, with
+        the error recorded, as the central directory lists them (what torch reads)."""
         try:
+            if most is None:
+                return read_member(archive, info, self.limits)
             with archive.open(info) as file:
-                return bytearray(file.read(_HEAD))
+                return bytearray(file.read(most))
         except _ZIP_ERRORS as exc:
-            raise MalformedPickleError(f"zip member {info.filename!r} cannot be read: {exc}") from None
+            error: UnpicklingError = MalformedPickleError(f"zip member {info.filename!r} cannot be read: {exc}")
+        except UnpicklingError as exc:
+            error = exc
+        if inner not in self.failed:  # once, whether the head or the whole failed
+            self.failed.add(inner)
+            self.error(inner, error)
+        if isinstance(error, LimitExceededError):
+            return None
+        try:
+            return read_member_as_listed(data, info, self.limits, most)
+        except UnpicklingError:
+            return None
 
     def tar(self, data: Data, member: str | None, prefix: str, depth: int) -> None:
         try:
