@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 import picklefence
-from picklefence import LimitExceededError
 
 from .hostile import call, g, stop, u
 

@@ -20,7 +20,6 @@ import json
 import lzma
 import os
 import pickle
-import struct
 import subprocess
 import sys
 import tarfile
@@ -202,7 +201,7 @@ def _variants() -> list[Variant]:
     joblib = pytest.importorskip("joblib")
     torch = pytest.importorskip("torch")
     v = Variant
-    tz = lambda **k: (lambda tmp: _torch_zip(torch, PAYLOAD, **k))  # noqa: E731
+    tz = lambda **k: lambda tmp: _torch_zip(torch, PAYLOAD, **k)  # noqa: E731
     return [
         v("plain", "x.pkl", ("pickle", "pandas", "numpy", "joblib"), lambda tmp: PAYLOAD),
         v("plain-proto0", "x.pkl", ("pickle", "pandas", "joblib"), lambda tmp: PAYLOAD_0),
@@ -210,7 +209,12 @@ def _variants() -> list[Variant]:
         v("gzip", "x.gz", ("pandas", "joblib"), lambda tmp: gzip.compress(PAYLOAD)),
         v("gzip-odd-extension", "x.pkl", ("joblib",), lambda tmp: gzip.compress(PAYLOAD)),
         v("gzip-second-member", "x.gz", ("pandas",), lambda tmp: gzip.compress(b"") + gzip.compress(PAYLOAD)),
-        v("gzip-zero-padding", "x.gz", ("pandas",), lambda tmp: gzip.compress(b"") + b"\0" * 7 + gzip.compress(PAYLOAD)),
+        v(
+            "gzip-zero-padding",
+            "x.gz",
+            ("pandas",),
+            lambda tmp: gzip.compress(b"") + b"\0" * 7 + gzip.compress(PAYLOAD),
+        ),
         v("bz2", "x.bz2", ("pandas", "joblib"), lambda tmp: bz2.compress(PAYLOAD)),
         v("bz2-second-stream", "x.bz2", ("pandas",), lambda tmp: bz2.compress(b"") + bz2.compress(PAYLOAD)),
         v("xz", "x.xz", ("pandas", "joblib"), lambda tmp: lzma.compress(PAYLOAD)),
