@@ -85,8 +85,13 @@ class Unpickler:
         self._engine.prime_memo(value)
 
     def load(self) -> Any:
-        """Read one pickle from the file and return the object it describes."""
-        return self._engine.load()
+        """Read one pickle from the file and return the object it describes, leaving
+        the file just after STOP."""
+        result = self._engine.load()
+        reader = self._engine.reader
+        if isinstance(reader, FileReader):
+            reader.give_back_frame()
+        return result
 
     def _persistent_load(self, pid: Any) -> Any:
         return self.persistent_load(pid)
