@@ -26,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import picklefence
 from picklefence import LimitExceededError, Limits, MalformedPickleError, UnpicklingError
+from picklefence._containers import contents
 from picklefence.cli import main
 
 GOOD = pickle.dumps({"a": [1, 2]}, 4)
@@ -259,3 +262,35 @@ def test_load_reads_concatenated_framed_pickles_from_a_file_like_pickle(tmp_path
         assert [picklefence.load(file) for _ in range(5)] == [{"v": v, "s": "x" * v} for v in range(5)]
         assert file.read() == b""
     assert os.path.getsize(path) > 0
+
+
+# --- any damage to a layer: picklefence errors only ------------------------------------
+
+_LAYERS = [
+    _zip([("a", GOOD)]),
+    _zip([("a", GOOD)], zipfile.ZIP_BZIP2),
+    gzip.compress(GOOD),
+    bz2.compress(GOOD),
+    lzma.compress(GOOD),
+    lzma.compress(GOOD, lzma.FORMAT_ALONE),
+    zlib.compress(GOOD),
+]
+
+
+@given(
+    layer=st.sampled_from(_LAYERS),
+    edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4),
+    cut=st.none() | st.floats(0, 1),
+)
+def test_damaged_layers_raise_only_picklefence_errors(
+    layer: bytes, edits: list[tuple[float, int]], cut: float | None
+) -> None:
+    data = bytearray(layer)
+    for where, value in edits:
+        data[int(where * len(data))] = value
+    if cut is not None:
+        del data[int(cut * len(data)) :]
+    with contextlib.suppress(UnpicklingError):
+        picklefence.loads(bytes(data))
+    found = contents(bytes(data))
+    assert all(isinstance(error, str) for error in found.errors)

@@ -373,3 +373,61 @@ def test_scan_reports_every_global_the_consumer_looks_up(consumer_run: _Run, var
 
 def test_the_table_has_forty_variants() -> None:
     assert len(_rows()) >= 40
+
+
+# --- mutated layers ----------------------------------------------------------------
+
+
+def _mutation_bases(tmp: Path) -> list[tuple[str, str, bytes]]:
+    """(filename, consumer, bytes): containers of the payload for mutation."""
+    torch = pytest.importorskip("torch")
+    return [
+        ("x.zip", "pandas", _zip([("a", PAYLOAD + bytes(64))])),
+        ("x.npz", "numpy", _zip([("a.npy", _npy("'|O'", PAYLOAD + bytes(64))), ("b.npy", _npy("'<i4'", bytes(4)))])),
+        ("x.gz", "pandas", gzip.compress(PAYLOAD + bytes(64))),
+        ("x.tar", "pandas", _tar([("a", PAYLOAD + bytes(64))])),
+        ("x.pt", "torch", _torch_zip(torch, PAYLOAD + bytes(64))),
+    ]
+
+
+def _mutate(data: bytes, rng: Any) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(out))
+        out[at] = rng.choice([0, 0xFF, out[at] ^ (1 << rng.randrange(8)), rng.randrange(256)])
+    if rng.random() < 0.2:
+        del out[rng.randrange(len(out)) :]
+    return bytes(out)
+
+
+def test_mutated_layers_never_hide_what_the_consumer_looks_up(tmp_path: Path) -> None:
+    """100 seeded mutations of each container (flipped bytes in headers, names, sizes,
+    CRCs, data; truncation): whatever a consumer still looks up, the scan reports, and
+    a file the consumer takes a payload from never scans as safe."""
+    import random
+
+    rng = random.Random(14)
+    by_consumer: dict[str, list[Path]] = {}
+    for number, (filename, consumer, data) in enumerate(_mutation_bases(tmp_path)):
+        for i in range(100):
+            folder = tmp_path / f"{number}-{i}"
+            folder.mkdir()
+            (folder / filename).write_bytes(_mutate(data, rng))
+            by_consumer.setdefault(consumer, []).append(folder / filename)
+    reached = 0
+    for consumer, paths in by_consumer.items():
+        args = [sys.executable, "-c", _RUNNER, consumer, *map(str, paths)]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        seen = json.loads(result.stdout.strip().splitlines()[-1])
+        for path in paths:
+            code, report = _scan(path)
+            assert code in (0, 1, 2)
+            looked_up = set(seen[str(path)])
+            if not looked_up:
+                continue
+            reached += 1
+            reported = {use["name"] for found in report["pickles"] for use in found["globals"]}
+            assert looked_up <= reported, (path, looked_up, report["errors"], report["unscanned"])
+            assert code != 0, path
+    assert reached > 100  # most mutations leave the payload reachable
