@@ -294,6 +294,7 @@ def _variants() -> list[Variant]:
             ("joblib",),
             lambda tmp: _joblib_float_with_tail(joblib, np, tmp, _tuple_state),
         ),
+        v("joblib-array-bytes-are-opcodes", "x.joblib", ("pickle",), lambda tmp: _joblib_opcodes(joblib, np, tmp)),
         v(
             "joblib-compressed-object-array",
             "x.joblib",
@@ -301,6 +302,18 @@ def _variants() -> list[Variant]:
             lambda tmp: _joblib_dump(joblib, np.array([os.getcwd]), tmp, compress=3),
         ),
     ]
+
+
+def _joblib_opcodes(joblib: Any, np: Any, tmp: Path) -> bytes:
+    """A joblib file whose uint8 array holds opcodes, without alignment padding (the
+    wrapper's ``numpy_array_alignment_bytes`` is None): joblib reads them as the array's
+    bytes, ``pickle.load`` runs them."""
+    data = _joblib_dump(joblib, np.frombuffer(PAYLOAD_0[:-1] + b"0", dtype=np.uint8).copy(), tmp)
+    state = b"numpy_array_alignment_bytes\x94K\x10ub"
+    at = data.index(state) + len(state)
+    frame = int.from_bytes(data[3:11], "little") - 1  # K\x10 becomes N, in the first FRAME
+    patched = data[: at - 4] + b"Nub" + data[at + 1 + data[at] :]  # no padding size, no padding
+    return patched[:3] + frame.to_bytes(8, "little") + patched[11:]
 
 
 def _void_objects(np: Any) -> Any:

@@ -24,7 +24,7 @@ from .errors import LimitExceededError, UnpicklingError
 from .limits import Limits
 from .policy import Policy, PolicyLike, resolve_policy
 
-__all__ = ["Audit", "GlobalUse", "audit", "audit_all"]
+__all__ = ["JOBLIB_WRAPPER", "Audit", "GlobalUse", "audit", "audit_all"]
 
 
 @dataclass(frozen=True)
@@ -314,7 +314,7 @@ class _Auditor(Engine):
 _Auditor.dispatch = build_dispatch(_Auditor)
 
 
-_JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
+JOBLIB_WRAPPER = _JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
 _WRAPPER_CAPABILITIES = frozenset({"reference", "construct", "state"})
 _DTYPE_NODES = 10_000  # values looked at to build one joblib dtype (a DAG is built once per node)
 
@@ -461,14 +461,21 @@ def audit(
 
 
 def audit_all(
-    data: bytes | mmap.mmap, *, policy: PolicyLike = None, limits: Limits | None = None, start: int = 0
+    data: bytes | mmap.mmap,
+    *,
+    policy: PolicyLike = None,
+    limits: Limits | None = None,
+    start: int = 0,
+    joblib_arrays: bool = True,
 ) -> list[Audit]:
     """Audit every pickle of a stream of concatenated pickles from ``start``, up to the
-    first malformed one (whose audit carries the error)."""
+    first malformed one (whose audit carries the error).  ``joblib_arrays=False`` reads
+    a joblib file as ``pickle.load`` reads it: the array bytes as opcodes."""
     pol = resolve_policy(policy)
     reader = BytesReader(data)
     reader.offset = start
     auditor = _Auditor(reader, pol, limits if limits is not None else Limits(), True)
+    auditor.joblib_arrays = joblib_arrays
     audits: list[Audit] = []
     while reader.offset < len(data) or not audits:
         report = _audit_next(auditor, pol)

@@ -7,6 +7,7 @@ the loader's own parser with globals and calls replaced by symbols.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pickletools
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _demo
-from ._audit import Audit, audit_all
+from ._audit import JOBLIB_WRAPPER, Audit, audit_all
 from ._containers import Source, file_contents
 from ._danger import danger_of
 from ._hints import allow_hint
@@ -124,8 +125,23 @@ def _scan_file(path: Path, policy: Policy, result: _Scan) -> None:
             result.unscanned.append({"path": str(path), "member": source.member, "reason": reason})
             continue
         result.found.extend(_Found(str(path), source, audit, index) for index, audit in enumerate(audits))
+        if any(use.name == JOBLIB_WRAPPER for audit in audits for use in audit.globals):
+            result.found.extend(_as_plain_pickle(path, source, policy, audits))
     result.failures.extend({"path": str(path), "error": error} for error in contents.errors)
     result.unscanned.extend({"path": str(path), "member": u.member, "reason": u.reason} for u in contents.unscanned)
+
+
+def _as_plain_pickle(path: Path, source: Source, policy: Policy, audits: list[Audit]) -> list[_Found]:
+    """A joblib file read by ``pickle.load`` (or pandas): array bytes are opcodes then.
+    Reported only if that reading reaches a global the joblib reading does not (a real
+    joblib file stops at the padding byte after its first array)."""
+    known = {(use.name, offset) for audit in audits for use in audit.globals for offset in use.offsets}
+    plain = audit_all(source.data, policy=policy, start=source.offset, joblib_arrays=False)
+    uses = {(use.name, offset) for audit in plain for use in audit.globals for offset in use.offsets}
+    if uses <= known:
+        return []
+    read = dataclasses.replace(source, format=source.format + " (as pickle.load reads it)")
+    return [_Found(str(path), read, audit, index) for index, audit in enumerate(plain)]
 
 
 def _print_scan(scan: _Scan, out: TextIO) -> None:
