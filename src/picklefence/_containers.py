@@ -383,7 +383,7 @@ def npy_header(file: BinaryIO) -> tuple[Any, bool, Any]:
         version = npy.read_magic(file)
         npy._check_version(version)
         return cast(tuple[Any, bool, Any], npy._read_array_header(file, version, max_header_size=_MAX_NPY_HEADER))
-    except Exception as exc:  # noqa: BLE001 - on hostile headers numpy's parser raises tokenize's, ast's, its own
+    except Exception as exc:  # on hostile headers numpy's parser raises tokenize's, ast's, its own errors
         raise MalformedPickleError(f"unreadable .npy header: {exc}") from None
 
 
