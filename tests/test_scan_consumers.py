@@ -414,7 +414,7 @@ def _mutate(data: bytes, rng: Any) -> bytes:
 
 
 def test_mutated_layers_never_hide_what_the_consumer_looks_up(tmp_path: Path) -> None:
-    """100 seeded mutations of each container (flipped bytes in headers, names, sizes,
+    """60 seeded mutations of each container (flipped bytes in headers, names, sizes,
     CRCs, data; truncation): whatever a consumer still looks up, the scan reports, and
     a file the consumer takes a payload from never scans as safe."""
     import random
@@ -422,7 +422,7 @@ def test_mutated_layers_never_hide_what_the_consumer_looks_up(tmp_path: Path) ->
     rng = random.Random(14)
     by_consumer: dict[str, list[Path]] = {}
     for number, (filename, consumer, data) in enumerate(_mutation_bases(tmp_path)):
-        for i in range(100):
+        for i in range(60):
             folder = tmp_path / f"{number}-{i}"
             folder.mkdir()
             (folder / filename).write_bytes(_mutate(data, rng))
@@ -443,4 +443,4 @@ def test_mutated_layers_never_hide_what_the_consumer_looks_up(tmp_path: Path) ->
             reported = {use["name"] for found in report["pickles"] for use in found["globals"]}
             assert looked_up <= reported, (path, looked_up, report["errors"], report["unscanned"])
             assert code != 0, path
-    assert reached > 100  # most mutations leave the payload reachable
+    assert reached > 60  # most mutations leave the payload reachable
