@@ -26,6 +26,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import copy
+import gzip
 import importlib
 import io
 import lzma
@@ -210,6 +211,19 @@ def _next_stream(view: memoryview, pos: int, codec: _Codec) -> int:
             step = bytes(view[pos : pos + _IN_CHUNK])
             pos += len(step) - len(step.lstrip(b"\0"))
     return pos if bytes(view[pos : pos + len(codec.magic)]) == codec.magic else -1
+
+
+def _lenient_body(data: Data, codec: _Codec) -> tuple[Data, _Codec]:
+    """What Python's own gzip reader (pandas' and joblib's) inflates: it skips header
+    flags zlib refuses, then reads raw deflate.  Other formats are read as they are."""
+    if codec.name != "gzip":
+        return data, codec
+    file = _as_file(data)
+    try:
+        gzip._read_gzip_header(file)  # type: ignore[attr-defined]
+    except (OSError, EOFError, AttributeError):
+        return data, codec
+    return bytes(data[file.tell() :]), _Codec("gzip", b"", lambda: _Zlib(-15))
 
 
 def inflate(data: Data, limits: Limits) -> tuple[str, bytearray] | None:
@@ -531,8 +545,9 @@ class _Walk:
                 return
             if len(data) <= _RECOVER:  # a byte at a time: keep what a streaming reader got before the error
                 out = bytearray()
+                body, inner = _lenient_body(data, codec)
                 with contextlib.suppress(UnpicklingError):
-                    _inflate_into(out, data, codec, limit, step=1)
+                    _inflate_into(out, body, inner, limit, step=1)
             if not plausible(bytes(out[:_HEAD])):
                 return
         if self.charge(len(out), member):
