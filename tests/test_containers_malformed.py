@@ -294,3 +294,24 @@ def test_damaged_layers_raise_only_picklefence_errors(
         picklefence.loads(bytes(data))
     found = contents(bytes(data))
     assert all(isinstance(error, str) for error in found.errors)
+
+
+def test_joblib_arrays_sharing_a_dtype_build_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    np = pytest.importorskip("numpy")
+    joblib = pytest.importorskip("joblib")
+    from picklefence import _audit
+
+    dtype = np.dtype([(f"f{i}", "<f8") for i in range(50)])
+    joblib.dump([np.zeros(1, dtype=dtype) for _ in range(200)], tmp_path / "shared.joblib")
+    calls = 0
+    real = _audit._real
+
+    def counting(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(*args)
+
+    monkeypatch.setattr(_audit, "_real", counting)
+    (report,) = _audit.audit_all((tmp_path / "shared.joblib").read_bytes(), policy="numpy")
+    assert report.error is None and not report.problems
+    assert calls < 200 * 5  # once per array for the cached dtype, not once per field per array

@@ -205,6 +205,9 @@ class _Auditor(Engine):
     #: joblib's loader reads array bytes after a wrapper's BUILD; the plain pickle.load
     #: it runs for an object array's nested pickle does not.
     joblib_arrays = True
+    #: Dtypes (and the values inside their state) already built in this audit, by id:
+    #: each is built once, however many arrays share it.
+    joblib_dtypes: dict[tuple[int, int], tuple[Any, Any]] | None = None
 
     def _joblib_array(self, state: Any) -> None:
         """joblib writes an array's bytes right after its wrapper's BUILD (an object
@@ -222,7 +225,9 @@ class _Auditor(Engine):
         if type(state) is not dict:
             self.problem("a joblib array wrapper whose state cannot be told without loading")
             return
-        shape, dtype = state.get("shape"), _joblib_dtype(state.get("dtype"))
+        if self.joblib_dtypes is None:
+            self.joblib_dtypes = {}
+        shape, dtype = state.get("shape"), _joblib_dtype(state.get("dtype"), self.joblib_dtypes)
         count = _joblib_count(shape)
         if count is None or dtype is None or (dtype.itemsize == 0 and not dtype.hasobject):
             self.problem("a joblib array whose size cannot be told without loading")
@@ -230,7 +235,7 @@ class _Auditor(Engine):
         if dtype.hasobject:  # a nested pickle with its own memo, read by plain pickle.load
             nested = _Auditor(self.reader, self.policy, self.limits, self.fix_imports)
             nested.uses, nested.problems, nested.symbols = self.uses, self.problems, self.symbols
-            nested.joblib_arrays = False
+            nested.joblib_arrays, nested.joblib_dtypes = False, self.joblib_dtypes
             Engine.load(nested)
             return
         if state.get("numpy_array_alignment_bytes") is not None:
@@ -345,33 +350,36 @@ def _joblib_count(shape: object) -> int | None:
     return count if count >= 0 else None
 
 
-def _joblib_dtype(value: object) -> Any:
+def _joblib_dtype(value: object, built: dict[tuple[int, int], tuple[Any, Any]]) -> Any:
     """The dtype numpy builds from a symbol of ``numpy.dtype(code, align, True)`` and its
     BUILD state, as joblib's loader gets it (numpy, not this module, decides the item
-    size and whether it holds objects); None when it cannot be told without loading."""
+    size and whether it holds objects); None when it cannot be told without loading.
+    ``built`` caches what was built in this audit."""
     numpy = _numpy()
     if numpy is None or not isinstance(value, _Symbol):
         return None
     try:
-        return _real(value, numpy, {}, [_DTYPE_NODES])
-    except _Unknowable:
+        return _real(value, numpy, built, [_DTYPE_NODES])
+    except (_Unknowable, RecursionError):
         return None
 
 
-def _real(value: Any, numpy: Any, built: dict[int, Any], budget: list[int]) -> Any:
+def _real(value: Any, numpy: Any, built: dict[tuple[int, int], tuple[Any, Any]], budget: list[int]) -> Any:
     """``value`` with each dtype symbol replaced by the dtype numpy builds; every node is
-    built once (by id), so shared structure costs its size, not its unfolded size."""
+    built once (by id, the value kept alive with its result; a symbol by its state too,
+    since a later BUILD changes the dtype), so shared structure costs its size, not its
+    unfolded size."""
+    if value is None or type(value) in (str, int, bool, float, bytes):
+        return value
+    key = (id(value), id(value.state) if isinstance(value, _Symbol) else 0)
+    if key in built:
+        if built[key][1] is _Unknowable:  # a cycle, or a value that could not be built
+            raise _Unknowable
+        return built[key][1]
     budget[0] -= 1
     if budget[0] < 0:
         raise _Unknowable
-    if value is None or type(value) in (str, int, bool, float, bytes):
-        return value
-    key = id(value)
-    if key in built:
-        if built[key] is _Unknowable:  # a cycle
-            raise _Unknowable
-        return built[key]
-    built[key] = _Unknowable
+    built[key] = (value, _Unknowable)
     if type(value) is tuple:
         result: Any = tuple(_real(v, numpy, built, budget) for v in value)
     elif type(value) is dict:
@@ -385,11 +393,11 @@ def _real(value: Any, numpy: Any, built: dict[int, Any], budget: list[int]) -> A
             result = numpy.dtype(*args)
             if state is not None:
                 result.__setstate__(state)
-        except Exception:
+        except Exception:  # whatever numpy refuses, the loader cannot build either
             raise _Unknowable from None
     else:
         raise _Unknowable
-    built[key] = result
+    built[key] = (value, result)
     return result
 
 
