@@ -3,7 +3,9 @@ torch's record lookup, numpy's ``.npz`` member rule, ``pandas.read_pickle``'s zi
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 import picklefence
 from picklefence import MalformedPickleError
 from picklefence._containers import torch_record
+from picklefence.cli import main
 
 ARCHIVES: list[list[str]] = [
     ["archive/data.pkl", "archive/version"],
@@ -82,3 +85,17 @@ def test_a_single_member_zip_loads_whatever_the_member_is_named() -> None:
     data = pickle.dumps([1, 2], 4)
     for name in ("data.pkl", "payload", "x.txt"):
         assert picklefence.loads(_zip([(name, data)])) == [1, 2]
+
+
+def test_scan_lists_what_no_consumer_reads_as_a_pickle(tmp_path: Path) -> None:
+    torch: Any = pytest.importorskip("torch")
+    torch.save({"w": torch.full((4,), -0.0)}, tmp_path / "model.pt")  # storage bytes 00 00 00 80 ...
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["scan", "--json", "--quiet", "--policy", "torch", str(tmp_path / "model.pt")])
+    report = json.loads(out.getvalue())
+    assert code == 0, report
+    assert [p["member"] for p in report["pickles"]] == ["model/data.pkl"]
+    reasons = {u["member"]: u["reason"] for u in report["unscanned"]}
+    assert reasons["model/data/0"].startswith("tensor storage")
+    assert all(not reason.startswith("tensor") for member, reason in reasons.items() if "/data/" not in member)
