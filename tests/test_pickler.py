@@ -285,3 +285,27 @@ def test_nested_class_at_low_protocols_needs_getattr() -> None:
 class Outer:
     class Inner:
         pass
+
+
+def test_dumps_refuses_what_loads_would_refuse_for_its_own_output() -> None:
+    """The two drifts of issue 12: each was written by dumps and refused by loads."""
+    import functools
+
+    cases: list[tuple[object, picklefence.Policy]] = [
+        (functools.partial(max, 1), picklefence.Policy.named("stdlib").allow("functools:partial", "builtins:max")),
+    ]
+    try:
+        import numpy as np
+    except ImportError:
+        pass
+    else:
+        numpy = picklefence.Policy.named("numpy")
+        cases.append((np.dtype([("a", "O"), ("b", "<i8")]), numpy))
+        cases.append(({"f": np.ma.core._mareconstruct}, numpy))  # a call-only global as a value
+    for value, policy in cases:
+        for protocol in range(6):
+            data = pickle.dumps(value, protocol)
+            with pytest.raises(picklefence.UnpicklingError):
+                picklefence.loads(data, policy=policy)
+            with pytest.raises(picklefence.PicklingError):
+                picklefence.dumps(value, protocol, policy=policy)

@@ -9,14 +9,15 @@ what the loader would execute.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import mmap
 import sys
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import CHECKS
 from ._engine import Engine, build_dispatch
+from ._gate import Verdict, state_key_refusal
 from ._names import join_name, python2_rename
 from ._reader import BytesReader, FileReader
 from ._rules import CAPABILITIES, CallInfo, Rule
@@ -30,16 +31,18 @@ __all__ = ["JOBLIB_WRAPPER", "Audit", "GlobalUse", "audit", "audit_all"]
 @dataclass(frozen=True)
 class GlobalUse:
     """One global a pickle uses: ``uses`` are the capabilities it needs
-    (``reference``, ``call``, ``construct``, ``state``, ``items``, and ``arguments``
-    when a call's arguments, all known without loading, break the rule's signatures),
+    (``reference``, ``call``, ``construct``, ``state``, ``items``, ``arguments``
+    when a call's arguments, all known without loading, break the rule's signatures,
+    and ``value`` when a global the pickle may only call is kept as a value),
     ``offsets`` the byte offsets of the opcodes that need them, ``refused`` what the
-    policy does not grant. Arguments that are results of other calls are checked only
-    at load time."""
+    policy does not grant.  ``at_load``: what only the load can decide (arguments that
+    are results of other calls, checks that judge real objects); never a refusal."""
 
     name: str
     uses: frozenset[str]
     offsets: tuple[int, ...]
     refused: frozenset[str]
+    at_load: frozenset[str] = frozenset()
 
     @property
     def allowed(self) -> bool:
@@ -79,14 +82,17 @@ class _Symbol:
     as the first argument (``_reconstruct(ndarray, ...)``, ``_new_Index(RangeIndex, ...)``),
     since what BUILD and item opcodes need is judged on the instance's class."""
 
-    __slots__ = ("args", "classes", "is_global", "name", "state")
+    __slots__ = ("args", "call_only", "classes", "is_global", "name", "state")
 
     def __init__(self, name: str, is_global: bool, classes: tuple[str, ...] = (), args: Any = None) -> None:
         self.name = name
         self.is_global = is_global
         self.classes = classes or (name,)
-        self.args = args  # a call's arguments, for what only they say (a dtype's size)
+        # a call's arguments, for what only they say (a dtype's size); never when they
+        # hold a global, whose references tell where it is used (see _check_values)
+        self.args = None if type(args) is tuple and any(isinstance(a, _Symbol) for a in args) else args
         self.state: Any = None  # what BUILD set
+        self.call_only = False  # a global the pickle may only call (G8)
 
 
 class _Auditor(Engine):
@@ -104,8 +110,15 @@ class _Auditor(Engine):
         self.symbols: dict[str, _Symbol] = {}
         self.uses: dict[str, dict[str, list[int]]] = {}
         self.problems: list[tuple[int, str]] = []
+        self.symbol_args: dict[int, tuple[Any, ...]] = {}  # argument tuples that passed a call-only global
+        self.deferred: dict[str, set[str]] = {}  # uses only the load can judge, by global
+        self.nested = False  # a pickle inside another (joblib): the outer one's STOP judges values
 
-    def record(self, name: str, capability: str) -> None:
+    def record(self, name: str, capability: str, *, deferred: bool = False) -> None:
+        """A use of the global ``name``; ``deferred``: only the load can judge it."""
+        if deferred:
+            self.deferred.setdefault(name, set()).add(capability)
+            return
         self.uses.setdefault(name, {}).setdefault(capability, []).append(self.op_start)
 
     def problem(self, text: str) -> None:
@@ -122,6 +135,8 @@ class _Auditor(Engine):
         symbol = self.symbols.get(name)
         if symbol is None:
             symbol = self.symbols[name] = _Symbol(name, True)
+            rule = None if self.policy.is_unrestricted else self.policy.rule(module, qualname)
+            symbol.call_only = rule is not None and self.gate.call_only(rule)
         return symbol
 
     def _target(self, func: Any, capability: str, opname: str) -> str | None:
@@ -133,15 +148,61 @@ class _Auditor(Engine):
 
     def _arguments(self, name: str | None, args: Any, kwargs: Any) -> None:
         """Check argument rules where every argument is known (literals, containers
-        of them, globals): ``bytes(10**9)`` is refused here as on load."""
-        if name is None or type(args) is not tuple or _unknown(args) or _unknown(kwargs):
+        of them, globals): ``bytes(10**9)`` is refused here as on load.  A check that
+        needs the real objects, or arguments only the load makes, are decided at load;
+        a call-only global is refused where the callee's rule does not take it."""
+        if name is None or type(args) is not tuple or self.policy.is_unrestricted:
             return
         module, _, qualname = name.partition(":")
         rule = self.policy.rule(module, qualname)
-        if rule is None or rule.signatures is None or self.policy.is_unrestricted:
+        if rule is None:
             return
-        if not rule.accepts(CallInfo(name, args, kwargs or {}, _symbol_name, self._allows), CHECKS):
+        self._passed_globals(name, rule, args)
+        if rule.signatures is None:
+            return
+        if _unknown(args) or _unknown(kwargs):
+            self.record(name, "arguments", deferred=True)
+            return
+        symbolic = any(isinstance(a, _Symbol) for a in args) or any(
+            isinstance(v, _Symbol) for v in (kwargs or {}).values()
+        )
+        verdict = self.gate.arguments_verdict(
+            rule, CallInfo(name, args, kwargs or {}, _symbol_name, self._allows), symbolic
+        )
+        if verdict is Verdict.REFUSED:
             self.record(name, "arguments")
+        elif verdict is Verdict.AT_LOAD:
+            self.record(name, "arguments", deferred=True)
+
+    def _passed_globals(self, name: str, rule: Rule, args: tuple[Any, ...]) -> None:
+        """The value-use rule for arguments: a call-only global only where the rule takes it."""
+        passed = [(i, a) for i, a in enumerate(args) if isinstance(a, _Symbol) and a.call_only]
+        if not passed:
+            return
+        takes = self.gate.takes_globals(rule)
+        for position, symbol in passed:
+            if position not in takes:
+                self.record(symbol.name, "value")
+        self.symbol_args[id(args)] = args
+
+    def finish(self, result: object) -> None:
+        if not self.nested:
+            self.check_values(result)
+
+    def check_values(self, result: object) -> None:
+        """A call-only global held anywhere but by the audit's own tables, the memo and
+        argument tuples a rule takes it in is a value use: the engine's rule, on symbols."""
+        memo = collections.Counter(map(id, self.memo.values())) if self.memo else {}
+        for args in self.symbol_args.values():
+            if sys.getrefcount(args) > 3 + memo.get(id(args), 0):  # symbol_args, memo, getrefcount, loop
+                for a in args:
+                    if isinstance(a, _Symbol) and a.call_only:
+                        self.record(a.name, "value")
+        for symbol in self.symbols.values():
+            if symbol.call_only:
+                kept = 3 + memo.get(id(symbol), 0) + sum(args.count(symbol) for args in self.symbol_args.values())
+                if sys.getrefcount(symbol) > kept:  # (symbols, getrefcount and this loop: the 3)
+                    self.record(symbol.name, "value")
 
     def _allows(self, obj: object, capability: str) -> bool:
         name = _symbol_name(obj)
@@ -197,8 +258,9 @@ class _Auditor(Engine):
                 for key in part:
                     if isinstance(key, _Symbol) and not key.is_global:
                         continue
-                    if type(key) is not str or (key.startswith("__") and key.endswith("__") and len(key) > 4):
-                        self.problem(f"BUILD state key {key!r} is not an ordinary attribute name")
+                    refusal = state_key_refusal(key)
+                    if refusal is not None:
+                        self.problem(refusal.message)
                     elif not target.is_global:
                         self._state_key(target, key)
 
@@ -235,6 +297,7 @@ class _Auditor(Engine):
         if dtype.hasobject:  # a nested pickle with its own memo, read by plain pickle.load
             nested = _Auditor(self.reader, self.policy, self.limits, self.fix_imports)
             nested.uses, nested.problems, nested.symbols = self.uses, self.problems, self.symbols
+            nested.deferred, nested.nested = self.deferred, True
             nested.joblib_arrays, nested.joblib_dtypes = False, self.joblib_dtypes
             Engine.load(nested)
             return
@@ -496,6 +559,8 @@ def audit_all(
 def _audit_next(auditor: _Auditor, policy: Policy) -> Audit:
     auditor.uses = {}
     auditor.problems = []
+    auditor.deferred = {}
+    auditor.symbol_args = {}
     start = auditor.reader.offset
     error: UnpicklingError | None = None
     try:
@@ -507,7 +572,7 @@ def _audit_next(auditor: _Auditor, policy: Policy) -> Audit:
     for name, caps in auditor.uses.items():
         refused = frozenset(caps) - _granted(policy, name)
         offsets = tuple(sorted({o for c in caps.values() for o in c}))
-        uses.append(GlobalUse(name, frozenset(caps), offsets, refused))
+        uses.append(GlobalUse(name, frozenset(caps), offsets, refused, frozenset(auditor.deferred.get(name, ()))))
         for cap in refused:
             first = min(caps[cap][0], first if first is not None else caps[cap][0])
     for offset, _ in auditor.problems:

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._rules import Call, Check
+from ._validators import merged
 
 # Bases copyreg._reconstructor may instantiate through, with the exact state type
 # each accepts (``None`` for ``object``): never an int for bytes/bytearray, which
@@ -49,6 +50,15 @@ def copyreg_reconstructor(call: Call) -> bool:
     except TypeError:  # an unhashable global
         return False
     return state_type is not None and issubclass(cls, base) and type(state) is state_type
+
+
+_MAX_INT_BITS = 16_384  # about 4,900 digits: past Python's own int/str conversion limit
+
+
+def bounded_ints(call: Call) -> bool:
+    """Every argument an int of at most 16,384 bits: binary LONG opcodes spell ints of
+    any size, and arithmetic on them (a Fraction's gcd) is quadratic in their length."""
+    return not call.kwargs and all(type(a) is int and a.bit_length() <= _MAX_INT_BITS for a in call.args)
 
 
 # -- numpy ----------------------------------------------------------------------------
@@ -144,7 +154,9 @@ def numpy_dtype_state(call: Call) -> bool:
     the one numpy writes for the dtype built from it through the public constructors,
     which check the layout.  It may not add object fields to a dtype without them
     (``V8`` made ``[("o", "O")]``): arrays made with the dtype before the BUILD would
-    read their bytes as pointers, so structured dtypes with object fields are refused."""
+    read their bytes as pointers, so structured dtypes with object fields are refused —
+    whatever ``dtype`` is, so the pickler (which shows the original dtype) refuses what
+    the loader (which shows a fresh ``V`` dtype) would refuse."""
     if len(call.args) != 2 or call.kwargs:
         return False
     dtype, state = call.args
@@ -154,7 +166,7 @@ def numpy_dtype_state(call: Call) -> bool:
         rebuilt = _rebuild_dtype(dtype, state)
     except (TypeError, ValueError, KeyError, IndexError, OverflowError):
         return False
-    if rebuilt is None or (rebuilt.hasobject and not dtype.hasobject):
+    if rebuilt is None or (rebuilt.hasobject and (rebuilt.kind == "V" or not dtype.hasobject)):
         return False
     reduced = rebuilt.__reduce__()
     if len(reduced) < 3:  # a dtype numpy pickles without state (StringDType): no BUILD
@@ -344,17 +356,29 @@ def sklearn_tree_predictor_state(call: Call) -> bool:
     )
 
 
-CHECKS: Mapping[str, Check] = MappingProxyType(
-    {
-        "copyreg_reconstructor": copyreg_reconstructor,
-        "numpy_reconstruct": numpy_reconstruct,
-        "numpy_ndarray_state": numpy_ndarray_state,
-        "numpy_masked_state": numpy_masked_state,
-        "numpy_frombuffer": numpy_frombuffer,
-        "numpy_dtype_state": numpy_dtype_state,
-        "numpy_scalar": numpy_scalar,
-        "sklearn_tree_state": sklearn_tree_state,
-        "sklearn_binary_tree_state": sklearn_binary_tree_state,
-        "sklearn_tree_predictor_state": sklearn_tree_predictor_state,
-    }
+#: Argument positions where a check takes a global it judges itself (a class to build
+#: an instance of), which may be one the pickle may only call.
+TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
+    {"copyreg_reconstructor": frozenset({0, 1}), "numpy_reconstruct": frozenset({0})}
 )
+
+#: Checks that can judge the audit's stand-ins (a symbol for each global, literals);
+#: every other check needs the real objects and is decided at load.
+JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct", "bounded_ints"})
+
+_SHIPPED: dict[str, Check] = {
+    "copyreg_reconstructor": copyreg_reconstructor,
+    "bounded_ints": bounded_ints,
+    "numpy_reconstruct": numpy_reconstruct,
+    "numpy_ndarray_state": numpy_ndarray_state,
+    "numpy_masked_state": numpy_masked_state,
+    "numpy_frombuffer": numpy_frombuffer,
+    "numpy_dtype_state": numpy_dtype_state,
+    "numpy_scalar": numpy_scalar,
+    "sklearn_tree_state": sklearn_tree_state,
+    "sklearn_binary_tree_state": sklearn_binary_tree_state,
+    "sklearn_tree_predictor_state": sklearn_tree_predictor_state,
+}
+
+
+CHECKS: Mapping[str, Check] = merged("CHECKS", _SHIPPED)

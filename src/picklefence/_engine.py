@@ -14,8 +14,8 @@ object found there can be called, and no object found there can be mutated.
 from __future__ import annotations
 
 import codecs
+import collections
 import copyreg
-import functools
 import importlib
 import pickle
 import sys
@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._checks import CHECKS
-from ._hints import allow_hint, arguments_hint
-from ._names import join_name, python2_rename
+from ._gate import Gate, Refusal, mutation_refusal, run_validators
+from ._hints import arguments_hint
+from ._names import is_dunder, join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import BytesReader, Reader
 from ._rules import CallInfo, Rule
@@ -46,28 +46,6 @@ _MISSING = object()
 #: What a find_class hook returns when the Unpickler's find_class is not overridden.
 NOT_OVERRIDDEN = object()
 
-# Objects that are never the target of BUILD or of item methods, whatever the policy
-# says of their type: changing them would change code or classes for the process.
-_NEVER_MUTATED = (
-    type,
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.MethodType,
-    types.MethodWrapperType,
-    types.WrapperDescriptorType,
-    types.MethodDescriptorType,
-    types.ClassMethodDescriptorType,
-    types.GetSetDescriptorType,
-    types.MemberDescriptorType,
-    types.CodeType,
-    types.FrameType,
-    functools.partial,
-    staticmethod,
-    classmethod,
-    property,
-)
-
 # Provenance of objects primed into the memo: they may be referenced, nothing more.
 _PRIMED = Rule("picklefence", "primed memo", can=frozenset({"reference"}))
 
@@ -77,10 +55,6 @@ _BUFFER_TYPES = (bytes, bytearray, memoryview, pickle.PickleBuffer)
 class _Stop(Exception):
     def __init__(self, value: object) -> None:
         self.value = value
-
-
-def _is_dunder(key: object) -> bool:
-    return isinstance(key, str) and len(key) > 4 and key.startswith("__") and key.endswith("__")
 
 
 def _describe(obj: object) -> str:
@@ -137,6 +111,7 @@ class Engine:
         self.read = reader.read
         self.readline = reader.readline
         self.policy = policy
+        self.gate = Gate.of(policy)
         self.unrestricted = policy.is_unrestricted
         self.limits = limits
         self.fix_imports = fix_imports
@@ -150,6 +125,13 @@ class Engine:
         self.found: dict[tuple[str, str], Any] = {}
         self.buffer_ids: dict[int, object] = {}
         self.type_rules: dict[type, tuple[Rule, ...]] = {}
+        # objects this load made whose class has a validator, with it (G8)
+        self.pending: list[tuple[object, tuple[str, Any]]] = []
+        self.validated: dict[type, tuple[str, Any] | None] = {}
+        self.tokens: dict[int, CallOnly] = {}  # stand-ins of call-only globals, by id of the global
+        self.token_args: dict[int, tuple[Any, ...]] = {}  # argument tuples that passed one
+        self.created = 0  # bytes allowed calls and BUILDs made, for the amplification budget
+        self.input_size = len(reader.data) if isinstance(reader, BytesReader) else 0
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
         self.proto = 0
@@ -162,6 +144,8 @@ class Engine:
     def load(self) -> Any:
         self.stack = []
         self.metastack = []
+        self.pending = []
+        self.created = 0
         self.proto = 0
         reader = self.reader
         reader.begin(self.limits.max_input_bytes)
@@ -295,7 +279,7 @@ class Engine:
             return self.lookup(module, qualname) if other is NOT_OVERRIDDEN else other
         obj = self.lookup(module, qualname)
         other = self.invoke(hook, (module, qualname), None, "find_class")
-        if other is not obj and other is not NOT_OVERRIDDEN:
+        if other is not obj and other is not NOT_OVERRIDDEN and other is not real_global(obj):
             raise PolicyViolation(
                 f"find_class({module!r}, {qualname!r}) returned {_describe(other)} instead of the global the "
                 "policy allows; an override may refuse a global but not replace it",
@@ -329,11 +313,22 @@ class Engine:
                 raise self.refusal(module, qualname, "reference", message)
             rule = found_rule
             obj = _resolve(module, qualname, dotted=True)
-        self.found[key] = obj
-        entry = self.global_entry(obj)
         named = (join_name(module, qualname), rule)
+        value = obj
+        if not self.unrestricted and self.gate.call_only(rule):
+            # The pickle gets a stand-in it can only call (or pass where a signature's
+            # 'global' constraint names it); the object itself never becomes a value.
+            value = self.tokens.get(id(obj))
+            if value is None:
+                value = self.tokens[id(obj)] = CallOnly(obj)
+            self._record(obj, named)  # so checks shown the unwrapped object can name it
+        self.found[key] = value
+        self._record(value, named)
+        return value
+
+    def _record(self, obj: object, named: tuple[str, Rule]) -> None:
+        entry = self.global_entry(obj)
         self.globals[id(obj)] = (obj, (named,)) if entry is None else (obj, (*entry[1], named))
-        return obj
 
     def global_entry(self, obj: object) -> GlobalEntry | None:
         """The names and rules ``obj`` was looked up by in this load, if it is a global."""
@@ -341,8 +336,7 @@ class Engine:
         return entry if entry is not None and entry[0] is obj else None
 
     def refusal(self, module: str, qualname: str, capability: str, message: str) -> PolicyViolation:
-        hint = allow_hint(self.policy, module, qualname, capability)
-        return PolicyViolation(message, module=module, qualname=qualname, capability=capability, hint=hint)
+        return violation(self.gate.refusal(module, qualname, capability, message))
 
     def global_rule(self, obj: object, capability: str, opname: str) -> tuple[str, Rule]:
         """The name and rule that let ``obj`` be used for ``capability``."""
@@ -353,8 +347,9 @@ class Engine:
                 f"policy allows; only allowed globals can be used for '{capability}'",
                 capability=capability,
             )
+        real = real_global(obj)
         for name, rule in entry[1]:
-            if capability in rule.capabilities(obj):
+            if capability in rule.capabilities(real):
                 return name, rule
         name = entry[1][0][0]
         module, _, qualname = name.partition(":")
@@ -366,15 +361,17 @@ class Engine:
         """The rule letting ``inst`` be changed (BUILD, item methods); refuse otherwise."""
         entry = self.global_entry(inst)
         if entry is not None:
+            name = entry[1][0][0]
+            module, _, qualname = name.partition(":")
             raise PolicyViolation(
-                f"{opname} would change the global {entry[1][0][0]!r} for the whole process",
+                f"{opname} would change the global {name!r} for the whole process",
+                module=module,
+                qualname=qualname,
                 capability=capability,
             )
-        if isinstance(inst, _NEVER_MUTATED):
-            raise PolicyViolation(
-                f"{opname} would change {_describe(inst)}; classes, functions and modules are never changed",
-                capability=capability,
-            )
+        refusal = mutation_refusal(inst, opname)
+        if refusal is not None:
+            raise violation(refusal)
         cls = type(inst)
         candidates = self.type_rules.get(cls)
         if candidates is None:
@@ -394,7 +391,21 @@ class Engine:
         )
 
     def call_info(self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None) -> CallInfo:
-        return CallInfo(name, args, kwargs or {}, self.global_name, self.allows)
+        return CallInfo(name, args, kwargs or {}, self.global_name, self.allows, self.spend)
+
+    def spend(self, nbytes: int) -> None:
+        """Charge ``nbytes`` to the amplification budget (Limits.max_amplification)."""
+        self.created += nbytes
+        limits = self.limits
+        budget = limits.amplification_floor + limits.max_amplification * max(self.input_size, self.reader.offset)
+        if self.created > budget:
+            raise LimitExceededError(
+                f"allowed calls and BUILDs would create {self.created} bytes from a pickle of "
+                f"{max(self.input_size, self.reader.offset)}, over the amplification budget of {budget} bytes "
+                f"(Limits.amplification_floor + Limits.max_amplification x input bytes)",
+                limit="max_amplification",
+                value=self.created,
+            )
 
     def global_name(self, obj: object) -> str | None:
         """The name ``obj`` was looked up by in this load, if it is a global."""
@@ -404,13 +415,14 @@ class Engine:
     def allows(self, obj: object, capability: str) -> bool:
         """Whether ``obj`` is a global of this load whose rule grants ``capability``."""
         entry = self.global_entry(obj)
-        return entry is not None and any(capability in rule.capabilities(obj) for _, rule in entry[1])
+        return entry is not None and any(capability in rule.capabilities(real_global(obj)) for _, rule in entry[1])
 
     def authorize(
         self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str
     ) -> str:
+        """Judge a call; ``args`` have call-only globals unwrapped (see :meth:`unwrap_args`)."""
         name, rule = self.global_rule(func, capability, opname)
-        if rule.signatures is not None and not rule.accepts(self.call_info(name, args, kwargs), CHECKS):
+        if not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
             module, _, qualname = name.partition(":")
             raise PolicyViolation(
                 f"{name}({_preview(args, kwargs)}) does not match any argument signature the policy allows",
@@ -439,10 +451,65 @@ class Engine:
         self.count_call()
         if self.unrestricted:
             return self.invoke(func, args, None, _callable_name(func))
+        if self.tokens:
+            return self.call_with_tokens(func, args, opname)
         name = self.authorize(func, args, None, "call", opname)
         if func is getattr:
             return self.getattr_global(args)
-        return self.invoke(func, args, None, name)
+        return self.made(self.invoke(func, args, None, name))
+
+    def call_with_tokens(self, func: Any, args: tuple[Any, ...], opname: str) -> Any:
+        """A call in a load that looked up call-only globals: the callee may be one, and
+        an argument may be one only where the rule's signatures take that global."""
+        real_args = self.unwrap_args(func, args, opname)
+        name = self.authorize(func, real_args, None, "call", opname)
+        real = real_global(func)
+        if real is getattr:
+            return self.getattr_global(args)
+        return self.made(self.invoke(real, real_args, None, name))
+
+    def unwrap_args(self, func: object, args: tuple[Any, ...], opname: str) -> tuple[Any, ...]:
+        """``args`` with each call-only global replaced by the global itself, where the
+        callee's rule takes it there; anywhere else it is refused (G8: it would become
+        a value a library calls later, outside every check)."""
+        if not any(type(arg) is CallOnly for arg in args):
+            return args
+        entry = self.global_entry(func)
+        rules = () if entry is None else tuple(rule for _, rule in entry[1])
+        real = list(args)
+        for position, arg in enumerate(args):
+            if type(arg) is CallOnly:
+                if not any(position in self.gate.takes_globals(rule) for rule in rules):
+                    raise self.value_refusal(arg, f"passed to {self.global_name(func) or _describe(func)} ({opname})")
+                real[position] = arg.obj
+        self.token_args[id(args)] = args  # (the pickle may have memoized it: see check_values)
+        return tuple(real)
+
+    def value_refusal(self, token: CallOnly, where: str) -> PolicyViolation:
+        name = self.global_name(token) or "?"
+        module, _, qualname = name.partition(":")
+        return violation(self.gate.value_refusal(module, qualname, where))
+
+    def check_values(self, result: object) -> None:
+        """No call-only global is held anywhere but where the load itself keeps it:
+        not in the result, a container, an object's state or a call's arguments.  Told
+        by reference counts, exactly, so a load pays nothing per value it builds: a
+        stand-in may be held by the load's own tables, the memo, and the argument tuples
+        that passed it where a rule takes it (the pickle may memoize those; a tuple read
+        back from the memo into the result is then held once more, and refused)."""
+        memo = collections.Counter(map(id, self.memo.values())) if self.memo else {}
+        for args in self.token_args.values():
+            # held by: token_args, the memo, getrefcount's argument, this loop
+            if sys.getrefcount(args) > 3 + memo.get(id(args), 0):
+                raise self.value_refusal(next(a for a in args if type(a) is CallOnly), "kept as a value in the result")
+        for token in self.tokens.values():
+            # held by: tokens, its globals entry, found (once per name), the memo, the
+            # tuples above, getrefcount's argument, this loop
+            kept = 4 + sum(1 for v in self.found.values() if v is token) + memo.get(id(token), 0)
+            kept += sum(args.count(token) for args in self.token_args.values())
+            if sys.getrefcount(token) > kept:
+                where = "returned as the result" if result is token else "kept as a value in the result"
+                raise self.value_refusal(token, where)
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
@@ -454,28 +521,60 @@ class Engine:
         if entry is None:
             raise PolicyViolation(f"getattr on {_describe(target)}, which is not a global", capability="arguments")
         module, _, qualname = entry[1][0][0].partition(":")
-        if _is_dunder(attr) or not attr.isidentifier():
+        if is_dunder(attr) or not attr.isidentifier():
             raise PolicyViolation(f"getattr of {attr!r} is never allowed", capability="reference")
         return self.find(module, f"{qualname}.{attr}")
 
     def new(self, cls: Any, args: Any, kwargs: Any, opname: str) -> Any:
-        if not isinstance(cls, type):
+        real = real_global(cls)  # (a class whose construction the policy constrains is call-only)
+        if not isinstance(real, type):
             raise mixed(MalformedPickleError, TypeError)(f"{opname} class argument isn't a type object")
         if type(args) is not tuple:
             raise mixed(MalformedPickleError, TypeError)(
                 f"{opname} args argument must be a tuple, not {type(args).__name__}"
             )
         self.count_call()
-        name = _callable_name(cls) if self.unrestricted else self.authorize(cls, args, kwargs, "construct", opname)
-        return self.invoke(cls.__new__, (cls, *args), kwargs, name)
+        if self.unrestricted:
+            return self.invoke(real.__new__, (real, *args), kwargs, _callable_name(real))
+        if self.tokens:
+            args = self.unwrap_args(cls, args, opname)
+        name = self.authorize(cls, args, kwargs, "construct", opname)
+        return self.made(self.invoke(real.__new__, (real, *args), kwargs, name))
 
     def instantiate(self, klass: Any, args: list[Any], opname: str) -> Any:
         targs = tuple(args)
-        if targs or not isinstance(klass, type) or hasattr(klass, "__getinitargs__"):
+        real = real_global(klass)
+        if targs or not isinstance(real, type) or hasattr(real, "__getinitargs__"):
             return self.call(klass, targs, opname)
         self.count_call()
-        name = _callable_name(klass) if self.unrestricted else self.authorize(klass, (), None, "call", opname)
-        return self.invoke(klass.__new__, (klass,), None, name)
+        if self.unrestricted:
+            return self.invoke(real.__new__, (real,), None, _callable_name(real))
+        name = self.authorize(klass, (), None, "call", opname)
+        return self.made(self.invoke(real.__new__, (real,), None, name))
+
+    def made(self, obj: Any) -> Any:
+        """An allowed call made ``obj``: charge its size to the amplification budget and
+        keep it for its class's validator, if it has one (run at STOP)."""
+        size = native_size(obj)
+        if size:
+            self.spend(size)
+        cls = type(obj)
+        try:
+            found = self.validated[cls]
+        except KeyError:
+            entry = self.global_entry(cls)
+            found = self.validated[cls] = self.gate.validator(cls, () if entry is None else (r for _, r in entry[1]))
+        if found is not None:
+            self.pending.append((obj, found))
+        return obj
+
+    def validate(self) -> None:
+        """Run the validators of everything this load made, now that it is complete (G8)."""
+        if self.pending:
+            pending, self.pending = self.pending, []
+            refusal = run_validators(pending)
+            if refusal is not None:
+                raise violation(refusal)
 
     def items_target(self, target: object, opname: str) -> None:
         if not self.unrestricted:
@@ -793,40 +892,19 @@ class Engine:
             setstate: Any = getattr(inst, "__setstate__", _MISSING)
         except Exception as exc:
             raise mixed(CallFailedError, type(exc))(f"looking up {name} raised {exc!r}") from exc
+        before = native_size(inst)
         if setstate is not _MISSING:
             self.invoke(setstate, (state,), None, name)
-            return
-        self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
+        else:
+            self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
+        grown = native_size(inst) - before
+        if grown > 0:
+            self.spend(grown)
 
     def check_state(self, inst: object, state: object, rule: Rule) -> None:
-        parts = state if type(state) is tuple and len(state) == 2 else (state,)
-        for part in parts:
-            if type(part) is not dict:
-                if part is None or getattr(type(inst), "__setstate__", None) is not None:
-                    continue
-                raise PolicyViolation(
-                    f"BUILD state for {type(inst).__qualname__} must be a dict, not {type(part).__name__}",
-                    capability="state",
-                )
-            for key in part:  # (_is_dunder, inlined: a model's state has many keys)
-                if type(key) is not str or (key[:2] == "__" and key[-2:] == "__" and len(key) > 4):
-                    raise PolicyViolation(
-                        f"BUILD state key {key!r} is not an ordinary attribute name", capability="state"
-                    )
-                if rule.state_keys is not None and key not in rule.state_keys:
-                    raise self.refusal(
-                        rule.module,
-                        rule.qualname,
-                        "state",
-                        f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
-                    )
-        if not rule.accepts_state(self.call_info(rule.name, (inst, state), None), CHECKS):
-            raise PolicyViolation(
-                f"BUILD state for {rule.name!r} does not pass the policy's state check",
-                module=rule.module,
-                qualname=rule.qualname,
-                capability="state",
-            )
+        refusal = self.gate.state(rule, type(inst), state, self.call_info(rule.name, (inst, state), None))
+        if refusal is not None:
+            raise violation(refusal)
 
     def op_INST(self) -> None:
         module = self.readline()[:-1].decode("ascii")
@@ -864,7 +942,16 @@ class Engine:
         self.proto = proto
 
     def op_STOP(self) -> None:
-        raise _Stop(self.stack.pop())
+        value = self.stack.pop()
+        self.finish(value)
+        raise _Stop(value)
+
+    def finish(self, result: object) -> None:
+        """The load is built: validate what it made, and check where its call-only
+        globals ended up."""
+        self.validate()
+        if self.tokens:
+            self.check_values(result)
 
     def op_FRAME(self) -> None:
         size = int.from_bytes(self.read(8), "little")
@@ -895,6 +982,57 @@ class Engine:
 
     def op_invalid(self) -> None:
         raise MalformedPickleError("invalid load key")
+
+
+class CallOnly:
+    """What the pickle gets for a global whose rule constrains its call (G8): it can be
+    called (REDUCE, NEWOBJ, INST, OBJ) or passed where a signature's ``global``
+    constraint takes it, and nothing else: it never becomes a value of the result,
+    where a library would call it later with arguments no check saw."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __repr__(self) -> str:
+        return f"<call-only global {_callable_name(self.obj)}>"
+
+
+def real_global(obj: object) -> Any:
+    """The global a :class:`CallOnly` stands for, or ``obj`` itself."""
+    return obj.obj if type(obj) is CallOnly else obj
+
+
+# Types whose __sizeof__ is the compiled one (a Python __sizeof__, as pandas writes,
+# may walk a half-built object): only those are measured.
+_NATIVE_SIZE: dict[type, bool] = {}
+
+
+def native_size(obj: object) -> int:
+    """The memory ``obj`` holds itself (an array's buffer, a bytearray's bytes), told by
+    its compiled ``__sizeof__``; 0 where only Python code could tell."""
+    cls = type(obj)
+    native = _NATIVE_SIZE.get(cls)
+    if native is None:
+        native = _NATIVE_SIZE[cls] = not isinstance(getattr(cls, "__sizeof__", None), types.FunctionType)
+    if not native:
+        return 0
+    try:
+        return sys.getsizeof(obj)
+    except Exception:  # a half-built native object may not know its size
+        return 0
+
+
+def violation(refusal: Refusal) -> PolicyViolation:
+    """The gate's refusal, as a load raises it."""
+    return PolicyViolation(
+        refusal.message,
+        module=refusal.module,
+        qualname=refusal.qualname,
+        capability=refusal.capability,
+        hint=refusal.hint,
+    )
 
 
 def _set_state(inst: Any, state: Any) -> None:

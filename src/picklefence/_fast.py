@@ -27,7 +27,7 @@ import pickle
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._engine import Engine
+from ._engine import Engine, real_global
 from ._reader import BytesReader
 from ._rules import CallInfo, Rule, Signature
 from .limits import Limits
@@ -54,7 +54,7 @@ def _encode_latin1(engine: Engine) -> None:
     func, args = engine.stack
     engine.count_call()
     _, rule = engine.global_rule(func, "call", "REDUCE")
-    if func is not _codecs.encode or not _encodes_any_latin1(rule):
+    if real_global(func) is not _codecs.encode or not _encodes_any_latin1(rule):
         raise _Declined
     text = args[0]
     engine.stack = [text if type(text) is bytes else _codecs.encode(text, "latin1")]
@@ -172,11 +172,18 @@ def try_loads_at(
             persistent_load=_no_persistent_ids,
         )
         engine.proto = proto
+        engine.input_size = len(data)
         loader = _Loader(
             io.BytesIO(program), fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=payloads
         )
         loader.engine = engine
-        return loader.load(), end
+        result = loader.load()
+        del loader  # (its memo holds what the pickle memoized: check_values counts without it)
+        engine.validate()
+        if engine.tokens:
+            engine.stack = []
+            engine.check_values(result)
+        return result, end
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS, end
 

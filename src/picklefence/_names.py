@@ -25,6 +25,12 @@ def join_name(module: str, qualname: str) -> str:
     return f"{module}:{qualname}"
 
 
+def is_dunder(name: object) -> bool:
+    """``__class__``, ``__dict__``, ...: names that reach a class's machinery, never data
+    (the one definition: qualnames, getattr and BUILD state keys all use it)."""
+    return type(name) is str and len(name) > 4 and name[:2] == "__" and name[-2:] == "__"
+
+
 def check_name(module: str, qualname: str) -> None:
     """Refuse names a rule must never match: malformed parts and dunder walks (G1)."""
     for part in module.split("."):
@@ -33,7 +39,7 @@ def check_name(module: str, qualname: str) -> None:
     for part in qualname.split("."):
         if part in _FORBIDDEN_PARTS or not part.isidentifier():
             raise ValueError(f"qualname {qualname!r} is not a dotted identifier")
-        if len(part) > 4 and part.startswith("__") and part.endswith("__"):
+        if is_dunder(part):
             raise ValueError(
                 f"qualname {qualname!r} walks through the special attribute {part!r}; "
                 "rules never resolve dunder attributes"

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ._audit import audit
-from ._checks import CHECKS
-from ._hints import allow_hint, arguments_hint
+from ._gate import Gate, Refusal, mutation_refusal
+from ._hints import arguments_hint
 from ._names import join_name
 from ._rules import CallInfo, Rule
 from .errors import PicklingError
@@ -69,8 +69,22 @@ class _Judge:
 
     def __init__(self, policy: Policy, protocol: int, dispatch_table: Callable[[], Mapping[type, Any]]) -> None:
         self.policy = policy
+        self.gate = Gate.of(policy)
         self.protocol = protocol
         self.dispatch_table = dispatch_table
+        # per thread: ids of call-only globals the C pickler is about to write as a
+        # callee or as an argument a rule takes (it writes them right after asking)
+        self.local = threading.local()
+
+    def begin(self) -> None:
+        """A new dump: no global is expected yet."""
+        self.local.expected = set()
+
+    def expect(self, obj: object) -> None:
+        expected: set[int] | None = getattr(self.local, "expected", None)
+        if expected is None:
+            expected = self.local.expected = set()
+        expected.add(id(obj))
 
     # -- naming ------------------------------------------------------------------------
 
@@ -124,8 +138,18 @@ class _Judge:
         return rule
 
     def refusal(self, module: str, qualname: str, capability: str, subject: object, message: str) -> _Refusal:
-        hint = allow_hint(self.policy, module, qualname, capability)
-        error = PicklingError(message, module=module, qualname=qualname, capability=capability, obj=subject, hint=hint)
+        return self.refused(self.gate.refusal(module, qualname, capability, message), subject)
+
+    def refused(self, refusal: Refusal, subject: object) -> _Refusal:
+        """The gate's refusal, as a dump raises it."""
+        error = PicklingError(
+            refusal.message,
+            module=refusal.module,
+            qualname=refusal.qualname,
+            capability=refusal.capability,
+            obj=subject,
+            hint=refusal.hint,
+        )
         return _Refusal(error, subject)
 
     def plain_refusal(self, message: str, subject: object) -> _Refusal:
@@ -152,7 +176,19 @@ class _Judge:
             if parent is None:
                 raise self.plain_refusal(f"{_describe(obj)} cannot be found under its name {name!r}", obj)
             self.check_call(getattr, (parent, last), obj)
-        self.rule_for(name, obj, "reference", f"{_describe(obj)} is written by reference", obj)
+        rule = self.rule_for(name, obj, "reference", f"{_describe(obj)} is written by reference", obj)
+        if self.gate.call_only(rule):
+            expected: set[int] = getattr(self.local, "expected", set())
+            if id(obj) not in expected and not self.implicit(name):
+                raise self.refused(self.gate.value_refusal(module, qualname, "written as a value"), obj)
+            expected.discard(id(obj))
+
+    def implicit(self, name: str) -> bool:
+        """Whether the C pickler writes ``name`` itself at this protocol, as the callee of
+        a plain builtin value (``_codecs.encode`` for bytes at protocols 0-2, ...); it asks
+        reducer_override about that callee but not about the value, so such a name cannot
+        be told from a value use here (the loader still refuses a value use)."""
+        return any(name == implicit and self.protocol in protocols for implicit, _, protocols in _IMPLICIT)
 
     def check_call(
         self, func: Any, args: tuple[Any, ...], obj: object, kwargs: Mapping[str, Any] | None = None
@@ -163,6 +199,7 @@ class _Judge:
                 f"{_describe(obj)} reduces to a call of {_describe(func)}, which has no global name", obj
             )
         self.check_arguments(name, func, args, kwargs, "call", obj)
+        self.expect(func)
         if func is getattr and len(args) == 2 and isinstance(args[1], str):
             parent = self.global_name(args[0])
             if parent is not None:
@@ -180,7 +217,10 @@ class _Judge:
     ) -> None:
         what = f"{_describe(obj)} is rebuilt by {'calling' if capability == 'call' else 'constructing'} {name}"
         rule = self.rule_for(name, func, capability, what, obj)
-        if rule.signatures is not None and not rule.accepts(self.call_info(name, args, kwargs), CHECKS):
+        for position in self.gate.takes_globals(rule):
+            if position < len(args):
+                self.expect(args[position])
+        if not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
             module, _, qualname = name.partition(":")
             error = PicklingError(
                 f"{what} with arguments the policy does not accept",
@@ -198,23 +238,11 @@ class _Judge:
         if name is None:
             raise self.plain_refusal(f"{_describe(obj)} has a class with no global name", obj)
         rule = self.rule_for(name, cls, capability, f"{_describe(obj)} needs '{capability}' on its class", obj)
-        if capability != "state":
-            return
-        for part in state if type(state) is tuple and len(state) == 2 else (state,):
-            if type(part) is not dict:
-                continue
-            for key in part:
-                if type(key) is not str or (key.startswith("__") and key.endswith("__") and len(key) > 4):
-                    raise self.plain_refusal(
-                        f"{_describe(obj)} has the state key {key!r}, which no loader accepts", obj
-                    )
-                if rule.state_keys is not None and key not in rule.state_keys:
-                    module, _, qualname = name.partition(":")
-                    raise self.refusal(
-                        module, qualname, "state", obj, f"{_describe(obj)} has the state key {key!r}, not in state_keys"
-                    )
-        if not rule.accepts_state(self.call_info(name, (obj, state), None), CHECKS):
-            raise self.plain_refusal(f"{_describe(obj)} has state the policy's state check refuses", obj)
+        refusal = mutation_refusal(obj, "BUILD" if capability == "state" else "an item method")
+        if refusal is None and capability == "state":
+            refusal = self.gate.state(rule, cls, state, self.call_info(name, (obj, state), None))
+        if refusal is not None:
+            raise self.refused(refusal, obj)
 
     def check_reduction(self, obj: object, rv: Any) -> None:
         if isinstance(rv, str):
@@ -258,6 +286,7 @@ class _Judge:
         if name is None or type(args) is not tuple:
             return  # the C pickler refuses these itself
         self.check_arguments(name, cls, args, kwargs, "construct", obj)
+        self.expect(cls)
 
 
 def _describe(obj: object) -> str:
@@ -319,7 +348,7 @@ def _implicit_globals_allowed(policy: Policy, protocol: int) -> bool:
         rule = policy.rule(module, qualname)
         if rule is None or (rule.can is not None and "call" not in rule.can):
             return False
-        if rule.signatures is not None and not rule.accepts(judge.call_info(name, args, None), CHECKS):
+        if not judge.gate.arguments(rule, judge.call_info(name, args, None)):
             return False
     return True
 
@@ -373,7 +402,7 @@ class Pickler:
     def dump(self, obj: Any) -> None:
         """Write the pickle of ``obj``, or raise :class:`picklefence.PicklingError`."""
         try:
-            _dump_judged(self._inner, obj)
+            _dump_judged(self._inner, obj, self._judge)
         finally:
             data = self._sink.take() if self._sink is not None else b""
         if self._sink is not None:
@@ -461,7 +490,7 @@ def dumps(
         return sink.take()
     if buffer_callback is not None or getattr(_reuse, "busy", False):
         sink, inner = _judged_pickler(pol, protocol, fix_imports, buffer_callback)
-        _dump_judged(inner, obj)
+        _dump_judged(inner, obj, _default_judge(pol, proto))
         return sink.take()
     # Small pickles are dominated by setting up a pickler: reuse one per thread.
     slot = getattr(_reuse, "slot", None)
@@ -470,7 +499,7 @@ def dumps(
     sink, inner = slot[3], slot[4]
     _reuse.busy = True  # a __reduce__ that calls dumps gets its own pickler
     try:
-        _dump_judged(inner, obj)
+        _dump_judged(inner, obj, _default_judge(pol, proto))
         return sink.take()
     finally:
         inner.clear_memo()  # neither keep the objects alive nor share them with the next dump
@@ -494,9 +523,10 @@ def _judged_pickler(
     return sink, inner
 
 
-def _dump_judged(inner: _CPickler, obj: Any) -> None:
+def _dump_judged(inner: _CPickler, obj: Any, judge: _Judge) -> None:
     """Run the C pickler; turn a refusal into a PicklingError that says where the
     refused object sits in ``obj``."""
+    judge.begin()
     try:
         inner.dump(obj)
     except _Refusal as refusal:

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from ._aliases import canonical
 from ._names import join_name
 
-__all__ = ["CAPABILITIES", "Arg", "Call", "Rule", "Signature"]
+__all__ = ["CAPABILITIES", "Arg", "Call", "Rule", "Signature", "Validator"]
 
 #: Every capability a rule can grant, in the order the docs list them.
 CAPABILITIES: tuple[str, ...] = ("reference", "call", "construct", "state", "items")
@@ -70,15 +70,23 @@ class Call(Protocol):
     def allows(self, obj: object, capability: str) -> bool:
         """Whether ``obj`` is a global of this load whose rule grants ``capability``."""
 
+    def spend(self, nbytes: int) -> None:
+        """Charge memory the call is about to allocate to the load's amplification
+        budget (``Limits.max_amplification``); raises ``LimitExceededError`` past it.
+        A check calls this before it accepts a call whose allocation its arguments
+        tell (a shape, a count); the audit and the pickler allocate nothing."""
+
 
 Check = Callable[[Call], bool]
+#: A validator: ``None`` when the object is safe to use, else the invariant it breaks.
+Validator = Callable[[Any], "str | None"]
 
 
 class CallInfo:
     """The :class:`Call` a check sees; the loader, the pickler and the audit each say
     how globals are named and judged where they are."""
 
-    __slots__ = ("_allows", "_names", "args", "kwargs", "name")
+    __slots__ = ("_allows", "_names", "_spend", "args", "kwargs", "name")
 
     def __init__(
         self,
@@ -87,18 +95,24 @@ class CallInfo:
         kwargs: Mapping[str, Any],
         names: Callable[[object], str | None],
         allows: Callable[[object, str], bool],
+        spend: Callable[[int], None] | None = None,
     ) -> None:
         self.name = name
         self.args = args
         self.kwargs = kwargs
         self._names = names
         self._allows = allows
+        self._spend = spend
 
     def global_name(self, obj: object) -> str | None:
         return self._names(obj)
 
     def allows(self, obj: object, capability: str) -> bool:
         return self._allows(obj, capability)
+
+    def spend(self, nbytes: int) -> None:
+        if self._spend is not None:
+            self._spend(nbytes)
 
 
 @dataclass(frozen=True)
@@ -250,6 +264,10 @@ class Rule:
     ``state_keys``: attribute names BUILD may set (``None``: any non-dunder name).
     ``state_check``: a check that sees BUILD's ``(instance, state)`` as its arguments,
     for state that is not a dict of attributes (an ndarray's shape, dtype and bytes).
+    ``validator``: run on every instance of the class this load made, once the whole
+    load is built (a shipped validator's name, or a function returning ``None`` when the
+    object is safe to use and the broken invariant otherwise): for classes whose
+    compiled code trusts their state (G8).
     """
 
     module: str
@@ -259,6 +277,7 @@ class Rule:
     state_keys: frozenset[str] | None = None
     why: str = ""
     state_check: Check | str | None = None
+    validator: Validator | str | None = None
 
     def __post_init__(self) -> None:
         if self.can is not None:
@@ -312,7 +331,20 @@ class Rule:
         checks = {r.state_check for r in (self, other) if r._grants("state") and r.state_check is not None}
         if len(checks) > 1:
             raise ValueError(f"{self.name}: two different state checks cannot be combined; keep one rule")
-        return Rule(self.module, self.qualname, can, signatures, state_keys, why, checks.pop() if checks else None)
+        # A validator is never dropped: either rule may make the instances it checks.
+        validators = {r.validator for r in (self, other) if r.validator is not None}
+        if len(validators) > 1:
+            raise ValueError(f"{self.name}: two different validators cannot be combined; keep one rule")
+        return Rule(
+            self.module,
+            self.qualname,
+            can,
+            signatures,
+            state_keys,
+            why,
+            checks.pop() if checks else None,
+            validators.pop() if validators else None,
+        )
 
     def _grants(self, *capabilities: str) -> bool:
         """Whether the rule may grant any of ``capabilities`` (unknown for defaults)."""

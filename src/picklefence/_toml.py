@@ -10,6 +10,7 @@ Format::
     can = ["call", "state"]              # optional; defaults depend on the object's kind
     state_keys = ["name", "email"]       # optional: attributes BUILD may set
     state_check = "numpy_ndarray_state"  # optional: a shipped check of BUILD's state
+    validate = "numpy_bit_generator"     # optional: a shipped validator of finished instances
     signatures = [                       # optional: accepted argument lists
       { args = [{ type = ["bytes"] }] },
       { args = [{ type = ["str"] }, { value = ["latin-1"] }] },
@@ -32,6 +33,7 @@ from typing import Any
 from ._checks import CHECKS
 from ._names import split_name
 from ._rules import CAPABILITIES, Arg, Rule, Signature
+from ._validators import VALIDATORS
 
 _TOP_KEYS = {"include", "description", "allow"}
 _SIG_KEYS = {"args", "varargs", "kwargs", "check"}
@@ -117,7 +119,7 @@ def _parse_rule(name: str, body: Any, loc: _Located) -> Rule:
     parsed: dict[str, Any] = {}
     for key, value in body.items():
         try:
-            parsed[key] = _RULE_PARSERS[key](value)
+            parsed[_FIELDS.get(key, str(key))] = _RULE_PARSERS[key](value)
         except (ValueError, TypeError) as exc:
             raise loc.error(str(exc), name, key) from None
     try:
@@ -148,13 +150,23 @@ def _parse_signatures(value: Any) -> tuple[Signature, ...]:
     return tuple(_parse_signature(s) for s in value)
 
 
+def _validator_name(value: Any) -> str:
+    if not isinstance(value, str) or value not in VALIDATORS:
+        raise ValueError(f"unknown 'validate' {value!r} (shipped validators: {', '.join(sorted(VALIDATORS))})")
+    return value
+
+
 _RULE_PARSERS: dict[str, Callable[[Any], Any]] = {
     "why": _parse_why,
     "can": _parse_can,
     "signatures": _parse_signatures,
     "state_keys": lambda value: frozenset(_str_list(value, "state_keys")),
     "state_check": lambda value: _check_name(value, "state_check"),
+    "validate": _validator_name,
 }
+
+#: TOML keys whose Rule field has another name.
+_FIELDS: dict[str, str] = {"validate": "validator"}
 
 
 def _check_name(value: Any, key: str) -> str:
@@ -245,6 +257,10 @@ def render(rules: Iterable[Rule], description: str = "") -> str:
             if not isinstance(rule.state_check, str):
                 raise ValueError(f"the rule for {rule.name} has a Python state check, which TOML cannot hold")
             out.append(f"state_check = {quote(rule.state_check)}")
+        if rule.validator is not None:
+            if not isinstance(rule.validator, str):
+                raise ValueError(f"the rule for {rule.name} has a Python validator, which TOML cannot hold")
+            out.append(f"validate = {quote(rule.validator)}")
         if rule.signatures is not None:
             out.append("signatures = [")
             for sig in rule.signatures:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._containers import is_wrapped, unwrap
-from ._engine import NOT_OVERRIDDEN, Engine
+from ._engine import NOT_OVERRIDDEN, Engine, real_global
 from ._fast import MISS, try_loads_at
 from ._reader import BytesReader, FileReader, Reader, regular_file_size
 from .errors import MalformedPickleError
@@ -64,7 +64,7 @@ class Unpickler:
     def find_class(self, module: str, name: str) -> Any:
         """The global ``module.name`` if the policy allows it (after Python 2 renames
         when ``fix_imports`` applies); raises :class:`PolicyViolation` otherwise."""
-        return self._engine.lookup(module, name)
+        return real_global(self._engine.lookup(module, name))
 
     def _find_class(self, module: str, name: str) -> Any:
         """An override's answer (set on the class or the instance), or NOT_OVERRIDDEN."""

@@ -30,6 +30,13 @@ class Limits:
     ``max_decompression_ratio``: beyond the first 16 MiB, compressed data may inflate to
     at most this many times its compressed size.  Deflate (gzip, zip, zlib) cannot
     exceed 1032x, so the default refuses only bz2/xz/lzma bombs.
+    ``max_amplification`` and ``amplification_floor``: the amplification budget, as
+    defusedxml bounds entity expansion.  The memory that allowed calls and BUILDs create
+    (measured on what they return, and announced by checks before they allocate what
+    their arguments tell, such as an array's shape) may be at most
+    ``amplification_floor + max_amplification * input bytes``: a small pickle cannot make
+    an allowed ``bytearray()`` copy one memoized buffer a thousand times.  Objects that
+    only hold what the input spells (strings, containers, array bytes) stay far below it.
     """
 
     max_input_bytes: int = 16 * 1024**3
@@ -42,6 +49,8 @@ class Limits:
     max_int_digits: int = 4300
     max_decompressed_bytes: int = 2 * 1024**3
     max_decompression_ratio: int = 1100
+    max_amplification: int = 16
+    amplification_floor: int = 64 * 1024**2
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

@@ -14,7 +14,7 @@ from typing import Union
 from . import _toml
 from ._aliases import canonical
 from ._names import join_name, split_name
-from ._rules import Arg, ArgLike, Check, Rule, Signature, make_signatures
+from ._rules import Arg, ArgLike, Check, Rule, Signature, Validator, make_signatures
 
 __all__ = ["Arg", "Policy", "PolicyFileError", "PolicyLike", "Rule", "Signature"]
 
@@ -126,6 +126,7 @@ class Policy:
         check: Check | str | None = None,
         state_keys: Iterable[str] | None = None,
         state_check: Check | str | None = None,
+        validator: Validator | str | None = None,
         why: str = "",
     ) -> Policy:
         """A new policy that also allows ``targets``; a listed name's old rule is replaced.
@@ -147,6 +148,7 @@ class Policy:
                 frozenset(state_keys) if state_keys is not None else None,
                 why,
                 state_check,
+                validator,
             )
             new[(module, qualname)] = rule
         return self._derive(new.values())

@@ -1,0 +1,255 @@
+"""The gate: every decision about what a pickle may do with a global, in one place.
+
+The engine (real objects, while loading), the audit (symbols, without loading), the
+fast path's callbacks (through the engine's handlers) and the pickler (the objects it
+is about to write) each ask the gate the same questions, so a rule exists once and the
+four cannot disagree.  The gate knows nothing of opcodes or TOML: it answers with
+``None`` (allowed) or a :class:`Refusal` that each caller turns into its own error type,
+at its own position.
+
+What each caller supplies is how globals are named where it runs (provenance by
+identity in the engine, symbols in the audit, ``whichmodule`` in the pickler), as the
+:class:`~picklefence._rules.Call` a check sees.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
+from ._hints import allow_hint
+from ._names import is_dunder
+from ._rules import Call, Rule, Validator
+from ._validators import VALIDATORS
+from .policy import Policy
+
+__all__ = [
+    "Gate",
+    "Refusal",
+    "Verdict",
+    "mutation_refusal",
+    "state_key_refusal",
+]
+
+# Objects that are never the target of BUILD or of item methods, whatever the policy
+# says of their type: changing them would change code or classes for the process.
+_NEVER_MUTATED = (
+    type,
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.MethodWrapperType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.GetSetDescriptorType,
+    types.MemberDescriptorType,
+    types.CodeType,
+    types.FrameType,
+    functools.partial,
+    staticmethod,
+    classmethod,
+    property,
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why something is refused: the words, and the global and capability concerned."""
+
+    message: str
+    capability: str
+    module: str | None = None
+    qualname: str | None = None
+    hint: str | None = None
+
+
+class Verdict(enum.Enum):
+    """The audit's three answers: checks that need real objects cannot refuse symbols."""
+
+    ALLOWED = "allowed"
+    REFUSED = "refused"
+    AT_LOAD = "decided at load"
+
+
+def mutation_refusal(target: object, opname: str) -> Refusal | None:
+    """The never-mutate rule (G3), for what the policy cannot change: code, classes, modules."""
+    if isinstance(target, _NEVER_MUTATED):
+        return Refusal(
+            f"{opname} would change {_describe(target)}; classes, functions and modules are never changed", "state"
+        )
+    return None
+
+
+def _describe(obj: object) -> str:
+    if isinstance(obj, type):
+        return f"the class {obj.__module__}.{obj.__qualname__}"
+    cls = type(obj)
+    return f"a {cls.__module__}.{cls.__qualname__} object"
+
+
+def state_key_refusal(key: object) -> Refusal | None:
+    """BUILD state keys are ordinary attribute names: str, and never dunders."""
+    if type(key) is not str or is_dunder(key):
+        return Refusal(f"BUILD state key {key!r} is not an ordinary attribute name", "state")
+    return None
+
+
+class Gate:
+    """The decisions of one policy.  Made once per policy (``Gate.of``) and shared, so
+    what does not depend on a load (a class's validator) is worked out once."""
+
+    __slots__ = ("_takes", "_validators", "policy")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._validators: dict[type, tuple[str, Validator] | None] = {}
+        self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
+
+    @staticmethod
+    @functools.lru_cache(maxsize=64)
+    def of(policy: Policy) -> Gate:
+        return Gate(policy)
+
+    # -- refusals --------------------------------------------------------------------
+
+    def refusal(self, module: str, qualname: str, capability: str, message: str) -> Refusal:
+        """A refusal about a global, with the lines that would allow it."""
+        hint = allow_hint(self.policy, module, qualname, capability)
+        return Refusal(message, capability, module, qualname, hint)
+
+    # -- calls -----------------------------------------------------------------------
+
+    def arguments(self, rule: Rule, call: Call) -> bool:
+        """Whether ``rule`` accepts the call's arguments."""
+        return rule.signatures is None or rule.accepts(call, CHECKS)
+
+    def arguments_verdict(self, rule: Rule, call: Call, symbolic: bool) -> Verdict:
+        """The audit's question: ``symbolic`` says some argument is a stand-in for an
+        object only the load makes; a check that needs real objects cannot refuse it."""
+        if rule.signatures is None:
+            return Verdict.ALLOWED
+        if symbolic and any(_needs_objects(sig.check) for sig in rule.signatures):
+            return Verdict.AT_LOAD
+        return Verdict.ALLOWED if rule.accepts(call, CHECKS) else Verdict.REFUSED
+
+    def call_only(self, rule: Rule) -> bool:
+        """The value-use rule (G8): a global whose rule constrains its call may only be
+        called by the pickle, never handed out as a value, since a library would call a
+        stored callable later with arguments no check saw.  A global that may appear as a
+        value has a rule that allows any call (a pure function) or no call at all."""
+        if rule.signatures is None:
+            return False
+        return rule.can is None or "call" in rule.can or "construct" in rule.can
+
+    def takes_globals(self, rule: Rule) -> frozenset[int]:
+        """Argument positions where ``rule``'s signatures take a call-only global: a
+        ``global`` constraint, or a shipped check that judges a global there."""
+        known = self._takes.get(id(rule))
+        if known is not None and known[0] is rule:
+            return known[1]
+        positions: set[int] = set()
+        for sig in rule.signatures or ():
+            positions.update(i for i, arg in enumerate(sig.args or ()) if arg.globals is not None)
+            if isinstance(sig.check, str):
+                positions.update(TAKES_GLOBALS.get(sig.check, ()))
+        found = frozenset(positions)
+        self._takes[id(rule)] = (rule, found)  # (rules are not hashable; the rule keeps its id)
+        return found
+
+    def value_refusal(self, module: str, qualname: str, where: str) -> Refusal:
+        name = f"{module}:{qualname}"
+        return Refusal(
+            f"{name} may only be called by the pickle, but it is {where}: its rule constrains its "
+            "arguments, and a library calling a stored callable later would run it outside every check",
+            "value",
+            module,
+            qualname,
+        )
+
+    # -- state -----------------------------------------------------------------------
+
+    def state(self, rule: Rule, cls: type, state: object, call: Call) -> Refusal | None:
+        """BUILD of ``state`` on an instance of ``cls`` that ``rule`` lets be changed."""
+        parts = state if type(state) is tuple and len(state) == 2 else (state,)
+        for part in parts:
+            if type(part) is not dict:
+                if part is None or getattr(cls, "__setstate__", None) is not None:
+                    continue
+                return Refusal(f"BUILD state for {cls.__qualname__} must be a dict, not {type(part).__name__}", "state")
+            keys = rule.state_keys
+            for key in part:
+                if type(key) is not str or is_dunder(key):
+                    return state_key_refusal(key)
+                if keys is not None and key not in keys:
+                    return self.refusal(
+                        rule.module,
+                        rule.qualname,
+                        "state",
+                        f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
+                    )
+        if not rule.accepts_state(call, CHECKS):
+            return Refusal(
+                f"BUILD state for {rule.name!r} does not pass the policy's state check",
+                "state",
+                rule.module,
+                rule.qualname,
+            )
+        return None
+
+    # -- validators (G8) -------------------------------------------------------------
+
+    def validator(self, cls: type, rules: Iterable[Rule] = ()) -> tuple[str, Validator] | None:
+        """The validator of ``cls``'s instances: from ``rules`` (the names this load
+        found the class by), else from the rule for the class's own name."""
+        for rule in rules:
+            if rule.validator is not None:
+                return _resolve_validator(rule)
+        try:
+            return self._validators[cls]
+        except KeyError:
+            pass
+        own = self.policy.rule(cls.__module__, cls.__qualname__)
+        found = _resolve_validator(own) if own is not None and own.validator is not None else None
+        self._validators[cls] = found
+        return found
+
+
+def _resolve_validator(rule: Rule) -> tuple[str, Validator]:
+    validator = rule.validator
+    if isinstance(validator, str):
+        return rule.name, VALIDATORS[validator]
+    assert validator is not None
+    return rule.name, validator
+
+
+def _needs_objects(check: object) -> bool:
+    """Checks judge real objects (a class's bases, a dtype's layout) unless they say
+    they can judge the audit's stand-ins; a Python check of app code always needs them."""
+    if check is None:
+        return False
+    return not isinstance(check, str) or check not in JUDGES_SYMBOLS
+
+
+def run_validators(pending: Iterable[tuple[Any, tuple[str, Validator]]]) -> Refusal | None:
+    """Run every validator on its object; the first failure, as a refusal."""
+    for obj, (name, validator) in pending:
+        try:
+            problem = validator(obj)
+        except Exception as exc:  # forged state can make a validator's own code fail
+            problem = f"its validator failed on it: {type(exc).__name__}: {exc}"
+        if problem is not None:
+            module, _, qualname = name.partition(":")
+            return Refusal(
+                f"{name} object is not safe to use: {problem}",
+                "validation",
+                module,
+                qualname,
+            )
+    return None
