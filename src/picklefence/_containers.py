@@ -511,6 +511,11 @@ class _Walk:
         if head.startswith((ZIP, _EMPTY_ZIP)):
             self.zip(data, member, prefix, depth)
             return
+        # zipfile finds a zip by its end record, whatever is in front (pandas reads a
+        # ".zip" file so): a gzip, npy, tar or pickle may also be a zip.
+        zipped = _has_zip_directory(data)
+        if zipped:
+            self.zip(data, member, prefix, depth)
         codec = _codec(head)
         if codec is not None:
             self.inflated_blob(data, codec, member, prefix, depth, alone)
@@ -519,11 +524,8 @@ class _Walk:
             self.npy(data, member, prefix)
             return
         tar = _is_tar(head)
-        zipped = not tar and _has_zip_directory(data)
         if tar:
             self.tar(data, member, prefix, depth)
-        elif zipped:
-            self.zip(data, member, prefix, depth)
         if head.startswith(LEGACY_TORCH):
             self.error(member, "the legacy (pre-1.6) torch format is not understood: re-save it with torch.save")
         if alone or head[:1] == b"\x80":
