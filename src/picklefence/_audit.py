@@ -10,6 +10,7 @@ what the loader would execute.
 from __future__ import annotations
 
 import collections
+import importlib
 import mmap
 import sys
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from .errors import LimitExceededError, UnpicklingError
 from .limits import Limits
 from .policy import Policy, PolicyLike, resolve_policy
 
-__all__ = ["Audit", "GlobalUse", "audit", "audit_all"]
+__all__ = ["JOBLIB_WRAPPER", "Audit", "GlobalUse", "audit", "audit_all"]
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class _Auditor(Engine):
             return
         self._change(target, "state", "BUILD")
         target.state = state
-        if _JOBLIB_WRAPPER in target.classes and type(state) is dict:
+        if _JOBLIB_WRAPPER in target.classes:
             self._joblib_array(state)
         for part in state if type(state) is tuple and len(state) == 2 else (state,):
             if type(part) is dict:
@@ -263,26 +264,46 @@ class _Auditor(Engine):
                     elif not target.is_global:
                         self._state_key(target, key)
 
-    def _joblib_array(self, state: dict[Any, Any]) -> None:
+    #: joblib's loader reads array bytes after a wrapper's BUILD; the plain pickle.load
+    #: it runs for an object array's nested pickle does not.
+    joblib_arrays = True
+    #: Dtypes (and the values inside their state) already built in this audit, by id:
+    #: each is built once, however many arrays share it.
+    joblib_dtypes: dict[tuple[int, int], tuple[Any, Any]] | None = None
+
+    def _joblib_array(self, state: Any) -> None:
         """joblib writes an array's bytes right after its wrapper's BUILD (an object
-        array as a nested pickle): skip them as joblib's loader reads them."""
-        shape, dtype = state.get("shape"), state.get("dtype")
-        size = _dtype_size(dtype)
-        if type(shape) is not tuple or not all(type(d) is int and d >= 0 for d in shape) or size is None:
+        array as a nested pickle): skip them as joblib's loader reads them, sized by the
+        dtype numpy itself builds from the pickle's dtype and its state."""
+        if not self.joblib_arrays:
+            return
+        if type(state) is tuple and len(state) == 2:  # (dict, slot state): both become attributes
+            parts = [p for p in state if p is not None]
+            state = (
+                {k: v for p in parts if type(p) is dict for k, v in p.items()}
+                if all(type(p) is dict for p in parts)
+                else None
+            )
+        if type(state) is not dict:
+            self.problem("a joblib array wrapper whose state cannot be told without loading")
+            return
+        if self.joblib_dtypes is None:
+            self.joblib_dtypes = {}
+        shape, dtype = state.get("shape"), _joblib_dtype(state.get("dtype"), self.joblib_dtypes)
+        count = _joblib_count(shape)
+        if count is None or dtype is None or (dtype.itemsize == 0 and not dtype.hasobject):
             self.problem("a joblib array whose size cannot be told without loading")
             return
-        if size == 0:  # object dtype: a nested pickle with its own memo
+        if dtype.hasobject:  # a nested pickle with its own memo, read by plain pickle.load
             nested = _Auditor(self.reader, self.policy, self.limits, self.fix_imports)
             nested.uses, nested.problems, nested.symbols = self.uses, self.problems, self.symbols
             nested.deferred, nested.nested = self.deferred, True
+            nested.joblib_arrays, nested.joblib_dtypes = False, self.joblib_dtypes
             Engine.load(nested)
             return
-        count = 1
-        for dim in shape:
-            count *= dim
         if state.get("numpy_array_alignment_bytes") is not None:
             self.reader.skip(self.read(1)[0])  # type: ignore[attr-defined]
-        self.reader.skip(self.length(count * size))  # type: ignore[attr-defined]
+        self.reader.skip(self.length(count * dtype.itemsize))  # type: ignore[attr-defined]
 
     def _state_key(self, target: _Symbol, key: str) -> None:
         for name in target.classes:
@@ -361,48 +382,108 @@ class _Auditor(Engine):
 _Auditor.dispatch = build_dispatch(_Auditor)
 
 
-_JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
+JOBLIB_WRAPPER = _JOBLIB_WRAPPER = "joblib.numpy_pickle:NumpyArrayWrapper"
 _WRAPPER_CAPABILITIES = frozenset({"reference", "construct", "state"})
-_ITEM_BYTES = {"U": 4}  # numpy dtype codes whose number counts items, not bytes
+_DTYPE_NODES = 10_000  # values looked at to build one joblib dtype (a DAG is built once per node)
 
 
-def _dtype_size(dtype: object) -> int | None:
-    """The item size of a dtype built by ``numpy.dtype(code, ...)`` (BUILD's elsize when
-    it gives one), 0 for object dtypes, None when it cannot be told without loading."""
-    if not isinstance(dtype, _Symbol) or dtype.name not in ("numpy:dtype",) or type(dtype.args) is not tuple:
+class _Unknowable(Exception):
+    """A value only the loader could tell."""
+
+
+def _numpy() -> Any:
+    """numpy, which joblib's loader needs to read any array (imported by picklefence,
+    never because a pickle names it)."""
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:
         return None
-    state = dtype.state
-    fields = state[4] if type(state) is tuple and len(state) > 5 else None
-    if type(fields) is dict and any(_dtype_size(f[0]) == 0 for f in fields.values() if type(f) is tuple and f):
-        return 0
-    code = dtype.args[0] if dtype.args else None
-    if type(code) is not str:
+
+
+def _joblib_count(shape: object) -> int | None:
+    """The element count joblib reads for ``shape`` (numpy's int64 product, as joblib
+    computes it), or None where joblib would fail."""
+    if type(shape) is not tuple or not all(type(d) is int and 0 <= d < 2**63 for d in shape):
         return None
-    code = code.lstrip("<>|=")
-    if code.startswith("O"):
-        return 0
-    if type(state) is tuple and len(state) > 5 and type(state[5]) is int and state[5] > 0:
-        return state[5]
-    kind, digits = code[:1], code[1:]
-    if not digits.isdigit():
-        return 1 if code == "?" else None
-    return int(digits) * _ITEM_BYTES.get(kind, 1)
+    numpy = _numpy()
+    if numpy is None:
+        return None
+    with numpy.errstate(over="ignore"):
+        count = int(numpy.multiply.reduce([numpy.int64(d) for d in shape])) if shape else 1
+    return count if count >= 0 else None
+
+
+def _joblib_dtype(value: object, built: dict[tuple[int, int], tuple[Any, Any]]) -> Any:
+    """The dtype numpy builds from a symbol of ``numpy.dtype(code, align, True)`` and its
+    BUILD state, as joblib's loader gets it (numpy, not this module, decides the item
+    size and whether it holds objects); None when it cannot be told without loading.
+    ``built`` caches what was built in this audit."""
+    numpy = _numpy()
+    if numpy is None or not isinstance(value, _Symbol):
+        return None
+    try:
+        return _real(value, numpy, built, [_DTYPE_NODES])
+    except (_Unknowable, RecursionError):
+        return None
+
+
+def _real(value: Any, numpy: Any, built: dict[tuple[int, int], tuple[Any, Any]], budget: list[int]) -> Any:
+    """``value`` with each dtype symbol replaced by the dtype numpy builds; every node is
+    built once (by id, the value kept alive with its result; a symbol by its state too,
+    since a later BUILD changes the dtype), so shared structure costs its size, not its
+    unfolded size."""
+    if value is None or type(value) in (str, int, bool, float, bytes):
+        return value
+    key = (id(value), id(value.state) if isinstance(value, _Symbol) else 0)
+    if key in built:
+        if built[key][1] is _Unknowable:  # a cycle, or a value that could not be built
+            raise _Unknowable
+        return built[key][1]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Unknowable
+    built[key] = (value, _Unknowable)
+    if type(value) is tuple:
+        result: Any = tuple(_real(v, numpy, built, budget) for v in value)
+    elif type(value) is dict:
+        result = {_real(k, numpy, built, budget): _real(v, numpy, built, budget) for k, v in value.items()}
+    elif isinstance(value, _Symbol) and value.name == "numpy:dtype" and type(value.args) is tuple:
+        args = _real(value.args, numpy, built, budget)
+        if len(args) != 3 or type(args[0]) is not str or args[2] is not True:  # never a shared builtin dtype
+            raise _Unknowable
+        state = None if value.state is None else _real(value.state, numpy, built, budget)
+        try:
+            result = numpy.dtype(*args)
+            if state is not None:
+                result.__setstate__(state)
+        except Exception:  # whatever numpy refuses, the loader cannot build either
+            raise _Unknowable from None
+    else:
+        raise _Unknowable
+    built[key] = (value, result)
+    return result
 
 
 def _symbol_name(obj: object) -> str | None:
     return obj.name if isinstance(obj, _Symbol) and obj.is_global else None
 
 
-def _unknown(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` holds something only the loader would know (a call's result)."""
-    if isinstance(value, _Symbol):
-        return not value.is_global
-    if depth > 8:
-        return True
-    if isinstance(value, (tuple, list, set, frozenset)):
-        return any(_unknown(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return any(_unknown(k, depth + 1) or _unknown(v, depth + 1) for k, v in value.items())
+def _unknown(value: Any) -> bool:
+    """Whether ``value`` holds something only the loader would know (a call's result).
+    Each container is looked at once (by id): memo references make the value a DAG,
+    which a tree walk would unfold exponentially."""
+    seen: set[int] = set()
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, _Symbol):
+            if not item.is_global:
+                return True
+            continue
+        if not isinstance(item, (tuple, list, set, frozenset, dict)) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        todo.extend(item.items() if isinstance(item, dict) else item)
     return False
 
 
@@ -451,14 +532,21 @@ def audit(
 
 
 def audit_all(
-    data: bytes | mmap.mmap, *, policy: PolicyLike = None, limits: Limits | None = None, start: int = 0
+    data: bytes | mmap.mmap,
+    *,
+    policy: PolicyLike = None,
+    limits: Limits | None = None,
+    start: int = 0,
+    joblib_arrays: bool = True,
 ) -> list[Audit]:
     """Audit every pickle of a stream of concatenated pickles from ``start``, up to the
-    first malformed one (whose audit carries the error)."""
+    first malformed one (whose audit carries the error).  ``joblib_arrays=False`` reads
+    a joblib file as ``pickle.load`` reads it: the array bytes as opcodes."""
     pol = resolve_policy(policy)
     reader = BytesReader(data)
     reader.offset = start
     auditor = _Auditor(reader, pol, limits if limits is not None else Limits(), True)
+    auditor.joblib_arrays = joblib_arrays
     audits: list[Audit] = []
     while reader.offset < len(data) or not audits:
         report = _audit_next(auditor, pol)

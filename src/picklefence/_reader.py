@@ -132,7 +132,7 @@ class FileReader:
     a short file or a stream never allocates the claimed size.
     """
 
-    __slots__ = ("_read", "_readinto", "_readline", "_size", "_tell", "fpos", "frame", "limit", "offset")
+    __slots__ = ("_read", "_readinto", "_readline", "_seek", "_size", "_tell", "fpos", "frame", "limit", "offset")
 
     def __init__(self, file: object) -> None:
         try:
@@ -141,6 +141,11 @@ class FileReader:
         except AttributeError:
             raise TypeError("file must have 'read' and 'readline' attributes") from None
         self._readinto: Callable[[memoryview], int | None] | None = getattr(file, "readinto", None)
+        seekable = getattr(file, "seekable", None)
+        try:
+            self._seek: Callable[[int, int], int] | None = file.seek if seekable is not None and seekable() else None  # type: ignore[attr-defined]
+        except (OSError, ValueError):
+            self._seek = None
         self._size, self._tell = regular_file_size(file)
         self.offset = 0
         self.limit = 0
@@ -241,6 +246,15 @@ class FileReader:
         self.offset += len(line)
         self._check_limit(self.offset)
         return bytes(line)
+
+    def give_back_frame(self) -> None:
+        """After STOP: seek back over the rest of the current frame, so the file is
+        left just after STOP as ``pickle.load`` leaves a regular file (a file that
+        cannot seek stays at the frame's end, as ``pickle.load`` leaves it)."""
+        frame = self.frame
+        if frame is not None and self.fpos < len(frame) and self._seek is not None:
+            self._seek(self.fpos - len(frame), os.SEEK_CUR)
+            self.frame = None
 
     def open_frame(self, size: int) -> None:
         if self.frame is not None and self.fpos != len(self.frame):

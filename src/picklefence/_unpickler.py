@@ -85,8 +85,13 @@ class Unpickler:
         self._engine.prime_memo(value)
 
     def load(self) -> Any:
-        """Read one pickle from the file and return the object it describes."""
-        return self._engine.load()
+        """Read one pickle from the file and return the object it describes, leaving
+        the file just after STOP."""
+        result = self._engine.load()
+        reader = self._engine.reader
+        if isinstance(reader, FileReader):
+            reader.give_back_frame()
+        return result
 
     def _persistent_load(self, pid: Any) -> Any:
         return self.persistent_load(pid)
@@ -117,7 +122,7 @@ def loads(
     raw = data if type(data) is bytes else bytes(memoryview(data))
     limits = limits if limits is not None else _DEFAULT_LIMITS
     if raw[:1] != b"\x80" and is_wrapped(raw[:6]):  # PROTO starts no compressed data
-        raw = unwrap(raw, limits.max_decompressed_bytes) or raw
+        raw = unwrap(raw, limits) or raw
     policy = resolve_policy(policy)  # a bad policy argument is an error even for plain data
     if buffers is None:
         result = try_loads_at(raw, policy, limits, fix_imports, encoding, errors)[0]

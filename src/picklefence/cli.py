@@ -7,6 +7,7 @@ the loader's own parser with globals and calls replaced by symbols.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pickletools
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _demo
-from ._audit import Audit, audit_all
-from ._containers import Source, sources
+from ._audit import JOBLIB_WRAPPER, Audit, audit_all
+from ._containers import Source, file_contents
 from ._danger import danger_of
 from ._hints import allow_hint
 from ._rules import CAPABILITIES, Rule
@@ -77,6 +78,7 @@ class _Found:
 class _Scan:
     found: list[_Found] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    unscanned: list[dict[str, str | None]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -106,12 +108,40 @@ def _scan(paths: Sequence[str], policy: Policy, recursive: bool, progress: TextI
                 print(
                     f"picklefence: scanning [{number}/{len(files)}] {path} ({size:,} bytes)", file=progress, flush=True
                 )
-            for source in sources(path):
-                for index, audit in enumerate(audit_all(source.data, policy=policy, start=source.offset)):
-                    result.found.append(_Found(str(path), source, audit, index))
-        except (OSError, UnpicklingError) as exc:
-            result.failures.append({"path": str(path), "error": str(exc).split("\n")[0]})
+            _scan_file(path, policy, result)
+        except (OSError, UnpicklingError, ValueError, MemoryError, RecursionError) as exc:
+            result.failures.append({"path": str(path), "error": str(exc).split("\n")[0] or type(exc).__name__})
     return result
+
+
+def _scan_file(path: Path, policy: Policy, result: _Scan) -> None:
+    """Audit every pickle a consumer of ``path`` could read; a layer that cannot be
+    parsed is a failure of the file, the parts no consumer reads as a pickle are listed."""
+    contents = file_contents(path)
+    for source in contents.sources:
+        audits = audit_all(source.data, policy=policy, start=source.offset)
+        if source.probe and not any(audit.globals or audit.problems for audit in audits):
+            reason = "read as a pickle, reaches no global before it stops parsing"
+            result.unscanned.append({"path": str(path), "member": source.member, "reason": reason})
+            continue
+        result.found.extend(_Found(str(path), source, audit, index) for index, audit in enumerate(audits))
+        if any(use.name == JOBLIB_WRAPPER for audit in audits for use in audit.globals):
+            result.found.extend(_as_plain_pickle(path, source, policy, audits))
+    result.failures.extend({"path": str(path), "error": error} for error in contents.errors)
+    result.unscanned.extend({"path": str(path), "member": u.member, "reason": u.reason} for u in contents.unscanned)
+
+
+def _as_plain_pickle(path: Path, source: Source, policy: Policy, audits: list[Audit]) -> list[_Found]:
+    """A joblib file read by ``pickle.load`` (or pandas): array bytes are opcodes then.
+    Reported only if that reading reaches a global the joblib reading does not (a real
+    joblib file stops at the padding byte after its first array)."""
+    known = {(use.name, offset) for audit in audits for use in audit.globals for offset in use.offsets}
+    plain = audit_all(source.data, policy=policy, start=source.offset, joblib_arrays=False)
+    uses = {(use.name, offset) for audit in plain for use in audit.globals for offset in use.offsets}
+    if uses <= known:
+        return []
+    read = dataclasses.replace(source, format=source.format + " (as pickle.load reads it)")
+    return [_Found(str(path), read, audit, index) for index, audit in enumerate(plain)]
 
 
 def _print_scan(scan: _Scan, out: TextIO) -> None:
@@ -148,6 +178,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             "policy": args.policy or ["default"],
             "pickles": [f.as_json() for f in scan.found],
             "errors": scan.failures,
+            "unscanned": scan.unscanned,
             "summary": {
                 "pickles": len(scan.found),
                 "safe": sum(f.verdict == "safe" for f in scan.found),

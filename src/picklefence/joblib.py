@@ -11,11 +11,10 @@ bz2, xz, lzma) are unpacked first, up to ``Limits.max_decompressed_bytes``.  Nee
 from __future__ import annotations
 
 import importlib
-import io
 import os
 from typing import Any
 
-from ._containers import decompress, is_wrapped
+from ._containers import inflate, is_wrapped, memory_file
 from ._engine import Engine, build_dispatch
 from ._reader import FileReader
 from ._rules import Rule
@@ -104,7 +103,7 @@ def load(
         with open(filename, "rb") as handle:
             return load(handle, policy=policy, limits=limits)
     lim = limits if limits is not None else Limits()
-    file = _unpacked(filename, lim.max_decompressed_bytes)
+    file = _unpacked(filename, lim)
     engine = _JoblibEngine(
         FileReader(file),
         file,
@@ -123,13 +122,13 @@ def _no_persistent_ids(pid: Any) -> Any:
     raise MalformedPickleError("joblib files have no persistent ids")
 
 
-def _unpacked(file: Any, limit: int) -> Any:
+def _unpacked(file: Any, limits: Limits) -> Any:
     """``file`` itself, or its contents unpacked if joblib compressed them."""
     head = file.read(6)
     file.seek(-len(head), 1)
     if not is_wrapped(head):
         return file
-    unpacked = decompress(file.read(), limit)
+    unpacked = inflate(file.read(), limits)
     if unpacked is None:
         raise MalformedPickleError("not a joblib file")
-    return io.BytesIO(unpacked[1])
+    return memory_file(unpacked[1])

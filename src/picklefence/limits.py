@@ -27,6 +27,9 @@ class Limits:
     ``max_int_digits``: decimal digits of a text-encoded int (INT/LONG opcodes).
     ``max_decompressed_bytes``: size a gzip/bz2/xz/zip-wrapped pickle may unpack to
     (``load``/``loads`` unwrap them; a larger one is refused as a decompression bomb).
+    ``max_decompression_ratio``: beyond the first 16 MiB, compressed data may inflate to
+    at most this many times its compressed size.  Deflate (gzip, zip, zlib) cannot
+    exceed 1032x, so the default refuses only bz2/xz/lzma bombs.
     ``max_amplification`` and ``amplification_floor``: the amplification budget, as
     defusedxml bounds entity expansion.  The memory that allowed calls and BUILDs create
     (measured on what they return, and announced by checks before they allocate what
@@ -45,6 +48,7 @@ class Limits:
     max_globals: int = 10_000_000
     max_int_digits: int = 4300
     max_decompressed_bytes: int = 2 * 1024**3
+    max_decompression_ratio: int = 1100
     max_amplification: int = 16
     amplification_floor: int = 64 * 1024**2
 

@@ -1,20 +1,21 @@
 """Loading PyTorch checkpoints (``torch.save``'s zip format) with picklefence.
 
-``data.pkl`` runs on picklefence's engine under the ``torch`` policy; tensors' storages
-come from the archive's ``data/<key>`` files through ``persistent_load``.  Needs torch.
+``data.pkl`` (found by torch's own record lookup rule) runs on picklefence's engine under
+the ``torch`` policy; tensors' storages come from the archive's ``data/<key>`` files
+through ``persistent_load``.  The legacy (pre-1.6) formats are refused as malformed, and
+``scan`` reports them so too.  Needs torch.
 """
 
 from __future__ import annotations
 
 import importlib
-import io
 import os
 import warnings
-import zipfile
 from typing import Any
 
+from ._containers import ZIP, memory_file, open_zip, read_member, torch_record
 from ._unpickler import Unpickler
-from .errors import LimitExceededError, MalformedPickleError
+from .errors import MalformedPickleError
 from .limits import Limits
 from .policy import PolicyLike
 
@@ -34,18 +35,20 @@ def load(
     renames, or a function ``(storage, location) -> storage``.  The legacy (pre-1.6)
     format is not read: re-save such files with a current torch.
     """
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as handle:
+            return load(handle, policy=policy, map_location=map_location, limits=limits)
     torch: Any = importlib.import_module("torch")
     lim = limits if limits is not None else Limits()
     restore = torch.serialization._get_restore_location(map_location)
-    try:
-        archive = zipfile.ZipFile(f)
-    except zipfile.BadZipFile:
-        raise MalformedPickleError("not a torch zip checkpoint (the legacy pre-1.6 format is not supported)") from None
-    with archive:
-        names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-        if len(names) != 1:
-            raise MalformedPickleError(f"a torch checkpoint holds one data.pkl, not {len(names)}")
-        prefix = names[0][: -len("data.pkl")]
+    head = f.read(len(ZIP))
+    f.seek(-len(head), 1)
+    if head != ZIP:  # torch.load's own test for its zip format
+        raise MalformedPickleError("not a torch zip checkpoint (the legacy pre-1.6 format is not supported)")
+    with open_zip(f) as archive:
+        record = torch_record(archive.namelist(), "data.pkl")
+        if record is None:
+            raise MalformedPickleError("a torch checkpoint without a data.pkl record")
         loaded: dict[str, Any] = {}
 
         class _Loader(Unpickler):
@@ -62,18 +65,15 @@ def load(
                 if not isinstance(dtype, torch.dtype) or type(key) is not str or type(location) is not str:
                     raise MalformedPickleError(f"unexpected persistent id {pid!r}")
                 if key not in loaded:
-                    info = archive.getinfo(f"{prefix}data/{key}")
-                    if info.file_size > lim.max_decompressed_bytes:
-                        raise LimitExceededError(
-                            f"storage {key!r} unpacks to {info.file_size} bytes",
-                            limit="max_decompressed_bytes",
-                            value=info.file_size,
-                        )
-                    raw = archive.read(info)
+                    name = torch_record(archive.namelist(), f"data/{key}")
+                    if name is None:
+                        raise MalformedPickleError(f"the checkpoint has no storage {key!r}")
+                    raw = read_member(archive, archive.getinfo(name), lim)
                     untyped = (
                         torch.UntypedStorage.from_buffer(raw, dtype=torch.uint8) if raw else torch.UntypedStorage(0)
                     )
                     loaded[key] = restore(untyped, location)
                 return torch.storage.TypedStorage(wrap_storage=loaded[key], dtype=dtype, _internal=True)
 
-        return _Loader(io.BytesIO(archive.read(names[0])), policy=policy, limits=lim).load()
+        data = read_member(archive, archive.getinfo(record), lim)
+        return _Loader(memory_file(data), policy=policy, limits=lim).load()
