@@ -1,0 +1,146 @@
+"""Scanning one file: every pickle in it audited, as the JSON-able record that
+``picklefence scan --json`` prints.  A record is the unit of work of every scan — the
+command's sequential and ``--jobs`` runs, and a distributed map over a tree of files —
+so all of them report the same thing in the same words.
+
+Nothing here executes a pickle: the audit runs the loader's own parser with globals and
+calls replaced by symbols.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from ._audit import Audit, audit, audit_all
+from ._containers import Source, sources
+from ._rules import CAPABILITIES
+from .errors import UnpicklingError
+from .policy import Policy, PolicyLike, resolve_policy
+
+__all__ = ["SCHEMA", "scan_path"]
+
+SCHEMA = "picklefence.scan/1"
+USES = (*CAPABILITIES, "arguments")
+
+
+@dataclass
+class Found:
+    """One pickle in one file, audited."""
+
+    path: str
+    source: Source
+    audit: Audit
+    index: int
+
+    @property
+    def verdict(self) -> str:
+        if self.audit.error is not None:
+            return "malformed"
+        return "safe" if self.audit.safe else "refused"
+
+    def as_json(self) -> dict[str, Any]:
+        audit = self.audit
+        return {
+            "path": self.path,
+            "format": self.source.format,
+            "member": self.source.member,
+            "index": self.index,
+            "start": audit.start,
+            "verdict": self.verdict,
+            "first_refusal": audit.first_refusal,
+            "error": None if audit.error is None else str(audit.error).split("\n")[0],
+            "problems": list(audit.problems),
+            "globals": [
+                {
+                    "name": use.name,
+                    "uses": [c for c in USES if c in use.uses],
+                    "refused": [c for c in USES if c in use.refused],
+                    "allowed": use.allowed,
+                    "offsets": list(use.offsets),
+                }
+                for use in sorted(audit.globals, key=lambda u: u.offsets[0] if u.offsets else 0)
+            ],
+        }
+
+
+def find(path: Path, policy: Policy) -> tuple[list[Found], list[dict[str, str]]]:
+    """Every pickle in the file at ``path``, audited; and the file's failure, if it cannot be read."""
+    found: list[Found] = []
+    try:
+        for source in sources(path):
+            for index, audit in enumerate(audit_all(source.data, policy=policy, start=source.offset)):
+                found.append(Found(str(path), source, audit, index))
+    except (OSError, UnpicklingError) as exc:
+        return found, [{"path": str(path), "error": str(exc).split("\n")[0]}]
+    return found, []
+
+
+def scan_path(path: str | os.PathLike[str], *, policy: PolicyLike = None) -> dict[str, Any]:
+    """Scan one file without loading it: ``{"path", "pickles", "errors"}``.
+
+    ``pickles`` holds one record per pickle found (the records of ``scan --json``,
+    each with ``allowed_by``: the shipped policies that, added to ``policy``, would
+    allow everything it was refused for); ``errors`` the file's failure to be read, if
+    any.  Records are plain JSON-able data, so the call maps over processes and
+    clusters; :func:`exit_code` turns a list of them into the command's exit status.
+    """
+    pol = resolve_policy(policy)
+    found, failures = find(Path(path), pol)
+    pickles = []
+    for item in found:
+        record = item.as_json()
+        record["allowed_by"] = list(allowed_by(item, pol))
+        pickles.append(record)
+    return {"path": str(path), "pickles": pickles, "errors": failures}
+
+
+EXIT_SAFE, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
+
+
+def exit_code(records: Iterable[dict[str, Any]]) -> int:
+    """0 if every pickle is safe, 1 if one is refused, 2 if a file is malformed or unreadable."""
+    code = EXIT_SAFE
+    for record in records:
+        if record["errors"] or any(p["verdict"] == "malformed" for p in record["pickles"]):
+            return EXIT_ERROR
+        if any(p["verdict"] == "refused" for p in record["pickles"]):
+            code = EXIT_REFUSED
+    return code
+
+
+def allowed_by(found: Found, policy: Policy) -> tuple[str, ...]:
+    """The shipped policies (smallest first) that, added to ``policy``, allow every use
+    ``found`` was refused for; none for a safe, malformed or unfixable pickle."""
+    report = found.audit
+    if found.verdict != "refused" or report.problems:
+        return ()
+    names = []
+    for name in shipped_by_size():
+        shipped = Policy.named(name)
+        if any(shipped.rule(*_split(use.name)) is None for use in report.refused):
+            continue  # a name it has no rule for: no need to audit again
+        widened = _widened(policy, name)
+        if audit(memoryview(found.source.data)[report.start : report.end], policy=widened).safe:
+            names.append(name)
+    return tuple(names)
+
+
+@cache
+def shipped_by_size() -> tuple[str, ...]:
+    """Shipped policy names, the smallest (the fewest rules) first: the narrowest fix comes first."""
+    return tuple(sorted(Policy.shipped_names(), key=lambda name: (len(Policy.named(name)), name)))
+
+
+@lru_cache(maxsize=64)
+def _widened(policy: Policy, name: str) -> Policy:
+    return policy | Policy.named(name)
+
+
+def _split(name: str) -> tuple[str, str]:
+    module, _, qualname = name.partition(":")
+    return module, qualname
