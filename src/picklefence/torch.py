@@ -2,6 +2,7 @@
 
 ``data.pkl`` runs on picklefence's engine under the ``torch`` policy; tensors' storages
 come from the archive's ``data/<key>`` files through ``persistent_load``.  Needs torch.
+:func:`patch` routes third-party ``torch.load`` calls here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import warnings
 import zipfile
 from typing import Any
 
+from ._patch import torch_patch as patch
 from ._unpickler import Unpickler
 from .errors import LimitExceededError, MalformedPickleError
 from .limits import Limits
 from .policy import PolicyLike
 
-__all__ = ["load"]
+__all__ = ["load", "patch"]
 
 
 def load(
