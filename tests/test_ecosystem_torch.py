@@ -21,7 +21,7 @@ if os.environ.get("CI_REQUIRE_TORCH") == "1":
 else:
     torch = pytest.importorskip("torch")
 
-import torch.hub  # noqa: E402  (a real third-party caller of torch.load)
+import torch.hub  # (a real third-party caller of torch.load)
 
 
 class _Evil:
@@ -140,8 +140,7 @@ def test_patches_nest_and_the_innermost_policy_applies(linear: tuple[torch.nn.Mo
     assert torch.load is original
 
 
-def test_the_torch_patch_and_the_pickle_patch_are_independent(linear: tuple[torch.nn.Module, Path]) -> None:
-    _, path = linear
+def test_the_torch_patch_and_the_pickle_patch_are_independent() -> None:
     loads, load = pickle.loads, torch.load
     with picklefence.torch.patch():
         assert pickle.loads is loads
