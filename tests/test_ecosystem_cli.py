@@ -346,3 +346,22 @@ def test_pre_commit_entry_runs_on_files_as_pre_commit_passes_them(
     _, *args = scan["entry"].split()
     assert cli(capsys, *args, *scan.get("args", []), str(tmp_path / "ok.pkl"))[0] == 0
     assert cli(capsys, *args, *scan.get("args", []), str(tmp_path / "ok.pkl"), str(tmp_path / "evil.pkl"))[0] == 1
+
+
+# -- the library call --------------------------------------------------------------------
+
+
+def test_scan_path_returns_the_records_scan_json_prints(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    records = [picklefence.scan_path(p, policy=Policy.named("default")) for p in files]
+    json.dumps(records)  # plain data
+    _, document = scan_json(capsys, "-r", str(tree))
+    assert [p for r in records for p in r["pickles"]] == document["pickles"]
+    assert [r["path"] for r in records] == [str(p) for p in files]
+
+
+def test_scan_path_of_an_unreadable_file_reports_it(tmp_path: Path) -> None:
+    record = picklefence.scan_path(tmp_path / "missing.pkl")
+    assert record["pickles"] == []
+    (error,) = record["errors"]
+    assert error["path"] == str(tmp_path / "missing.pkl") and "No such file" in error["error"]
