@@ -1,8 +1,5 @@
-"""``picklefence.torch.patch``: third-party ``torch.load`` calls through the policy, with real torch.
-
-With CI_REQUIRE_TORCH=1 (set by .ci/run, which installs torch) a missing torch fails
-these tests instead of skipping them: the torch leg must really run.
-"""
+"""``picklefence.torch.patch``: third-party ``torch.load`` calls through the policy, with real torch
+(skipped without torch, except where CI_REQUIRE names it: see conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,12 +13,8 @@ import pytest
 
 import picklefence
 
-if os.environ.get("CI_REQUIRE_TORCH") == "1":
-    import torch
-else:
-    torch = pytest.importorskip("torch")
-
-import torch.hub  # (a real third-party caller of torch.load)
+torch = pytest.importorskip("torch")
+hub = pytest.importorskip("torch.hub")  # a real third-party caller of torch.load
 
 
 class _Evil:
@@ -80,7 +73,7 @@ def test_a_third_party_loader_goes_through_the_patch(linear: tuple[torch.nn.Modu
     hub.mkdir()
     (hub / "weights.pt").write_bytes(path.read_bytes())
     with picklefence.torch.patch():  # the file is "cached": torch.hub calls torch.load(cached_file, ...)
-        state = torch.hub.load_state_dict_from_url("https://example.invalid/weights.pt", model_dir=str(hub))
+        state = hub.load_state_dict_from_url("https://example.invalid/weights.pt", model_dir=str(hub))
     assert _equal(state, model.state_dict())
 
 
@@ -103,7 +96,7 @@ def test_a_hostile_checkpoint_in_a_third_party_loader_is_refused(
     (hub / "evil.pt").write_bytes(evil.read_bytes())
     monkeypatch.chdir(tmp_path)
     with picklefence.torch.patch(), pytest.raises(picklefence.UnpicklingError):
-        torch.hub.load_state_dict_from_url("https://example.invalid/evil.pt", model_dir=str(hub), weights_only=False)
+        hub.load_state_dict_from_url("https://example.invalid/evil.pt", model_dir=str(hub), weights_only=False)
     assert not (tmp_path / "pwned").exists()
 
 
