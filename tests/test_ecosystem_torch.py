@@ -14,7 +14,7 @@ import pytest
 import picklefence
 
 torch = pytest.importorskip("torch")
-hub = pytest.importorskip("torch.hub")  # a real third-party caller of torch.load
+torch_hub = pytest.importorskip("torch.hub")  # a real third-party caller of torch.load
 
 
 class _Evil:
@@ -73,7 +73,7 @@ def test_a_third_party_loader_goes_through_the_patch(linear: tuple[torch.nn.Modu
     hub.mkdir()
     (hub / "weights.pt").write_bytes(path.read_bytes())
     with picklefence.torch.patch():  # the file is "cached": torch.hub calls torch.load(cached_file, ...)
-        state = hub.load_state_dict_from_url("https://example.invalid/weights.pt", model_dir=str(hub))
+        state = torch_hub.load_state_dict_from_url("https://example.invalid/weights.pt", model_dir=str(hub))
     assert _equal(state, model.state_dict())
 
 
@@ -96,7 +96,7 @@ def test_a_hostile_checkpoint_in_a_third_party_loader_is_refused(
     (hub / "evil.pt").write_bytes(evil.read_bytes())
     monkeypatch.chdir(tmp_path)
     with picklefence.torch.patch(), pytest.raises(picklefence.UnpicklingError):
-        hub.load_state_dict_from_url("https://example.invalid/evil.pt", model_dir=str(hub), weights_only=False)
+        torch_hub.load_state_dict_from_url("https://example.invalid/evil.pt", model_dir=str(hub), weights_only=False)
     assert not (tmp_path / "pwned").exists()
 
 
