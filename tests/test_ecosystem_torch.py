@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,11 @@ def test_unknown_keywords_are_refused_as_torch_would(linear: tuple[torch.nn.Modu
     _, path = linear
     with picklefence.torch.patch(), pytest.raises(TypeError, match="unexpected keyword"):
         torch.load(path, bogus=1)
+
+
+def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (example,) = [b for b in re.findall(r"```py\n(.*?)```", readme, flags=re.DOTALL) if "torch.patch" in b]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})
+    assert torch.load is torch.serialization.load  # undone
