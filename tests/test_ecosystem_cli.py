@@ -4,6 +4,7 @@ that names the fix, SARIF, --jobs, exit codes, and the pre-commit manifest."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -365,3 +366,18 @@ def test_scan_path_of_an_unreadable_file_reports_it(tmp_path: Path) -> None:
     assert record["pickles"] == []
     (error,) = record["errors"]
     assert error["path"] == str(tmp_path / "missing.pkl") and "No such file" in error["error"]
+
+
+def _die(path: Path, spec: object) -> None:
+    os._exit(3)  # a worker killed mid-scan (a crash in compiled code, the OOM killer)
+
+
+def test_a_worker_that_dies_is_an_error_not_a_traceback(
+    tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import picklefence.cli
+
+    monkeypatch.setattr(picklefence.cli, "_scan_one", _die)
+    code, out, err = cli(capsys, "scan", "-r", "-q", "--jobs", "2", str(tree))
+    assert code == 2 and out == ""
+    assert "a scanning process died" in err

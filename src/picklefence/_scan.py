@@ -87,7 +87,7 @@ def scan_path(path: str | os.PathLike[str], *, policy: PolicyLike = None) -> dic
     each with ``allowed_by``: the shipped policies that, added to ``policy``, would
     allow everything it was refused for); ``errors`` the file's failure to be read, if
     any.  Records are plain JSON-able data, so the call maps over processes and
-    clusters; :func:`exit_code` turns a list of them into the command's exit status.
+    clusters, and the command's output is made from them alone.
     """
     pol = resolve_policy(policy)
     found, failures = find(Path(path), pol)

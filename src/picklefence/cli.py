@@ -13,6 +13,7 @@ import pickletools
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -99,9 +100,16 @@ def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.jobs <= 1 or len(files) <= 1:
         return [_scan_one(path, spec) for path in _progress(files, progress)]
     chunk = max(1, min(16, len(files) // (args.jobs * 4)))
-    with ProcessPoolExecutor(min(args.jobs, len(files))) as pool:
-        results = pool.map(_scan_one, files, [spec] * len(files), chunksize=chunk)
-        return [record for _, record in zip(_progress(files, progress), results, strict=True)]
+    try:
+        with ProcessPoolExecutor(min(args.jobs, len(files))) as pool:
+            results = pool.map(_scan_one, files, [spec] * len(files), chunksize=chunk)
+            return [record for _, record in zip(_progress(files, progress), results, strict=True)]
+    except BrokenProcessPool as exc:
+        raise _ScanFailed(f"a scanning process died ({exc}); scan without --jobs to find the file") from None
+
+
+class _ScanFailed(Exception):
+    """The scan could not finish: a usage-level error (exit 2), not a verdict."""
 
 
 def _scan_one(path: Path, spec: tuple[str, ...] | None) -> dict[str, Any]:
@@ -434,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers.update({"learn": cmd_learn, "policy": cmd_policy})
     try:
         return int(handlers[args.command](args))
-    except (PolicyFileError, ValueError, FileNotFoundError) as exc:
+    except (PolicyFileError, ValueError, FileNotFoundError, _ScanFailed) as exc:
         print(f"picklefence: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
