@@ -381,3 +381,14 @@ def test_a_worker_that_dies_is_an_error_not_a_traceback(
     code, out, err = cli(capsys, "scan", "-r", "-q", "--jobs", "2", str(tree))
     assert code == 2 and out == ""
     assert "a scanning process died" in err
+
+
+def test_learn_writes_one_rule_for_two_spellings_of_a_name(arrays: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    numpy1 = Path(__file__).parent / "data" / "ml" / "numpy1-float64-p4.pickle"  # numpy.core.multiarray
+    assert b"numpy.core.multiarray" in numpy1.read_bytes()
+    assert b"numpy._core.multiarray" in (arrays / "array.pkl").read_bytes()
+    code, out, err = cli(capsys, "learn", str(numpy1), str(arrays / "array.pkl"), "-o", "-")
+    assert code == 0, err
+    assert out.count("[allow.") == 3
+    assert out.count('[allow."numpy._core.multiarray:_reconstruct"]') == 1
+    assert 'description = "Learned by picklefence from trusted files: 3 rules."' in out

@@ -287,14 +287,17 @@ def cmd_learn(args: argparse.Namespace) -> int:
                 per_file = needed.setdefault(use.name, {})
                 per_file.setdefault(found.path, set()).update(use.uses - {"reference", "arguments"} or {"reference"})
     _say_covering(base, args.base, [f for f in scan.found if f.verdict == "refused"])
-    learned = [_learned_rule(name, files) for name, files in sorted(needed.items())]
-    refusals = [why for rule in learned for why in rule.refusals]
+    learned: dict[str, _Learned] = {}
+    for name, files in sorted(needed.items()):
+        item = _learned_rule(name, files)
+        learned.setdefault(item.rule.name, item)  # two spellings (numpy.core, numpy._core): one shipped rule
+    refusals = [why for item in learned.values() for why in item.refusals]
     if refusals and not args.force:
         for why in refusals:
             print(f"picklefence: refusing to learn {why}", file=sys.stderr)
         print("picklefence: a pickle that needs these can do anything; --force learns them anyway", file=sys.stderr)
         return EXIT_ERROR
-    text = _learned_toml(args.base, learned)
+    text = _learned_toml(args.base, list(learned.values()))
     still = _still_refused(scan, base | Policy.from_toml(text))
     if still and not args.force:
         for why in still:
@@ -358,11 +361,7 @@ def _learned_toml(base: str, learned: list[_Learned]) -> str:
         f'description = "Learned by picklefence from trusted files: {len(learned)} rules."',
         f"include = [{json.dumps(base)}]",
     ]
-    seen: set[str] = set()
     for item in learned:
-        if item.rule.name in seen:  # two spellings of one name (numpy.core and numpy._core)
-            continue
-        seen.add(item.rule.name)
         lines.append("")
         lines.append(item.comment)
         lines.append(render([item.rule]).rstrip("\n"))
