@@ -102,15 +102,13 @@ def scan_path(path: str | os.PathLike[str], *, policy: PolicyLike = None) -> dic
 EXIT_SAFE, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 
 
-def exit_code(records: Iterable[dict[str, Any]]) -> int:
-    """0 if every pickle is safe, 1 if one is refused, 2 if a file is malformed or unreadable."""
-    code = EXIT_SAFE
-    for record in records:
-        if record["errors"] or any(p["verdict"] == "malformed" for p in record["pickles"]):
-            return EXIT_ERROR
-        if any(p["verdict"] == "refused" for p in record["pickles"]):
-            code = EXIT_REFUSED
-    return code
+def exit_code(verdicts: Iterable[str], unreadable: int) -> int:
+    """The command's exit status: 0 if every pickle is safe, 1 if one is refused, 2 if
+    one is malformed or a file is unreadable (2 wins over 1)."""
+    seen = set(verdicts)
+    if unreadable or "malformed" in seen:
+        return EXIT_ERROR
+    return EXIT_REFUSED if "refused" in seen else EXIT_SAFE
 
 
 def allowed_by(found: Found, policy: Policy) -> tuple[str, ...]:

@@ -27,7 +27,6 @@ from ._rules import CAPABILITIES, Rule
 from ._sarif import sarif
 from ._scan import (
     EXIT_ERROR,
-    EXIT_REFUSED,
     EXIT_SAFE,
     SCHEMA,
     Found,
@@ -51,9 +50,7 @@ class _Scan:
 
     @property
     def exit_code(self) -> int:
-        if self.failures or any(f.verdict == "malformed" for f in self.found):
-            return EXIT_ERROR
-        return EXIT_REFUSED if any(f.verdict == "refused" for f in self.found) else EXIT_SAFE
+        return exit_code((f.verdict for f in self.found), len(self.failures))
 
 
 def _files(paths: Sequence[str], recursive: bool) -> Iterator[Path]:
@@ -138,7 +135,7 @@ def _document(args: argparse.Namespace, records: list[dict[str, Any]]) -> dict[s
             "refused": verdicts.count("refused"),
             "malformed": verdicts.count("malformed"),
             "errors": len(errors),
-            "exit_code": exit_code(records),
+            "exit_code": exit_code(verdicts, len(errors)),
         },
         "suggestion": _suggestion(args.policy, pickles),
     }
