@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import pickletools
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -182,7 +183,7 @@ def _print_scan(document: dict[str, Any], out: TextIO) -> None:
     )
     suggestion = document["suggestion"]
     if suggestion is not None:
-        options = " ".join(f"--policy {name}" for name in suggestion["policy"])
+        options = " ".join(f"--policy {shlex.quote(name)}" for name in suggestion["policy"])
         print(
             f"Every refusal is allowed by the shipped policy {_names(suggestion['allowed_by'])}: "
             f"scan with {options} (policy={_python_policy(suggestion['policy'])} when loading), "
