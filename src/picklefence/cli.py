@@ -15,29 +15,25 @@ import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import _demo
-from ._audit import audit
-from ._danger import danger_of
 from ._hints import allow_hint
-from ._rules import CAPABILITIES, Rule
+from ._learn import covering, learn, learned_toml, still_refused
+from ._rules import CAPABILITIES
 from ._sarif import sarif
 from ._scan import (
     EXIT_ERROR,
     EXIT_SAFE,
     SCHEMA,
     Found,
-    allowed_by,
     exit_code,
     find,
     scan_path,
-    shipped_by_size,
 )
-from ._toml import render
 from .policy import Policy, PolicyFileError, resolve_policy
 
 _PROGRESS_FILES = 10
@@ -284,19 +280,20 @@ def cmd_learn(args: argparse.Namespace) -> int:
             if use.refused:
                 per_file = needed.setdefault(use.name, {})
                 per_file.setdefault(found.path, set()).update(use.uses - {"reference", "arguments"} or {"reference"})
-    _say_covering(base, args.base, [f for f in scan.found if f.verdict == "refused"])
-    learned: dict[str, _Learned] = {}
-    for name, files in sorted(needed.items()):
-        item = _learned_rule(name, files)
-        learned.setdefault(item.rule.name, item)  # two spellings (numpy.core, numpy._core): one shipped rule
-    refusals = [why for item in learned.values() for why in item.refusals]
+    common = covering(base, [f for f in scan.found if f.verdict == "refused"])
+    if common:  # said first: a shipped policy's rules carry their checks, a learned one only what the files showed
+        shipped = Policy.named(common[0])
+        how = f"use --base {common[0]}" if base | shipped == shipped else f'add include = ["{common[0]}"]'
+        print(f"picklefence: every use is allowed by the shipped policy {_names(common)}; {how}", file=sys.stderr)
+    learned = learn(needed)
+    refusals = [why for item in learned for why in item.refusals]
     if refusals and not args.force:
         for why in refusals:
             print(f"picklefence: refusing to learn {why}", file=sys.stderr)
         print("picklefence: a pickle that needs these can do anything; --force learns them anyway", file=sys.stderr)
         return EXIT_ERROR
-    text = _learned_toml(args.base, list(learned.values()))
-    still = _still_refused(scan, base | Policy.from_toml(text))
+    text = learned_toml(args.base, learned)
+    still = still_refused(scan.found, base | Policy.from_toml(text))
     if still and not args.force:
         for why in still:
             print(f"picklefence: the learned policy would still refuse {why}", file=sys.stderr)
@@ -310,71 +307,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"picklefence: wrote {len(learned)} rules on top of {args.base!r} to {args.output}", file=sys.stderr)
     return EXIT_SAFE
-
-
-def _say_covering(base: Policy, base_name: str, refused: list[Found]) -> None:
-    """Say first which shipped policies already allow every refused use: a shipped
-    policy's rules carry their checks, a learned one only what the files showed."""
-    if not refused:
-        return
-    common = [n for n in allowed_by(refused[0], base) if all(n in allowed_by(f, base) for f in refused[1:])]
-    if common:
-        shipped = Policy.named(common[0])
-        how = f"use --base {common[0]}" if base | shipped == shipped else f'add include = ["{common[0]}"]'
-        print(f"picklefence: every use is allowed by the shipped policy {_names(common)}; {how}", file=sys.stderr)
-
-
-@dataclass(frozen=True)
-class _Learned:
-    """One learned rule: the shipped rule for that name where one exists (so its
-    signatures, checks and state checks come along), else capabilities only."""
-
-    rule: Rule
-    comment: str
-    refusals: tuple[str, ...]
-
-
-def _learned_rule(name: str, files: dict[str, set[str]]) -> _Learned:
-    caps = frozenset().union(*files.values())
-    module, _, qualname = name.partition(":")
-    needed_by = "; ".join(f"{path} ({', '.join(sorted(c))})" for path, c in sorted(files.items()))
-    for policy_name in shipped_by_size():
-        shipped = Policy.named(policy_name).rule(module, qualname)
-        if shipped is None:
-            continue
-        comment = f"# the rule of the shipped policy {policy_name!r}; needed by: {needed_by}"
-        missing = sorted(caps - shipped.can) if shipped.can is not None else []
-        if not missing:
-            return _Learned(shipped, comment, ())
-        wider = replace(shipped, can=shipped.can | caps if shipped.can is not None else None)
-        why = f"{name}: its rule in the shipped policy {policy_name!r} does not grant {', '.join(missing)}"
-        return _Learned(wider, comment + f" (widened by --force: {', '.join(missing)})", (why,))
-    danger = danger_of(module, qualname)
-    rule = Rule(module, qualname, can=caps, why=f"learned from {', '.join(sorted(files))}")
-    return _Learned(rule, f"# needed by: {needed_by}", (f"{name}: it {danger}",) if danger else ())
-
-
-def _learned_toml(base: str, learned: list[_Learned]) -> str:
-    lines = [
-        f'description = "Learned by picklefence from trusted files: {len(learned)} rules."',
-        f"include = [{json.dumps(base)}]",
-    ]
-    for item in learned:
-        lines.append("")
-        lines.append(item.comment)
-        lines.append(render([item.rule]).rstrip("\n"))
-    return "\n".join(lines) + "\n"
-
-
-def _still_refused(scan: _Scan, learned: Policy) -> list[str]:
-    """What the files use that the learned policy refuses (arguments a shipped rule's
-    signatures refuse): a learned policy must load the files it was learned from."""
-    still = []
-    for found in scan.found:
-        data = memoryview(found.source.data)[found.audit.start : found.audit.end]
-        for use in audit(data, policy=learned).refused:
-            still.append(f"{use.name} ({', '.join(sorted(use.refused))}) in {found.path}")
-    return still
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
