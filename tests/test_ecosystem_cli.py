@@ -398,3 +398,26 @@ def test_learn_writes_one_rule_for_two_spellings_of_a_name(arrays: Path, capsys:
     assert code == 0, err
     assert out.count('[allow."numpy._core.multiarray:_reconstruct"]') == 1
     assert f'description = "Learned by picklefence from trusted files: {out.count("[allow.")} rules."' in out
+
+
+def test_naming_the_fix_audits_each_stream_again_once_per_shipped_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fractions
+
+    import picklefence._scan as scan
+
+    many = tmp_path / "many.pkl"
+    many.write_bytes(pickle.dumps(fractions.Fraction(1, 3), 2) * 2000)  # refused by default, allowed by stdlib
+    calls: list[int] = []
+    real = scan.audit_all
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "audit_all", counted)
+    record = picklefence.scan_path(many)
+    assert len(record["pickles"]) == 2000
+    assert all(p["allowed_by"][0] == "stdlib" for p in record["pickles"])
+    assert len(calls) <= 1 + len(Policy.shipped_names())

@@ -32,11 +32,11 @@ class Learned:
     refusals: tuple[str, ...] = ()
 
 
-def covering(base: Policy, refused: list[Found]) -> list[str]:
-    """The shipped policies (smallest first) that, added to ``base``, allow every refused use."""
-    if not refused:
-        return []
-    return [n for n in allowed_by(refused[0], base) if all(n in allowed_by(f, base) for f in refused[1:])]
+def covering(base: Policy, found: list[Found]) -> list[str]:
+    """The shipped policies (smallest first) that, added to ``base``, allow every use
+    the files were refused for."""
+    fixes = [names for item, names in zip(found, allowed_by(found, base), strict=True) if item.verdict == "refused"]
+    return [name for name in fixes[0] if all(name in names for names in fixes[1:])] if fixes else []
 
 
 def learn(needed: Mapping[str, Mapping[str, set[str]]]) -> list[Learned]:

@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from ._audit import Audit, audit, audit_all
+from ._audit import Audit, audit_all
 from ._containers import Source, sources
 from ._rules import CAPABILITIES
 from .errors import UnpicklingError
@@ -92,9 +92,9 @@ def scan_path(path: str | os.PathLike[str], *, policy: PolicyLike = None) -> dic
     pol = resolve_policy(policy)
     found, failures = find(Path(path), pol)
     pickles = []
-    for item in found:
+    for item, names in zip(found, allowed_by(found, pol), strict=True):
         record = item.as_json()
-        record["allowed_by"] = list(allowed_by(item, pol))
+        record["allowed_by"] = list(names)
         pickles.append(record)
     return {"path": str(path), "pickles": pickles, "errors": failures}
 
@@ -111,21 +111,30 @@ def exit_code(verdicts: Iterable[str], unreadable: int) -> int:
     return EXIT_REFUSED if "refused" in seen else EXIT_SAFE
 
 
-def allowed_by(found: Found, policy: Policy) -> tuple[str, ...]:
-    """The shipped policies (smallest first) that, added to ``policy``, allow every use
-    ``found`` was refused for; none for a safe, malformed or unfixable pickle."""
-    report = found.audit
-    if found.verdict != "refused" or report.problems:
-        return ()
-    names = []
-    for name in shipped_by_size():
-        shipped = Policy.named(name)
-        if any(shipped.rule(*_split(use.name)) is None for use in report.refused):
-            continue  # a name it has no rule for: no need to audit again
-        widened = _widened(policy, name)
-        if audit(memoryview(found.source.data)[report.start : report.end], policy=widened).safe:
-            names.append(name)
-    return tuple(names)
+def allowed_by(found: list[Found], policy: Policy) -> list[tuple[str, ...]]:
+    """For each pickle of ``found``: the shipped policies (smallest first) that, added to
+    ``policy``, allow every use it was refused for; none for a safe, malformed or
+    unfixable pickle.  Each shipped policy audits a stream again at most once, in place
+    (whatever the number of pickles in it; a slice per pickle would copy a large one)."""
+    result: list[list[str]] = [[] for _ in found]
+    by_source: dict[int, list[int]] = {}
+    for index, item in enumerate(found):
+        if item.verdict == "refused" and not item.audit.problems:
+            by_source.setdefault(id(item.source), []).append(index)
+    for indices in by_source.values():
+        source = found[indices[0]].source
+        for name in shipped_by_size():
+            shipped = Policy.named(name)
+            candidates = [
+                i for i in indices if all(shipped.rule(*_split(use.name)) for use in found[i].audit.refused)
+            ]  # a pickle using a name the policy has no rule for needs no second audit
+            if candidates:
+                again = audit_all(source.data, policy=_widened(policy, name), start=source.offset)
+                safe = {report.start for report in again if report.safe}
+                for i in candidates:
+                    if found[i].audit.start in safe:
+                        result[i].append(name)
+    return [tuple(names) for names in result]
 
 
 @cache

@@ -280,7 +280,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
             if use.refused:
                 per_file = needed.setdefault(use.name, {})
                 per_file.setdefault(found.path, set()).update(use.uses - {"reference", "arguments"} or {"reference"})
-    common = covering(base, [f for f in scan.found if f.verdict == "refused"])
+    common = covering(base, scan.found)
     if common:  # said first: a shipped policy's rules carry their checks, a learned one only what the files showed
         shipped = Policy.named(common[0])
         how = f"use --base {common[0]}" if base | shipped == shipped else f'add include = ["{common[0]}"]'
