@@ -225,7 +225,7 @@ def test_learn_writes_the_smallest_policy_that_loads(tmp_path: Path) -> None:
     result = run("learn", str(tmp_path / "trusted.pkl"), "-o", str(out))
     assert result.returncode == 0, result.stderr
     text = out.read_text()
-    assert "# needed by:" in text and 'include = ["default"]' in text
+    assert "needed by: " in text and 'include = ["default"]' in text
     learned = picklefence.Policy.from_toml(out)
     assert {rule.name for rule in learned} - set(picklefence.Policy.named("default").rules) == {
         "fractions:Fraction",

@@ -5,15 +5,21 @@ to run code, import modules, mutate classes or exhaust memory: every global, cal
 BUILD and item method in the stream is checked against a :class:`Policy` first.
 ``picklefence.dumps(obj)`` writes ``pickle.dumps``'s bytes, refusing at dump time what
 the same policy would refuse at load time.
+
+``import picklefence as pickle`` works for common code: the protocol constants,
+``PickleBuffer`` and the exception names are here too (``PickleError`` is pickle's
+own base class, so it catches both picklefence's errors and pickle's).
 """
 
 import importlib
+from pickle import DEFAULT_PROTOCOL, HIGHEST_PROTOCOL, PickleBuffer, PickleError
 from types import ModuleType
 
 from ._audit import Audit, GlobalUse, audit
 from ._patch import patch
 from ._pickler import Pickler, dump, dumps
 from ._rules import Arg, Call, Rule, Signature
+from ._scan import scan_path
 from ._unpickler import Unpickler, load, loads
 from .errors import (
     CallFailedError,
@@ -28,6 +34,8 @@ from .limits import Limits
 from .policy import Policy, PolicyFileError
 
 __all__ = [
+    "DEFAULT_PROTOCOL",
+    "HIGHEST_PROTOCOL",
     "Arg",
     "Audit",
     "Call",
@@ -36,6 +44,8 @@ __all__ = [
     "LimitExceededError",
     "Limits",
     "MalformedPickleError",
+    "PickleBuffer",
+    "PickleError",
     "Pickler",
     "PicklingError",
     "Policy",
@@ -52,6 +62,7 @@ __all__ = [
     "load",
     "loads",
     "patch",
+    "scan_path",
 ]
 
 # Loaders for library formats, imported on first use (they need those libraries):

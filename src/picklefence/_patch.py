@@ -1,14 +1,18 @@
-"""Routing ``pickle.load``, ``pickle.loads`` and ``pickle.Unpickler`` through picklefence
-for code you do not control (``pandas.read_pickle``, a library's cache)."""
+"""Routing ``pickle.load``, ``pickle.loads`` and ``pickle.Unpickler`` — and ``torch.load`` —
+through picklefence for code you do not control (``pandas.read_pickle``, a library's
+cache, a model hub's loader)."""
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
+
+from typing_extensions import override
 
 from ._unpickler import Unpickler, load, loads
 from .errors import UnpicklingError, _rebuild
@@ -16,8 +20,38 @@ from .limits import Limits
 from .policy import Policy, PolicyLike, resolve_policy
 
 _lock = threading.RLock()
-_active: list[patch] = []
-_originals: dict[str, Any] = {}
+
+
+class _Routes:
+    """One set of module attributes, replaced while any patch of them is active.
+    Patches of one set nest (the innermost applies) and are undone in reverse order."""
+
+    def __init__(self, replacements: Callable[[], list[tuple[Any, str, Any]]]) -> None:
+        self.replacements = replacements
+        self.active: list[patch] = []
+        self.originals: list[tuple[Any, str, Any]] = []
+
+    def current(self) -> tuple[Policy, Limits | None]:
+        with _lock:
+            innermost = self.active[-1]
+            return innermost.policy, innermost.limits
+
+    def push(self, new: patch) -> None:
+        if not self.active:
+            replacements = self.replacements()  # first: a missing module is an error before any change
+            for owner, name, replacement in replacements:
+                self.originals.append((owner, name, getattr(owner, name)))
+                setattr(owner, name, replacement)
+        self.active.append(new)
+
+    def pop(self, old: patch) -> None:
+        if self.active[-1] is not old:
+            raise RuntimeError("patches must be uninstalled in reverse order")
+        self.active.pop()
+        if not self.active:
+            for owner, name, original in reversed(self.originals):
+                setattr(owner, name, original)
+            self.originals.clear()
 
 
 def _plain(exc: UnpicklingError) -> UnpicklingError:
@@ -41,22 +75,16 @@ def _plain_errors() -> Iterator[None]:
         raise plain from exc
 
 
-def _current() -> tuple[Policy, Limits | None]:
-    with _lock:
-        innermost = _active[-1]
-        return innermost.policy, innermost.limits
-
-
 def _patched_loads(data: Any, /, **kwargs: Any) -> Any:
     """``pickle.loads`` while patched (same keywords: fix_imports, encoding, errors, buffers)."""
-    policy, limits = _current()
+    policy, limits = _PICKLE.current()
     with _plain_errors():
         return loads(data, policy=policy, limits=limits, **kwargs)
 
 
 def _patched_load(file: Any, /, **kwargs: Any) -> Any:
     """``pickle.load`` while patched (same keywords as ``pickle.load``)."""
-    policy, limits = _current()
+    policy, limits = _PICKLE.current()
     with _plain_errors():
         return load(file, policy=policy, limits=limits, **kwargs)
 
@@ -65,15 +93,51 @@ class _PatchedUnpickler(Unpickler):
     """``pickle.Unpickler`` while patched: pickle's constructor, picklefence's policy."""
 
     def __init__(self, file: Any, **kwargs: Any) -> None:
-        policy, limits = _current()
+        policy, limits = _PICKLE.current()
         super().__init__(file, policy=policy, limits=limits, **kwargs)
 
+    @override  # (checked: a rename of Unpickler.load must not leave this one unused)
     def load(self) -> Any:
         with _plain_errors():
             return super().load()
 
 
-_REPLACEMENTS: dict[str, Any] = {"load": _patched_load, "loads": _patched_loads, "Unpickler": _PatchedUnpickler}
+_PICKLE = _Routes(
+    lambda: [
+        (pickle, "load", _patched_load),
+        (pickle, "loads", _patched_loads),
+        (pickle, "Unpickler", _PatchedUnpickler),
+    ]
+)
+
+
+def _patched_torch_load(
+    f: Any,
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    **pickle_load_args: Any,
+) -> Any:
+    """``torch.load`` while patched: ``picklefence.torch.load(f, map_location=...)``
+    under the patch's policy, whatever ``weights_only`` or ``pickle_module`` the caller
+    asked for (the policy decides what loads; ``mmap`` reads are plain reads)."""
+    from .torch import load as torch_load
+
+    if pickle_load_args.keys() - {"encoding"}:
+        raise TypeError(f"torch.load() got unexpected keyword arguments {sorted(pickle_load_args)}")
+    policy, limits = _TORCH.current()
+    with _plain_errors():
+        return torch_load(f, policy=policy, map_location=map_location, limits=limits)
+
+
+def _torch_replacements() -> list[tuple[Any, str, Any]]:
+    torch = importlib.import_module("torch")
+    return [(torch, "load", _patched_torch_load), (torch.serialization, "load", _patched_torch_load)]
+
+
+_TORCH = _Routes(_torch_replacements)
 
 
 class patch:
@@ -90,6 +154,8 @@ class patch:
     caller's fallback to a laxer unpickler can be triggered by the pickle.
     """
 
+    _routes = _PICKLE
+
     def __init__(self, policy: PolicyLike = None, *, limits: Limits | None = None) -> None:
         self.policy = resolve_policy(policy)
         self.limits = limits
@@ -99,29 +165,38 @@ class patch:
         with _lock:
             if self._installed:
                 raise RuntimeError("this patch is already installed")
-            if not _active:
-                for name, replacement in _REPLACEMENTS.items():
-                    _originals[name] = getattr(pickle, name)
-                    setattr(pickle, name, replacement)
-            _active.append(self)
+            self._routes.push(self)
             self._installed = True
 
     def uninstall(self) -> None:
         with _lock:
             if not self._installed:
                 raise RuntimeError("this patch is not installed")
-            if _active[-1] is not self:
-                raise RuntimeError("patches must be uninstalled in reverse order")
-            _active.pop()
+            self._routes.pop(self)
             self._installed = False
-            if not _active:
-                for name, original in _originals.items():
-                    setattr(pickle, name, original)
-                _originals.clear()
 
-    def __enter__(self) -> patch:
+    def __enter__(self) -> Self:
         self.install()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.uninstall()
+
+
+class torch_patch(patch):
+    """Route ``torch.load`` (and ``torch.serialization.load``) through
+    :func:`picklefence.torch.load` under ``policy`` (default ``"torch"``) while active,
+    for code you do not control: ``with picklefence.torch.patch(): model = hub_call()``.
+
+    Every call goes through the policy, ``weights_only=False`` included: that is what
+    callers switch to after torch's own allowlist refuses a checkpoint.  The same limits
+    as :class:`patch`: process-wide while active, nesting, reverse-order undo, plain
+    errors; code that took a reference to ``torch.load`` before the patch is not
+    affected.  Needs torch; the legacy (pre-1.6) checkpoint format is refused.
+    """
+
+    _routes = _TORCH
+
+    @override
+    def __init__(self, policy: PolicyLike = "torch", *, limits: Limits | None = None) -> None:
+        super().__init__(policy, limits=limits)

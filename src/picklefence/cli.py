@@ -7,84 +7,47 @@ the loader's own parser with globals and calls replaced by symbols.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import pickletools
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import _demo
-from ._audit import JOBLIB_WRAPPER, Audit, audit_all
-from ._containers import Source, file_contents
-from ._danger import danger_of
 from ._hints import allow_hint
-from ._rules import CAPABILITIES, Rule
-from ._toml import render
-from .errors import UnpicklingError
+from ._learn import covering, learn, learned_toml, still_refused
+from ._rules import CAPABILITIES
+from ._sarif import sarif
+from ._scan import (
+    EXIT_ERROR,
+    EXIT_SAFE,
+    SCHEMA,
+    Found,
+    exit_code,
+    find,
+    scan_path,
+)
 from .policy import Policy, PolicyFileError, resolve_policy
 
-EXIT_SAFE, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
-_USES = (*CAPABILITIES, "arguments")
-SCHEMA = "picklefence.scan/1"
 _PROGRESS_FILES = 10
 _PROGRESS_BYTES = 64 * 1024**2
 
 
 @dataclass
-class _Found:
-    """One pickle in one file, audited."""
-
-    path: str
-    source: Source
-    audit: Audit
-    index: int
-
-    @property
-    def verdict(self) -> str:
-        if self.audit.error is not None:
-            return "malformed"
-        return "safe" if self.audit.safe else "refused"
-
-    def as_json(self) -> dict[str, Any]:
-        audit = self.audit
-        return {
-            "path": self.path,
-            "format": self.source.format,
-            "member": self.source.member,
-            "index": self.index,
-            "start": audit.start,
-            "verdict": self.verdict,
-            "first_refusal": audit.first_refusal,
-            "error": None if audit.error is None else str(audit.error).split("\n")[0],
-            "problems": list(audit.problems),
-            "globals": [
-                {
-                    "name": use.name,
-                    "uses": [c for c in _USES if c in use.uses],
-                    "refused": [c for c in _USES if c in use.refused],
-                    "allowed": use.allowed,
-                    "offsets": list(use.offsets),
-                }
-                for use in sorted(audit.globals, key=lambda u: u.offsets[0] if u.offsets else 0)
-            ],
-        }
-
-
-@dataclass
 class _Scan:
-    found: list[_Found] = field(default_factory=list)
+    found: list[Found] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
-    unscanned: list[dict[str, str | None]] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        if self.failures or any(f.verdict == "malformed" for f in self.found):
-            return EXIT_ERROR
-        return EXIT_REFUSED if any(f.verdict == "refused" for f in self.found) else EXIT_SAFE
+        return exit_code((f.verdict for f in self.found), len(self.failures))
 
 
 def _files(paths: Sequence[str], recursive: bool) -> Iterator[Path]:
@@ -100,99 +63,153 @@ def _files(paths: Sequence[str], recursive: bool) -> Iterator[Path]:
 
 def _scan(paths: Sequence[str], policy: Policy, recursive: bool, progress: TextIO | None) -> _Scan:
     result = _Scan()
-    files = list(_files(paths, recursive))
-    for number, path in enumerate(files, 1):
-        try:
-            size = path.stat().st_size
-            if progress is not None and (len(files) > _PROGRESS_FILES or size > _PROGRESS_BYTES):
-                print(
-                    f"picklefence: scanning [{number}/{len(files)}] {path} ({size:,} bytes)", file=progress, flush=True
-                )
-            _scan_file(path, policy, result)
-        except (OSError, UnpicklingError, ValueError, MemoryError, RecursionError) as exc:
-            result.failures.append({"path": str(path), "error": str(exc).split("\n")[0] or type(exc).__name__})
+    for path in _progress(list(_files(paths, recursive)), progress):
+        found, failures, _ = find(path, policy)
+        result.found.extend(found)
+        result.failures.extend(failures)
     return result
 
 
-def _scan_file(path: Path, policy: Policy, result: _Scan) -> None:
-    """Audit every pickle a consumer of ``path`` could read; a layer that cannot be
-    parsed is a failure of the file, the parts no consumer reads as a pickle are listed."""
-    contents = file_contents(path)
-    for source in contents.sources:
-        audits = audit_all(source.data, policy=policy, start=source.offset)
-        if source.probe and not any(audit.globals or audit.problems for audit in audits):
-            reason = "read as a pickle, reaches no global before it stops parsing"
-            result.unscanned.append({"path": str(path), "member": source.member, "reason": reason})
-            continue
-        result.found.extend(_Found(str(path), source, audit, index) for index, audit in enumerate(audits))
-        if any(use.name == JOBLIB_WRAPPER for audit in audits for use in audit.globals):
-            result.found.extend(_as_plain_pickle(path, source, policy, audits))
-    result.failures.extend({"path": str(path), "error": error} for error in contents.errors)
-    result.unscanned.extend({"path": str(path), "member": u.member, "reason": u.reason} for u in contents.unscanned)
+def _progress(files: list[Path], progress: TextIO | None) -> Iterator[Path]:
+    """The files, with a progress line on ``progress`` before each, for many or large files."""
+    for number, path in enumerate(files, 1):
+        if progress is not None:
+            try:
+                size = path.stat().st_size
+            except OSError:
+                size = 0  # the scan reports why
+            if len(files) > _PROGRESS_FILES or size > _PROGRESS_BYTES:
+                print(
+                    f"picklefence: scanning [{number}/{len(files)}] {path} ({size:,} bytes)", file=progress, flush=True
+                )
+        yield path
 
 
-def _as_plain_pickle(path: Path, source: Source, policy: Policy, audits: list[Audit]) -> list[_Found]:
-    """A joblib file read by ``pickle.load`` (or pandas): array bytes are opcodes then.
-    Reported only if that reading reaches a global the joblib reading does not (a real
-    joblib file stops at the padding byte after its first array)."""
-    known = {(use.name, offset) for audit in audits for use in audit.globals for offset in use.offsets}
-    plain = audit_all(source.data, policy=policy, start=source.offset, joblib_arrays=False)
-    uses = {(use.name, offset) for audit in plain for use in audit.globals for offset in use.offsets}
-    if uses <= known:
-        return []
-    read = dataclasses.replace(source, format=source.format + " (as pickle.load reads it)")
-    return [_Found(str(path), read, audit, index) for index, audit in enumerate(plain)]
+def _records(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One :func:`scan_path` record per file, in the order of the files, from ``--jobs`` processes."""
+    files = list(_files(args.paths, args.recursive))
+    spec = tuple(args.policy) if args.policy else None
+    _resolved(spec)  # a bad policy is a usage error before any work starts
+    progress = None if args.quiet else sys.stderr
+    if args.jobs <= 1 or len(files) <= 1:
+        return [_scan_one(path, spec) for path in _progress(files, progress)]
+    chunk = max(1, min(16, len(files) // (args.jobs * 4)))
+    try:
+        with ProcessPoolExecutor(min(args.jobs, len(files))) as pool:
+            results = pool.map(_scan_one, files, [spec] * len(files), chunksize=chunk)
+            return [record for _, record in zip(_progress(files, progress), results, strict=True)]
+    except BrokenProcessPool as exc:
+        raise _ScanFailed(f"a scanning process died ({exc}); scan without --jobs to find the file") from None
 
 
-def _print_scan(scan: _Scan, out: TextIO) -> None:
-    for found in scan.found:
-        where = found.path + (f" :: {found.source.member}" if found.source.member else "")
-        where += f" [{found.source.format}, pickle {found.index} at byte {found.audit.start}]"
-        print(f"{found.verdict.upper():9} {where}", file=out)
-        if found.audit.error is not None:
-            print(f"          {str(found.audit.error).splitlines()[0]}", file=out)
-        if found.audit.first_refusal is not None:
-            print(f"          first refusal at byte {found.audit.first_refusal}", file=out)
-        for problem in found.audit.problems:
+class _ScanFailed(Exception):
+    """The scan could not finish: a usage-level error (exit 2), not a verdict."""
+
+
+def _scan_one(path: Path, spec: tuple[str, ...] | None) -> dict[str, Any]:
+    """The work of one file, in this process or a worker (policies go to workers by name)."""
+    return scan_path(path, policy=_resolved(spec))
+
+
+@cache
+def _resolved(spec: tuple[str, ...] | None) -> Policy:
+    return resolve_policy(list(spec) if spec else None)
+
+
+def _document(args: argparse.Namespace, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``scan --json`` document: every record's pickles and errors, a summary, and the fix."""
+    pickles = [p for r in records for p in r["pickles"]]
+    errors = [e for r in records for e in r["errors"]]
+    unscanned = [u for r in records for u in r["unscanned"]]
+    verdicts = [p["verdict"] for p in pickles]
+    return {
+        "schema": SCHEMA,
+        "policy": args.policy or ["default"],
+        "pickles": pickles,
+        "errors": errors,
+        "unscanned": unscanned,
+        "summary": {
+            "pickles": len(pickles),
+            "safe": verdicts.count("safe"),
+            "refused": verdicts.count("refused"),
+            "malformed": verdicts.count("malformed"),
+            "errors": len(errors),
+            "exit_code": exit_code(verdicts, len(errors)),
+        },
+        "suggestion": _suggestion(args.policy, pickles),
+    }
+
+
+def _suggestion(names: list[str] | None, pickles: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The shipped policies that allow everything every refused pickle was refused for,
+    and the ``--policy`` list that adds the smallest of them; None if there is no such fix."""
+    refused = [p for p in pickles if p["verdict"] == "refused"]
+    if not refused:
+        return None
+    common = [name for name in refused[0]["allowed_by"] if all(name in p["allowed_by"] for p in refused)]
+    if not common:
+        return None
+    shipped = Policy.named(common[0])
+    current = _resolved(tuple(names) if names else None)
+    policy = [common[0]] if current | shipped == shipped else [*(names or ["default"]), common[0]]
+    return {"allowed_by": common, "policy": policy}
+
+
+def _print_scan(document: dict[str, Any], out: TextIO) -> None:
+    for found in document["pickles"]:
+        where = found["path"] + (f" :: {found['member']}" if found["member"] else "")
+        where += f" [{found['format']}, pickle {found['index']} at byte {found['start']}]"
+        print(f"{found['verdict'].upper():9} {where}", file=out)
+        if found["error"] is not None:
+            print(f"          {found['error']}", file=out)
+        if found["first_refusal"] is not None:
+            print(f"          first refusal at byte {found['first_refusal']}", file=out)
+        for problem in found["problems"]:
             print(f"          problem: {problem}", file=out)
-        for use in sorted(found.audit.globals, key=lambda u: u.offsets[0] if u.offsets else 0):
-            uses = ", ".join(c for c in _USES if c in use.uses)
-            mark = "allowed" if use.allowed else "REFUSED " + ", ".join(c for c in _USES if c in use.refused)
-            print(f"          {use.name} ({uses}): {mark}", file=out)
-    for failure in scan.failures:
+        for use in found["globals"]:
+            mark = "allowed" if use["allowed"] else "REFUSED " + ", ".join(use["refused"])
+            print(f"          {use['name']} ({', '.join(use['uses'])}): {mark}", file=out)
+        if found["allowed_by"]:
+            print(f"          allowed by the shipped policy {_names(found['allowed_by'])}", file=out)
+    for failure in document["errors"]:
         print(f"ERROR     {failure['path']}: {failure['error']}", file=out)
-    counts = {v: sum(f.verdict == v for f in scan.found) for v in ("safe", "refused", "malformed")}
+    summary = document["summary"]
     print(
-        f"{len(scan.found)} pickles: {counts['safe']} safe, {counts['refused']} refused, "
-        f"{counts['malformed']} malformed; {len(scan.failures)} unreadable",
+        f"{summary['pickles']} pickles: {summary['safe']} safe, {summary['refused']} refused, "
+        f"{summary['malformed']} malformed; {summary['errors']} unreadable",
         file=out,
     )
+    suggestion = document["suggestion"]
+    if suggestion is not None:
+        options = " ".join(f"--policy {shlex.quote(name)}" for name in suggestion["policy"])
+        print(
+            f"Every refusal is allowed by the shipped policy {_names(suggestion['allowed_by'])}: "
+            f"scan with {options} (policy={_python_policy(suggestion['policy'])} when loading), "
+            "if you trust what it allows.",
+            file=out,
+        )
+
+
+def _names(names: list[str]) -> str:
+    """``'numpy' (also 'pandas', 'sklearn')``."""
+    also = f" (also {', '.join(repr(n) for n in names[1:])})" if names[1:] else ""
+    return f"{names[0]!r}{also}"
+
+
+def _python_policy(names: list[str]) -> str:
+    return repr(names[0]) if len(names) == 1 else repr(names)
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    policy = _policy(args.policy)
-    scan = _scan(args.paths, policy, args.recursive, None if args.quiet else sys.stderr)
-    if args.json:
-        document = {
-            "schema": SCHEMA,
-            "policy": args.policy or ["default"],
-            "pickles": [f.as_json() for f in scan.found],
-            "errors": scan.failures,
-            "unscanned": scan.unscanned,
-            "summary": {
-                "pickles": len(scan.found),
-                "safe": sum(f.verdict == "safe" for f in scan.found),
-                "refused": sum(f.verdict == "refused" for f in scan.found),
-                "malformed": sum(f.verdict == "malformed" for f in scan.found),
-                "errors": len(scan.failures),
-                "exit_code": scan.exit_code,
-            },
-        }
-        json.dump(document, sys.stdout, indent=2)
-        print()
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
+    document = _document(args, _records(args))
+    if args.format == "text":
+        _print_scan(document, sys.stdout)
     else:
-        _print_scan(scan, sys.stdout)
-    return scan.exit_code
+        json.dump(document if args.format == "json" else sarif(document), sys.stdout, indent=2)
+        print()
+    return int(document["summary"]["exit_code"])
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -221,7 +238,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return scan.exit_code
 
 
-def _explain_one(found: _Found, out: TextIO) -> None:
+def _explain_one(found: Found, out: TextIO) -> None:
     audit = found.audit
     decisions: dict[int, list[str]] = {}
     for use in audit.globals:
@@ -265,38 +282,33 @@ def cmd_learn(args: argparse.Namespace) -> int:
             if use.refused:
                 per_file = needed.setdefault(use.name, {})
                 per_file.setdefault(found.path, set()).update(use.uses - {"reference", "arguments"} or {"reference"})
-    dangerous = {name: danger_of(*name.split(":", 1)) for name in needed}
-    dangerous = {name: why for name, why in dangerous.items() if why}
-    if dangerous and not args.force:
-        for name, why in sorted(dangerous.items()):
-            print(f"picklefence: refusing to learn {name}: it {why}", file=sys.stderr)
+    common = covering(base, scan.found)
+    if common:  # said first: a shipped policy's rules carry their checks, a learned one only what the files showed
+        shipped = Policy.named(common[0])
+        how = f"use --base {common[0]}" if base | shipped == shipped else f'add include = ["{common[0]}"]'
+        print(f"picklefence: every use is allowed by the shipped policy {_names(common)}; {how}", file=sys.stderr)
+    learned = learn(needed)
+    refusals = [why for item in learned for why in item.refusals]
+    if refusals and not args.force:
+        for why in refusals:
+            print(f"picklefence: refusing to learn {why}", file=sys.stderr)
         print("picklefence: a pickle that needs these can do anything; --force learns them anyway", file=sys.stderr)
         return EXIT_ERROR
-    text = _learned_toml(args.base, needed)
+    text = learned_toml(args.base, learned)
+    still = still_refused(scan.found, base | Policy.from_toml(text))
+    if still and not args.force:
+        for why in still:
+            print(f"picklefence: the learned policy would still refuse {why}", file=sys.stderr)
+        print(
+            "picklefence: a shipped rule's signatures refuse those arguments; --force writes it anyway", file=sys.stderr
+        )
+        return EXIT_ERROR
     if args.output == "-":
         sys.stdout.write(text)
     else:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"picklefence: wrote {len(needed)} rules on top of {args.base!r} to {args.output}", file=sys.stderr)
+        print(f"picklefence: wrote {len(learned)} rules on top of {args.base!r} to {args.output}", file=sys.stderr)
     return EXIT_SAFE
-
-
-def _learned_toml(base: str, needed: dict[str, dict[str, set[str]]]) -> str:
-    lines = [
-        f'description = "Learned by picklefence from {sum(len(f) for f in needed.values())} uses in trusted files."',
-        f"include = [{json.dumps(base)}]",
-    ]
-    for name in sorted(needed):
-        files = needed[name]
-        caps = frozenset().union(*files.values())
-        module, _, qualname = name.partition(":")
-        rule = Rule(module, qualname, can=frozenset(caps), why=f"learned from {', '.join(sorted(files))}")
-        lines.append("")
-        lines.append(
-            "# needed by: " + "; ".join(f"{path} ({', '.join(sorted(c))})" for path, c in sorted(files.items()))
-        )
-        lines.append(render([rule]).rstrip("\n"))
-    return "\n".join(lines) + "\n"
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -331,7 +343,11 @@ def _parser() -> argparse.ArgumentParser:
     scan = commands.add_parser("scan", help="vet pickle files without loading them")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     add_policy(scan)
-    scan.add_argument("--json", action="store_true", help=f"one JSON document ({SCHEMA}) on stdout")
+    scan.add_argument(
+        "--format", choices=["text", "json", "sarif"], default="text", help=f"text, JSON ({SCHEMA}) or SARIF 2.1.0"
+    )
+    scan.add_argument("--json", dest="format", action="store_const", const="json", help="--format json")
+    scan.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="scan files in N processes")
     scan.add_argument("--recursive", "-r", action="store_true", help="scan folders")
     scan.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
 
@@ -357,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers.update({"learn": cmd_learn, "policy": cmd_policy})
     try:
         return int(handlers[args.command](args))
-    except (PolicyFileError, ValueError, FileNotFoundError) as exc:
+    except (PolicyFileError, ValueError, FileNotFoundError, _ScanFailed) as exc:
         print(f"picklefence: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:

@@ -3,7 +3,8 @@
 ``data.pkl`` (found by torch's own record lookup rule) runs on picklefence's engine under
 the ``torch`` policy; tensors' storages come from the archive's ``data/<key>`` files
 through ``persistent_load``.  The legacy (pre-1.6) formats are refused as malformed, and
-``scan`` reports them so too.  Needs torch.
+``scan`` reports them so too.  Needs torch.  :func:`patch` routes third-party
+``torch.load`` calls here.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import warnings
 from typing import Any
 
 from ._containers import ZIP, memory_file, open_zip, read_member, torch_record
+from ._patch import torch_patch as patch
 from ._unpickler import Unpickler
 from .errors import MalformedPickleError
 from .limits import Limits
 from .policy import PolicyLike
 
-__all__ = ["load"]
+__all__ = ["load", "patch"]
 
 
 def load(
