@@ -39,7 +39,12 @@ def load(
     """
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as handle:
-            return load(handle, policy=policy, map_location=map_location, limits=limits)
+            return _load_file(handle, policy, map_location, limits)
+    return _load_file(f, policy, map_location, limits)
+
+
+def _load_file(f: Any, policy: PolicyLike, map_location: Any, limits: Limits | None) -> Any:
+    """:func:`load` of an open binary file."""
     torch: Any = importlib.import_module("torch")
     lim = limits if limits is not None else Limits()
     restore = torch.serialization._get_restore_location(map_location)
