@@ -3,11 +3,17 @@ next, no file-system call for a shipped policy name, no re-entry under patch()."
 
 from __future__ import annotations
 
+import os
 import pickle
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 import picklefence
+from picklefence import Policy
+from picklefence.policy import resolve_policy
 
 
 def _best(fn: Callable[[], object], runs: int = 300) -> float:
@@ -39,3 +45,34 @@ def test_a_failed_dump_leaves_the_next_one_correct() -> None:
     except picklefence.PicklingError:
         pass
     assert picklefence.dumps([[1], [1]], 5) == pickle.dumps([[1], [1]], 5)
+
+
+def test_a_shipped_name_makes_no_file_system_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    picklefence.loads(pickle.dumps(1), policy="stdlib")  # resolved once
+
+    def no_stat(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a file-system call for a shipped policy name")
+
+    monkeypatch.setattr(os, "stat", no_stat)
+    monkeypatch.setattr(os.path, "isfile", no_stat)
+    assert picklefence.loads(pickle.dumps(1), policy="stdlib") == 1
+    assert resolve_policy("stdlib") is Policy.named("stdlib")
+
+
+def test_a_file_named_like_a_shipped_policy_is_reached_as_a_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stdlib").write_text('[allow."fractions:Fraction"]\n', encoding="utf-8")
+    assert resolve_policy("stdlib") is Policy.named("stdlib")  # a planted file cannot replace it
+    for spelled in ("./stdlib", tmp_path / "stdlib"):
+        mine = resolve_policy(spelled)
+        assert mine.rule("fractions", "Fraction") is not None
+        assert mine.rule("datetime", "datetime") is None
+    (tmp_path / "mine").write_text('[allow."fractions:Fraction"]\n', encoding="utf-8")
+    assert resolve_policy("mine").rule("fractions", "Fraction") is not None  # not a shipped name
+
+
+def test_an_unknown_name_says_which_are_shipped() -> None:
+    with pytest.raises(ValueError, match="shipped: .*stdlib"):
+        resolve_policy("nosuchpolicy")
