@@ -160,7 +160,7 @@ def try_loads_at(
         return MISS, -1
     try:
         if program is None:
-            return pickle.loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors), end
+            return _pickle.loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors), end
         engine = Engine(
             _NO_INPUT,
             policy,
