@@ -475,3 +475,16 @@ def test_a_memo_index_past_the_input_declines() -> None:
     assert try_loads(b"\x80\x02K\x01q\x07.", DEFAULT, LIMITS) is MISS  # 7 bytes: slots 0-6
     assert try_loads(b"\x80\x02K\x01q\x06.", DEFAULT, LIMITS) == 1
     assert picklefence.loads(b"\x80\x02K\x01r\xff\xff\xff\x00.") == 1
+
+
+def test_a_program_never_hands_over_bytes_it_did_not_verify() -> None:
+    """A mapped file may change under the load: each FRAME is verified as compiled,
+    from its own copy of the input."""
+    data = bytearray(pickle.dumps(list(range(100_000)), 4))
+    program = _fastcheck.Program(data, 1 << 32, 1 << 30, 1 << 10, 1 << 30)
+    assert program.read(1) == b"\x95"
+    program.read(int.from_bytes(program.read(8), "little"))
+    data[4 * _fastcheck.CHUNK :] = b"R" * (len(data) - 4 * _fastcheck.CHUNK)  # REDUCEs with nothing to call
+    with pytest.raises(ValueError, match="not the pickle that was verified"):
+        while program.end < 0:
+            program.read(int.from_bytes(program.read(8)[:8], "little") if program.read(1) else 0)

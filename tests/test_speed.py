@@ -4,10 +4,13 @@ next, no file-system call for a shipped policy name, no re-entry under patch()."
 from __future__ import annotations
 
 import _pickle
+import collections
 import datetime
 import functools
 import os
 import pickle
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,3 +102,92 @@ def test_a_load_under_patch_runs_once() -> None:
     with picklefence.patch(policy="stdlib"):
         assert pickle.loads(data) == {"a": [1, 2], "b": datetime.date(2026, 1, 1)}
         assert _best(lambda: pickle.loads(data), 50) < 200e-6  # re-entering: 4-9 ms
+
+
+# -- load(f) of regular files: the fast path over a mapping -------------------------------
+
+
+def test_a_large_file_loads_through_the_fast_path_and_is_left_after_stop(tmp_path: Path) -> None:
+    table = {f"k{i}": i for i in range(40_000)}  # ~0.5 MB: longer than the first read
+    path = tmp_path / "f.pkl"
+    with open(path, "wb") as f:
+        f.write(b"junk")
+        for protocol in (2, 5):
+            pickle.dump(table, f, protocol)
+            pickle.dump([datetime.date(2026, 1, i) for i in range(1, 30)], f, protocol)
+        f.write(b"tail")
+    with open(path, "rb") as f:
+        f.seek(4)  # not a multiple of the mapping granularity
+        for _ in (2, 5):
+            assert picklefence.load(f) == table
+            assert picklefence.load(f, policy="stdlib") == [datetime.date(2026, 1, i) for i in range(1, 30)]
+        assert f.read() == b"tail"
+
+
+def test_a_refused_large_file_is_refused_by_the_strict_engine_with_the_file_where_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "f.pkl"
+    path.write_bytes(pickle.dumps([collections.OrderedDict(a=i) for i in range(20_000)], 5))
+    with open(path, "rb") as f, pytest.raises(picklefence.PolicyViolation, match="collections:OrderedDict"):
+        picklefence.load(f)  # the default policy has no OrderedDict
+    with open(path, "rb") as f:
+        assert len(picklefence.load(f, policy="stdlib")) == 20_000
+
+
+def test_a_pipe_streams_through_the_strict_engine() -> None:
+    read_end, write_end = os.pipe()
+    data = pickle.dumps({"a": list(range(1000))}, 5)
+    with os.fdopen(write_end, "wb") as w:
+        w.write(data)
+    with os.fdopen(read_end, "rb") as r:
+        assert picklefence.load(r) == {"a": list(range(1000))}
+
+
+# Each case runs in a fresh process and prints the peak of traced allocations (the
+# verifier's are PyMem allocations, traced too) of one load, and of pickle's.
+_PEAK = """
+import pickle, sys, tracemalloc
+import picklefence
+how, path = sys.argv[1:]
+data = open(path, "rb").read()
+def run(loads, load):
+    tracemalloc.start()
+    try:
+        if how == "file":
+            with open(path, "rb") as f:
+                load(f)
+        else:
+            loads(data)
+    except Exception:
+        pass
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+print(run(picklefence.loads, picklefence.load), run(pickle.loads, pickle.load))
+"""
+
+
+def _peaks(tmp_path: Path, data: bytes, how: str) -> tuple[int, int]:
+    path = tmp_path / "case.pkl"
+    path.write_bytes(data)
+    out = subprocess.run([sys.executable, "-c", _PEAK, how, str(path)], check=True, capture_output=True, text=True)
+    ours, theirs = map(int, out.stdout.split())
+    return ours, theirs
+
+
+def test_a_sparse_memo_index_costs_no_memory(tmp_path: Path) -> None:
+    ours, theirs = _peaks(tmp_path, b"\x80\x02K\x01r\xff\xff\xff\x00.", "loads")
+    assert theirs > 100 << 20  # pickle's memo table: 2**24 slots
+    assert ours < 1 << 20
+
+
+def test_a_large_input_refused_at_its_first_global_is_not_compiled_first(tmp_path: Path) -> None:
+    data = b"\x80\x02cos\nsystem\n" + b"K\x01a" * 2_000_000 + b"."  # 6 MB of APPENDs on a global
+    ours, _ = _peaks(tmp_path, data, "loads")
+    assert ours < len(data) + (4 << 20)  # the input (read by the child) and a few FRAMEs: it was 11x
+
+
+def test_load_of_a_large_file_peaks_as_pickle_load_does(tmp_path: Path) -> None:
+    # bytes objects: the objects are as large as the file, so a second copy shows
+    data = pickle.dumps([bytes([i % 256]) * 8000 for i in range(1000)], 5)
+    ours, theirs = _peaks(tmp_path, data, "file")
+    assert ours < 1.3 * theirs, (ours, theirs)

@@ -144,7 +144,7 @@ class _Loader(_pickle.Unpickler):
 
 
 def try_loads_at(
-    data: bytes,
+    data: bytes | memoryview,
     policy: Policy,
     limits: Limits,
     fix_imports: bool = True,
