@@ -488,3 +488,59 @@ def test_a_program_never_hands_over_bytes_it_did_not_verify() -> None:
     with pytest.raises(ValueError, match="not the pickle that was verified"):
         while program.end < 0:
             program.read(int.from_bytes(program.read(8)[:8], "little") if program.read(1) else 0)
+
+
+# -- the mapped file path: load(f) agrees with the strict engine, and leaves f after STOP
+
+
+@pytest.fixture
+def mapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every regular file is mapped (not first read in part)."""
+    from picklefence import _unpickler
+
+    monkeypatch.setattr(_unpickler, "_FIRST_READ", 0)
+
+
+def _agree_from_file(data: bytes, policy: Any = "default", limits: Limits | None = None) -> None:
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(b"x" + data + b"tail")
+        outcomes = []
+        for load in (picklefence.load, lambda f, **kw: picklefence.Unpickler(f, **kw).load()):
+            f.seek(1)
+            outcome = _outcome(lambda load=load: load(f, policy=policy, limits=limits))  # type: ignore[misc]
+            outcomes.append((outcome, f.tell() if outcome[0] == "value" else None))
+        (fast, fast_at), (strict, strict_at) = outcomes
+        assert fast_at == strict_at
+        if fast[0] == strict[0] == "value":
+            assert fast[1][0] == strict[1][0] or fast[1][1] == strict[1][1]
+        else:
+            assert fast == strict
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_table_agrees_from_a_mapped_file(case: Any, mapped: None) -> None:
+    _agree_from_file(case.data, case.policy, case.limits)
+
+
+@given(values, st.integers(0, pickle.HIGHEST_PROTOCOL))
+def test_stdlib_values_agree_from_a_mapped_file(obj: object, protocol: int) -> None:
+    from picklefence import _unpickler
+
+    first_read, _unpickler._FIRST_READ = _unpickler._FIRST_READ, 0  # (a fixture is not reset between examples)
+    try:
+        _agree_from_file(pickle.dumps(obj, protocol), "stdlib")
+    finally:
+        _unpickler._FIRST_READ = first_read
+
+
+@given(mutated_objects())
+def test_mutated_object_pickles_agree_from_a_mapped_file(data: bytes) -> None:
+    from picklefence import _unpickler
+
+    first_read, _unpickler._FIRST_READ = _unpickler._FIRST_READ, 0
+    try:
+        _agree_from_file(data, "stdlib", Limits(max_string_bytes=1 << 20, max_memo_index=1 << 20))
+    finally:
+        _unpickler._FIRST_READ = first_read

@@ -58,8 +58,15 @@ enum opcode {
  * signed 4-byte, 4-byte or 8-byte prefix. */
 enum { A_LINE = -1, A_LEN1 = -2, A_LEN4S = -3, A_LEN4 = -4, A_LEN8 = -5 };
 /* Flags: the verifier runs the opcode; it pops to the topmost MARK first; it pushes a
- * MARK; its payload is a str / bytes / bytearray (handed over as a buffer when long). */
-enum { RUNS = 1, MARKED = 2, PUSHES_MARK = 4, IS_STR = 8, IS_BYTES = 16, IS_BYTEARRAY = 32 };
+ * MARK; its payload is a str / bytes / bytearray (handed over as a buffer when long);
+ * it only pushes one item after a fixed-width argument (walked in a few instructions:
+ * most of a pickle's opcodes are these). */
+enum { RUNS = 1, MARKED = 2, PUSHES_MARK = 4, IS_STR = 8, IS_BYTES = 16, IS_BYTEARRAY = 32, PLAIN = 64 };
+
+/* What a stack or memo slot holds: a list, dict or set this pickle built (item opcodes
+ * on it run natively), the global `_codecs.encode`, the text "latin1", a memo slot
+ * whose object a fused encode changed (reading it declines), or anything else. */
+enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3, T_ENCODE = 4, T_LATIN1 = 5, T_SPENT = 6 };
 
 typedef struct {
     const char *name;
@@ -67,6 +74,7 @@ typedef struct {
     unsigned char pop;    /* stack items it pops (below the MARK, for MARKED ones) */
     unsigned char push;   /* stack items it pushes */
     unsigned char flags;
+    unsigned char tag;    /* the T_* a PLAIN opcode pushes */
 } OpInfo;
 
 /* Checked against pickletools.opcodes by tests/test_fast_path.py. */
@@ -78,11 +86,11 @@ static const OpInfo OPS[256] = {
     [DUP] = {"DUP", 0, 1, 2, RUNS},
     [FLOAT] = {"FLOAT", A_LINE, 0, 1, 0},
     [INT] = {"INT", A_LINE, 0, 1, 0},
-    [BININT] = {"BININT", 4, 0, 1, RUNS},
-    [BININT1] = {"BININT1", 1, 0, 1, RUNS},
+    [BININT] = {"BININT", 4, 0, 1, RUNS | PLAIN, T_OTHER},
+    [BININT1] = {"BININT1", 1, 0, 1, RUNS | PLAIN, T_OTHER},
     [LONG] = {"LONG", A_LINE, 0, 1, 0},
-    [BININT2] = {"BININT2", 2, 0, 1, RUNS},
-    [NONE] = {"NONE", 0, 0, 1, RUNS},
+    [BININT2] = {"BININT2", 2, 0, 1, RUNS | PLAIN, T_OTHER},
+    [NONE] = {"NONE", 0, 0, 1, RUNS | PLAIN, T_OTHER},
     [PERSID] = {"PERSID", A_LINE, 0, 1, 0},
     [BINPERSID] = {"BINPERSID", 0, 1, 1, 0},
     [REDUCE] = {"REDUCE", 0, 2, 1, RUNS},
@@ -95,23 +103,23 @@ static const OpInfo OPS[256] = {
     [BUILD] = {"BUILD", 0, 2, 1, RUNS},
     [GLOBAL] = {"GLOBAL", A_LINE, 0, 1, RUNS},
     [DICT] = {"DICT", 0, 0, 1, RUNS | MARKED},
-    [EMPTY_DICT] = {"EMPTY_DICT", 0, 0, 1, RUNS},
+    [EMPTY_DICT] = {"EMPTY_DICT", 0, 0, 1, RUNS | PLAIN, T_DICT},
     [APPENDS] = {"APPENDS", 0, 1, 1, RUNS | MARKED},
     [GET] = {"GET", A_LINE, 0, 1, 0},
     [BINGET] = {"BINGET", 1, 0, 1, RUNS},
     [INST] = {"INST", A_LINE, 0, 1, MARKED},
     [LONG_BINGET] = {"LONG_BINGET", 4, 0, 1, RUNS},
     [LIST] = {"LIST", 0, 0, 1, RUNS | MARKED},
-    [EMPTY_LIST] = {"EMPTY_LIST", 0, 0, 1, RUNS},
+    [EMPTY_LIST] = {"EMPTY_LIST", 0, 0, 1, RUNS | PLAIN, T_LIST},
     [OBJ] = {"OBJ", 0, 1, 1, MARKED},
     [PUT] = {"PUT", A_LINE, 0, 0, 0},
     [BINPUT] = {"BINPUT", 1, 0, 0, RUNS},
     [LONG_BINPUT] = {"LONG_BINPUT", 4, 0, 0, RUNS},
     [SETITEM] = {"SETITEM", 0, 3, 1, RUNS},
     [TUPLE] = {"TUPLE", 0, 0, 1, RUNS | MARKED},
-    [EMPTY_TUPLE] = {"EMPTY_TUPLE", 0, 0, 1, RUNS},
+    [EMPTY_TUPLE] = {"EMPTY_TUPLE", 0, 0, 1, RUNS | PLAIN, T_OTHER},
     [SETITEMS] = {"SETITEMS", 0, 1, 1, RUNS | MARKED},
-    [BINFLOAT] = {"BINFLOAT", 8, 0, 1, RUNS},
+    [BINFLOAT] = {"BINFLOAT", 8, 0, 1, RUNS | PLAIN, T_OTHER},
     [PROTO] = {"PROTO", 1, 0, 0, RUNS},
     [NEWOBJ] = {"NEWOBJ", 0, 2, 1, RUNS},
     [EXT1] = {"EXT1", 1, 0, 1, 0},
@@ -120,8 +128,8 @@ static const OpInfo OPS[256] = {
     [TUPLE1] = {"TUPLE1", 0, 1, 1, RUNS},
     [TUPLE2] = {"TUPLE2", 0, 2, 1, RUNS},
     [TUPLE3] = {"TUPLE3", 0, 3, 1, RUNS},
-    [NEWTRUE] = {"NEWTRUE", 0, 0, 1, RUNS},
-    [NEWFALSE] = {"NEWFALSE", 0, 0, 1, RUNS},
+    [NEWTRUE] = {"NEWTRUE", 0, 0, 1, RUNS | PLAIN, T_OTHER},
+    [NEWFALSE] = {"NEWFALSE", 0, 0, 1, RUNS | PLAIN, T_OTHER},
     [LONG1] = {"LONG1", A_LEN1, 0, 1, RUNS},
     [LONG4] = {"LONG4", A_LEN4S, 0, 1, RUNS},
     [BINBYTES] = {"BINBYTES", A_LEN4, 0, 1, RUNS | IS_BYTES},
@@ -129,7 +137,7 @@ static const OpInfo OPS[256] = {
     [SHORT_BINUNICODE] = {"SHORT_BINUNICODE", A_LEN1, 0, 1, RUNS | IS_STR},
     [BINUNICODE8] = {"BINUNICODE8", A_LEN8, 0, 1, RUNS | IS_STR},
     [BINBYTES8] = {"BINBYTES8", A_LEN8, 0, 1, RUNS | IS_BYTES},
-    [EMPTY_SET] = {"EMPTY_SET", 0, 0, 1, RUNS},
+    [EMPTY_SET] = {"EMPTY_SET", 0, 0, 1, RUNS | PLAIN, T_SET},
     [ADDITEMS] = {"ADDITEMS", 0, 1, 1, RUNS | MARKED},
     [FROZENSET] = {"FROZENSET", 0, 0, 1, RUNS | MARKED},
     [NEWOBJ_EX] = {"NEWOBJ_EX", 0, 3, 1, RUNS},
@@ -141,10 +149,6 @@ static const OpInfo OPS[256] = {
     [READONLY_BUFFER] = {"READONLY_BUFFER", 0, 1, 1, 0},
 };
 
-/* What a stack or memo slot holds: a list, dict or set this pickle built (item opcodes
- * on it run natively), the global `_codecs.encode`, the text "latin1", a memo slot
- * whose object a fused encode changed (reading it declines), or anything else. */
-enum { T_OTHER = 0, T_LIST = 1, T_DICT = 2, T_SET = 3, T_ENCODE = 4, T_LATIN1 = 5, T_SPENT = 6 };
 /* The compiled operations, by the code their BINPERSID carries (exported to Python). */
 enum { C_REDUCE = 1, C_BUILD, C_NEWOBJ, C_NEWOBJ_EX, C_APPEND, C_APPENDS, C_SETITEM, C_SETITEMS, C_ADDITEMS, C_LATIN1 };
 /* Arguments handed over as out-of-band buffers; P_LATIN1 is a str argument of
@@ -175,7 +179,7 @@ typedef struct {
 typedef enum { E_OTHER, E_ENCODE, E_TEXT, E_LATIN1, E_TUPLE2, E_PUT, E_REDUCE } Element;
 
 /* The next state after `e`; returns 1 when `e` completes the match (a REDUCE). */
-static int fusion_step(Fusion *f, Element e, Py_ssize_t slot, int text_long, Py_ssize_t text_buffer) {
+static inline int fusion_step(Fusion *f, Element e, Py_ssize_t slot, int text_long, Py_ssize_t text_buffer) {
     if (e == E_PUT) {
         if (f->state == F_NONE || f->put) {
             f->state = F_NONE;
@@ -215,6 +219,10 @@ static int fusion_step(Fusion *f, Element e, Py_ssize_t slot, int text_long, Py_
     return 0;
 }
 
+/* A stack item's tag: not a char type, whose stores the compiler must assume change
+ * every other field of the walk (that made the verifier several times slower). */
+typedef unsigned short Tag;
+
 /* An argument handed over as an out-of-band buffer. */
 typedef struct {
     Py_ssize_t pos, len;  /* where its bytes are in the input */
@@ -228,7 +236,7 @@ typedef struct {
     Py_ssize_t end;                       /* past STOP once reached, else -1 */
     int proto, globals;
     Py_ssize_t ncode;                     /* compiled operations */
-    unsigned char *tags;                  /* stack of tags */
+    Tag *tags;                            /* stack of tags */
     Py_ssize_t len, cap;
     Py_ssize_t *marks;                    /* stack lengths at each MARK */
     Py_ssize_t nmarks, marks_cap;
@@ -291,7 +299,8 @@ enum { W_NEXT = 0, W_STOP = 1, W_DECLINE = -1, W_NOMEM = -2 };
 /* The next k input bytes, consumed: copied to the program first when compiling, so
  * that they are parsed from the copy; NULL if fewer are left in the FRAME (or no memory:
  * *nomem is set). */
-static const unsigned char *take(Walk *w, Py_ssize_t k, int *nomem) {
+#define INLINE static inline __attribute__((always_inline))
+INLINE const unsigned char *take(Walk *w, Py_ssize_t k, int *nomem) {
     if (k < 0 || k > w->limit - w->pos) return NULL;
     const unsigned char *p = w->d + w->pos;
     w->pos += k;
@@ -332,11 +341,42 @@ static int compiled(Walk *w, Py_ssize_t start, int code) {
     return 0;
 }
 
-static Py_ssize_t level(Walk *w) { return w->len - (w->nmarks ? w->marks[w->nmarks - 1] : 0); }
+INLINE Py_ssize_t level(Walk *w) { return w->len - (w->nmarks ? w->marks[w->nmarks - 1] : 0); }
+
+/* Walk the PLAIN opcodes from w->pos on (at least one), in a loop of a few
+ * instructions each: most of a pickle's opcodes are these.  When compiling, a block of
+ * the input is copied first and the run parsed from the copy. */
+static int plain_run(Walk *w) {
+    Py_ssize_t avail = w->limit - w->pos, i = 0, len = w->len;
+    const unsigned char *q = w->d + w->pos;
+    if (w->compiling) {
+        if (avail > 512) avail = 512;
+        if (grow((void **)&w->out, &w->ocap, w->olen + avail, 1) < 0) return W_NOMEM;
+        memcpy(w->out + w->olen, q, (size_t)avail);
+        q = w->out + w->olen;
+    }
+    for (;;) {
+        if (len >= w->cap && grow((void **)&w->tags, &w->cap, len + 64, sizeof(Tag)) < 0) return W_NOMEM;
+        Tag *tags = w->tags;
+        Py_ssize_t room = w->cap;
+        while (i < avail && len < room) {
+            const OpInfo *info = &OPS[q[i]];
+            if (!(info->flags & PLAIN) || info->arg >= avail - i) goto done;
+            tags[len++] = info->tag;
+            i += 1 + info->arg;
+        }
+        if (i >= avail) break;
+    }
+done:
+    w->len = len;
+    w->pos += i;
+    if (w->compiling) w->olen += i;
+    return i ? W_NEXT : W_DECLINE;  /* (none: an argument runs past the FRAME or input) */
+}
 
 /* Walk the opcode at w->pos: verify it, update the stack and memo tags, and (when
  * compiling) append what it becomes to the program. */
-static int step(Walk *w) {
+INLINE int step(Walk *w) {
     int nomem = 0;
     const unsigned char *p;
     Py_ssize_t start = w->olen;  /* where this opcode starts in the program */
@@ -348,6 +388,7 @@ static int step(Walk *w) {
 #define TAKE(k) do { if (!(p = take(w, (k), &nomem))) return nomem ? W_NOMEM : W_DECLINE; } while (0)
 
     if (w->pos == w->frame_end) w->frame_end = -1, w->limit = w->n;  /* the frame is used up */
+    if (w->pos < w->limit && OPS[w->d[w->pos]].flags & PLAIN && w->fusion.state == F_NONE) return plain_run(w);
     Py_ssize_t at = w->pos;  /* where this opcode starts in the input */
     TAKE(1);
     unsigned char op = p[0];
@@ -355,14 +396,11 @@ static int step(Walk *w) {
     if (!(info->flags & RUNS)) return W_DECLINE;  /* text opcodes, INST/OBJ, extension codes, persistent ids, buffers */
 
     /* the argument */
-    switch (info->arg) {
-    case 0:
-        break;
-    case 1: case 2: case 4: case 8:
+    /* (if, not switch: an indirect jump per opcode more made the verifier much slower) */
+    if (info->arg > 0) {
         TAKE(info->arg);
         v = u_le(p, info->arg);
-        break;
-    case A_LINE:  /* GLOBAL: module and name lines; the copy must hold exactly them */
+    } else if (info->arg == A_LINE) {  /* GLOBAL: module and name lines; the copy must hold exactly them */
         for (int line = 0; line < 2; line++) {
             const unsigned char *nl = memchr(w->d + w->pos, '\n', (size_t)(w->limit - w->pos));
             if (!nl) return W_DECLINE;
@@ -370,8 +408,7 @@ static int step(Walk *w) {
             TAKE(k);
             if (memchr(p, '\n', (size_t)k) != p + k - 1) return W_DECLINE;
         }
-        break;
-    default: {  /* a payload after its length */
+    } else if (info->arg < 0) {  /* a payload after its length */
         int width = info->arg == A_LEN1 ? 1 : info->arg == A_LEN8 ? 8 : 4;
         TAKE(width);
         if (info->arg == A_LEN4S && (p[3] & 0x80)) return W_DECLINE;  /* a negative length */
@@ -390,8 +427,6 @@ static int step(Walk *w) {
             TAKE(v);
         }
         if (info->flags & IS_STR) element = v == 6 && !text_long && !memcmp(p, "latin1", 6) ? E_LATIN1 : E_TEXT;
-        break;
-    }
     }
 
     /* the stack effect, from the table */
@@ -505,7 +540,7 @@ static int step(Walk *w) {
     if (element == E_LATIN1 && OPS[op].flags & IS_STR) tag = T_LATIN1;
     if (element == E_ENCODE) tag = T_ENCODE;
 
-    if (fusion_step(&w->fusion, element, slot, text_long, buffer)) {  /* _codecs.encode(text, "latin1") */
+    if ((element != E_OTHER || w->fusion.state != F_NONE) && fusion_step(&w->fusion, element, slot, text_long, buffer)) {  /* _codecs.encode(text, "latin1") */
         Fusion *f = &w->fusion;
         if (compiled(w, start, C_LATIN1) < 0) return W_NOMEM;
         if (f->text_long) {
@@ -518,7 +553,7 @@ static int step(Walk *w) {
     }
 
     for (int i = 0; i < info->push; i++) {
-        if (w->len >= w->cap && grow((void **)&w->tags, &w->cap, w->len + 1, 1) < 0) return W_NOMEM;
+        if (w->len >= w->cap && grow((void **)&w->tags, &w->cap, w->len + 1, sizeof(Tag)) < 0) return W_NOMEM;
         w->tags[w->len++] = tag;
     }
     return W_NEXT;
