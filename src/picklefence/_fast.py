@@ -11,9 +11,12 @@ Python, where ``persistent_load`` runs the strict engine's own handler for that 
 on the same operands; the C unpickler's ``find_class`` is the strict engine's lookup.
 So every global, call, state and item change is judged by the strict engine, in
 stream order, with its provenance and limits; C only builds strings, numbers,
-containers and the memo.  Text and bytes of 32 bytes and more reach it as out-of-band
-buffers, made from the input as it asks for them, so the compiled program holds little
-besides opcodes.  Any error makes the fast path decline, and the strict
+containers and the memo.  The program is compiled as the C unpickler reads it, one
+64 KiB FRAME at a time (a refusal early in a large pickle compiles little of it), and
+text and bytes of 32 bytes and more reach it as out-of-band buffers, made from the input
+as it asks for them, so the program holds little besides opcodes; the input may be a
+mapped file.  Plain data (no global, nothing to call) in ``bytes`` goes to
+``_pickle.loads`` itself.  Any error makes the fast path decline, and the strict
 engine then gives the canonical result or error with its offset (an allowed call may
 so run twice).  The C reader only ever gets bytes, never a file (cpython gh-154848).
 """
