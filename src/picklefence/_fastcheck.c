@@ -59,9 +59,10 @@ enum opcode {
 enum { A_LINE = -1, A_LEN1 = -2, A_LEN4S = -3, A_LEN4 = -4, A_LEN8 = -5 };
 /* Flags: the verifier runs the opcode; it pops to the topmost MARK first; it pushes a
  * MARK; its payload is a str / bytes / bytearray (handed over as a buffer when long);
- * it only pushes one item after a fixed-width argument (walked in a few instructions:
- * most of a pickle's opcodes are these). */
-enum { RUNS = 1, MARKED = 2, PUSHES_MARK = 4, IS_STR = 8, IS_BYTES = 16, IS_BYTEARRAY = 32, PLAIN = 64 };
+ * it only pushes one item after a fixed-width argument, or a short str / bytes after a
+ * 1- or 4-byte length; it memoizes the top of the stack (these are walked in a few
+ * instructions each: most of a pickle's opcodes are these). */
+enum { RUNS = 1, MARKED = 2, PUSHES_MARK = 4, IS_STR = 8, IS_BYTES = 16, IS_BYTEARRAY = 32, PLAIN = 64, SHORT = 128, MEMO = 256 };
 
 /* What a stack or memo slot holds: a list, dict or set this pickle built (item opcodes
  * on it run natively), the global `_codecs.encode`, the text "latin1", a memo slot
@@ -73,7 +74,7 @@ typedef struct {
     signed char arg;      /* bytes of the argument, or A_* */
     unsigned char pop;    /* stack items it pops (below the MARK, for MARKED ones) */
     unsigned char push;   /* stack items it pushes */
-    unsigned char flags;
+    unsigned short flags;
     unsigned char tag;    /* the T_* a PLAIN opcode pushes */
 } OpInfo;
 
@@ -98,7 +99,7 @@ static const OpInfo OPS[256] = {
     [BINSTRING] = {"BINSTRING", A_LEN4S, 0, 1, 0},
     [SHORT_BINSTRING] = {"SHORT_BINSTRING", A_LEN1, 0, 1, 0},
     [UNICODE] = {"UNICODE", A_LINE, 0, 1, 0},
-    [BINUNICODE] = {"BINUNICODE", A_LEN4, 0, 1, RUNS | IS_STR},
+    [BINUNICODE] = {"BINUNICODE", A_LEN4, 0, 1, RUNS | IS_STR | SHORT},
     [APPEND] = {"APPEND", 0, 2, 1, RUNS},
     [BUILD] = {"BUILD", 0, 2, 1, RUNS},
     [GLOBAL] = {"GLOBAL", A_LINE, 0, 1, RUNS},
@@ -113,8 +114,8 @@ static const OpInfo OPS[256] = {
     [EMPTY_LIST] = {"EMPTY_LIST", 0, 0, 1, RUNS | PLAIN, T_LIST},
     [OBJ] = {"OBJ", 0, 1, 1, MARKED},
     [PUT] = {"PUT", A_LINE, 0, 0, 0},
-    [BINPUT] = {"BINPUT", 1, 0, 0, RUNS},
-    [LONG_BINPUT] = {"LONG_BINPUT", 4, 0, 0, RUNS},
+    [BINPUT] = {"BINPUT", 1, 0, 0, RUNS | MEMO},
+    [LONG_BINPUT] = {"LONG_BINPUT", 4, 0, 0, RUNS | MEMO},
     [SETITEM] = {"SETITEM", 0, 3, 1, RUNS},
     [TUPLE] = {"TUPLE", 0, 0, 1, RUNS | MARKED},
     [EMPTY_TUPLE] = {"EMPTY_TUPLE", 0, 0, 1, RUNS | PLAIN, T_OTHER},
@@ -132,9 +133,9 @@ static const OpInfo OPS[256] = {
     [NEWFALSE] = {"NEWFALSE", 0, 0, 1, RUNS | PLAIN, T_OTHER},
     [LONG1] = {"LONG1", A_LEN1, 0, 1, RUNS},
     [LONG4] = {"LONG4", A_LEN4S, 0, 1, RUNS},
-    [BINBYTES] = {"BINBYTES", A_LEN4, 0, 1, RUNS | IS_BYTES},
-    [SHORT_BINBYTES] = {"SHORT_BINBYTES", A_LEN1, 0, 1, RUNS | IS_BYTES},
-    [SHORT_BINUNICODE] = {"SHORT_BINUNICODE", A_LEN1, 0, 1, RUNS | IS_STR},
+    [BINBYTES] = {"BINBYTES", A_LEN4, 0, 1, RUNS | IS_BYTES | SHORT},
+    [SHORT_BINBYTES] = {"SHORT_BINBYTES", A_LEN1, 0, 1, RUNS | IS_BYTES | SHORT},
+    [SHORT_BINUNICODE] = {"SHORT_BINUNICODE", A_LEN1, 0, 1, RUNS | IS_STR | SHORT},
     [BINUNICODE8] = {"BINUNICODE8", A_LEN8, 0, 1, RUNS | IS_STR},
     [BINBYTES8] = {"BINBYTES8", A_LEN8, 0, 1, RUNS | IS_BYTES},
     [EMPTY_SET] = {"EMPTY_SET", 0, 0, 1, RUNS | PLAIN, T_SET},
@@ -142,7 +143,7 @@ static const OpInfo OPS[256] = {
     [FROZENSET] = {"FROZENSET", 0, 0, 1, RUNS | MARKED},
     [NEWOBJ_EX] = {"NEWOBJ_EX", 0, 3, 1, RUNS},
     [STACK_GLOBAL] = {"STACK_GLOBAL", 0, 2, 1, RUNS},
-    [MEMOIZE] = {"MEMOIZE", 0, 1, 1, RUNS},
+    [MEMOIZE] = {"MEMOIZE", 0, 1, 1, RUNS | MEMO},
     [FRAME] = {"FRAME", 8, 0, 0, RUNS},
     [BYTEARRAY8] = {"BYTEARRAY8", A_LEN8, 0, 1, RUNS | IS_BYTEARRAY},
     [NEXT_BUFFER] = {"NEXT_BUFFER", 0, 0, 1, 0},
@@ -343,9 +344,12 @@ static int compiled(Walk *w, Py_ssize_t start, int code) {
 
 INLINE Py_ssize_t level(Walk *w) { return w->len - (w->nmarks ? w->marks[w->nmarks - 1] : 0); }
 
-/* Walk the PLAIN opcodes from w->pos on (at least one), in a loop of a few
- * instructions each: most of a pickle's opcodes are these.  When compiling, a block of
- * the input is copied first and the run parsed from the copy. */
+/* Walk the PLAIN and SHORT opcodes from w->pos on, in a loop of a few instructions
+ * each: most of a pickle's opcodes are these.  When compiling, a block of the input is
+ * copied first and the run parsed from the copy.  W_NONE: the opcode at w->pos is for
+ * step itself (e.g. a str long enough to be handed over, or an argument past the
+ * FRAME). */
+enum { W_NONE = -3 };
 static int plain_run(Walk *w) {
     Py_ssize_t avail = w->limit - w->pos, i = 0, len = w->len;
     const unsigned char *q = w->d + w->pos;
@@ -355,15 +359,39 @@ static int plain_run(Walk *w) {
         memcpy(w->out + w->olen, q, (size_t)avail);
         q = w->out + w->olen;
     }
+    Py_ssize_t longest = w->max_string < PAYLOAD_MIN - 1 ? w->max_string : PAYLOAD_MIN - 1;
+    Py_ssize_t base = w->nmarks ? w->marks[w->nmarks - 1] : 0;  /* (no MARK in a run) */
     for (;;) {
         if (len >= w->cap && grow((void **)&w->tags, &w->cap, len + 64, sizeof(Tag)) < 0) return W_NOMEM;
         Tag *tags = w->tags;
         Py_ssize_t room = w->cap;
         while (i < avail && len < room) {
             const OpInfo *info = &OPS[q[i]];
-            if (!(info->flags & PLAIN) || info->arg >= avail - i) goto done;
-            tags[len++] = info->tag;
-            i += 1 + info->arg;
+            if (info->flags & PLAIN) {
+                if (info->arg >= avail - i) goto done;
+                tags[len++] = info->tag;
+                i += 1 + info->arg;
+            } else if (info->flags & SHORT) {
+                int width = info->arg == A_LEN1 ? 1 : 4;
+                if (width + 1 > avail - i) goto done;
+                Py_ssize_t v = width == 1 ? q[i + 1] : u_le(q + i + 1, 4);
+                if (v < 0 || v > longest || 1 + width + v > avail - i) goto done;
+                const unsigned char *text = q + i + 1 + width;
+                tags[len++] = info->flags & IS_STR && v == 6 && !memcmp(text, "latin1", 6) ? T_LATIN1 : T_OTHER;
+                i += 1 + width + v;
+            } else if (info->flags & MEMO) {  /* (refusals and growing the memo: step) */
+                if (info->arg >= avail - i || len <= base) goto done;
+                Py_ssize_t v = info->arg ? u_le(q + i + 1, info->arg) : w->memo_count;
+                if (v < 0 || v > w->max_index || v >= w->memo_cap) goto done;
+                if (!w->memo[v]) {
+                    if (w->memo_count >= w->max_entries) goto done;
+                    w->memo_count++;
+                }
+                w->memo[v] = (unsigned char)(tags[len - 1] + 1);
+                i += 1 + info->arg;
+            } else {
+                goto done;
+            }
         }
         if (i >= avail) break;
     }
@@ -371,7 +399,7 @@ done:
     w->len = len;
     w->pos += i;
     if (w->compiling) w->olen += i;
-    return i ? W_NEXT : W_DECLINE;  /* (none: an argument runs past the FRAME or input) */
+    return i ? W_NEXT : W_NONE;
 }
 
 /* Walk the opcode at w->pos: verify it, update the stack and memo tags, and (when
@@ -388,7 +416,10 @@ INLINE int step(Walk *w) {
 #define TAKE(k) do { if (!(p = take(w, (k), &nomem))) return nomem ? W_NOMEM : W_DECLINE; } while (0)
 
     if (w->pos == w->frame_end) w->frame_end = -1, w->limit = w->n;  /* the frame is used up */
-    if (w->pos < w->limit && OPS[w->d[w->pos]].flags & PLAIN && w->fusion.state == F_NONE) return plain_run(w);
+    if (w->pos < w->limit && OPS[w->d[w->pos]].flags & (PLAIN | SHORT | MEMO) && w->fusion.state == F_NONE) {
+        int r = plain_run(w);
+        if (r != W_NONE) return r;
+    }
     Py_ssize_t at = w->pos;  /* where this opcode starts in the input */
     TAKE(1);
     unsigned char op = p[0];
