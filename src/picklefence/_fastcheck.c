@@ -28,10 +28,11 @@
  * and what the C unpickler runs is what was verified (an argument handed over as a
  * buffer is data, whatever its bytes are by then).
  *
- * Working memory: one byte per stack item and per memo slot (both fewer than the input's
- * bytes), 8 bytes per open MARK (at most max_mark_depth), one FRAME of the program (CHUNK
- * bytes, or one opcode longer) and 24 bytes per buffer in it.  A refusal in the first
- * FRAME costs no more than that.
+ * Working memory: two bytes per stack item and one per memo slot (both fewer than the
+ * input's bytes), 8 bytes per open MARK (at most max_mark_depth), one FRAME of the
+ * program (CHUNK bytes and up to 512 more, or one opcode longer) and 24 bytes per buffer
+ * in it: at most 3 times the input and 64 KiB.  A refusal in the first FRAME costs no
+ * more than that.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
