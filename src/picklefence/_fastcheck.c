@@ -31,8 +31,8 @@
  * Working memory: two bytes per stack item and one per memo slot (both fewer than the
  * input's bytes), 8 bytes per open MARK (at most max_mark_depth), one FRAME of the
  * program (CHUNK bytes and up to 512 more, or one opcode longer) and 24 bytes per buffer
- * in it, arrays that double as they grow: at most 6 times the input and 64 KiB.  A refusal in the first FRAME costs no
- * more than that.
+ * in it, in arrays that double as they grow: at most 6 times the input, the MARKs and
+ * 64 KiB.  A refusal in the first FRAME costs no more than that.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
