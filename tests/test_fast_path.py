@@ -309,7 +309,7 @@ def test_protocol_2_bytes_load_through_the_fused_encode(size: int, monkeypatch: 
         fused.append(type(engine.stack[1][0]))
         _fast._encode_latin1(engine)
 
-    monkeypatch.setitem(_fast._HANDLERS, 10, spy)
+    monkeypatch.setitem(_fast._HANDLERS, _fastcheck.C_LATIN1, spy)
     result = try_loads(data, DEFAULT, LIMITS)
     assert result == obj and all(type(b) is bytes for b in result)
     # text of 32 bytes and more is never made (b"" is pickled as bytes())
@@ -418,3 +418,129 @@ def test_one_wrong_byte_anywhere_in_long_text_declines(at: int, bad: bytes) -> N
     raw = bytearray(_ALL_LATIN1.encode() * 22)[:8192]  # valid UTF-8 of latin-1 text, 16-byte blocks and a tail
     raw[at : at + 1] = bad
     _decodes_as_pickle_does(bytes(raw))
+
+
+# -- the verifier's structure -----------------------------------------------------------
+
+
+def test_the_opcode_table_matches_pickletools() -> None:
+    import pickletools
+
+    ours = {code: row for code, *row in _fastcheck.OPCODES}
+    assert sorted(ours) == sorted(ord(op.code.encode("latin-1")) for op in pickletools.opcodes)
+    for op in pickletools.opcodes:
+        name, arg, pops, pushes, flags = ours[ord(op.code.encode("latin-1"))]
+        before = [s for s in op.stack_before if s is not pickletools.stackslice]
+        marks = sum(s is pickletools.markobject for s in before)
+        assert name == op.name
+        assert arg == (op.arg.n if op.arg is not None else 0), name
+        assert bool(flags & _fastcheck.MARKED) == (marks == 1), name
+        assert pops == len(before) - marks, name
+        if flags & _fastcheck.PUSHES_MARK:
+            assert op.stack_after == [pickletools.markobject]
+        else:
+            assert pushes == len(op.stack_after), name
+
+
+def test_the_verifier_runs_no_opcode_that_decides_or_reads_text() -> None:
+    runs = {name for _, name, _, _, _, flags in _fastcheck.OPCODES if flags & _fastcheck.RUNS}
+    never = {"INST", "OBJ", "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID", "NEXT_BUFFER", "READONLY_BUFFER"}
+    text = {"INT", "LONG", "FLOAT", "STRING", "UNICODE", "GET", "PUT", "BINSTRING", "SHORT_BINSTRING"}
+    assert not runs & (never | text)
+
+
+def test_the_handlers_cover_every_compiled_operation() -> None:
+    codes = {getattr(_fastcheck, name) for name in dir(_fastcheck) if name.startswith("C_")}
+    assert set(_fast._HANDLERS) == codes
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_a_large_program_is_compiled_in_frames_as_it_is_read(protocol: int) -> None:
+    obj = [collections.OrderedDict(a=i) for i in range(20_000)]
+    data = pickle.dumps(obj, protocol)
+    program = _fastcheck.Program(data, 1 << 32, 1 << 30, 1 << 10, 1 << 30)
+    sizes = []
+    while program.end < 0:
+        assert program.read(1) == b"\x95"
+        size = int.from_bytes(program.read(8), "little")
+        assert size <= _fastcheck.CHUNK + 512 + 64  # (a FRAME ends after the opcodes walked past CHUNK)
+        sizes.append(len(program.read(size)))
+    assert program.end == len(data) and len(sizes) > 4
+    assert try_loads(data, picklefence.Policy.named("stdlib"), LIMITS) == obj
+
+
+def test_a_memo_index_past_the_input_declines() -> None:
+    # a 9-byte pickle made the C unpickler's memo table 2**24 slots (256 MB)
+    assert try_loads(b"\x80\x02K\x01r\xff\xff\xff\x00.", DEFAULT, LIMITS) is MISS
+    assert try_loads(b"\x80\x02K\x01q\x07.", DEFAULT, LIMITS) is MISS  # 7 bytes: slots 0-6
+    assert try_loads(b"\x80\x02K\x01q\x06.", DEFAULT, LIMITS) == 1
+    assert picklefence.loads(b"\x80\x02K\x01r\xff\xff\xff\x00.") == 1
+
+
+def test_a_program_never_hands_over_bytes_it_did_not_verify() -> None:
+    """A mapped file may change under the load: each FRAME is verified as compiled,
+    from its own copy of the input."""
+    data = bytearray(pickle.dumps(list(range(100_000)), 4))
+    program = _fastcheck.Program(data, 1 << 32, 1 << 30, 1 << 10, 1 << 30)
+    assert program.read(1) == b"\x95"
+    program.read(int.from_bytes(program.read(8), "little"))
+    data[4 * _fastcheck.CHUNK :] = b"R" * (len(data) - 4 * _fastcheck.CHUNK)  # REDUCEs with nothing to call
+    with pytest.raises(ValueError, match="not the pickle that was verified"):
+        while program.end < 0:
+            program.read(int.from_bytes(program.read(8)[:8], "little") if program.read(1) else 0)
+
+
+# -- the mapped file path: load(f) agrees with the strict engine, and leaves f after STOP
+
+
+@pytest.fixture
+def mapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every regular file is mapped (not first read in part)."""
+    from picklefence import _unpickler
+
+    monkeypatch.setattr(_unpickler, "_FIRST_READ", 0)
+
+
+def _agree_from_file(data: bytes, policy: Any = "default", limits: Limits | None = None) -> None:
+    import tempfile
+
+    with tempfile.TemporaryFile() as f:
+        f.write(b"x" + data + b"tail")
+        outcomes = []
+        for load in (picklefence.load, lambda f, **kw: picklefence.Unpickler(f, **kw).load()):
+            f.seek(1)
+            outcome = _outcome(lambda load=load: load(f, policy=policy, limits=limits))  # type: ignore[misc]
+            outcomes.append((outcome, f.tell() if outcome[0] == "value" else None))
+        (fast, fast_at), (strict, strict_at) = outcomes
+        assert fast_at == strict_at
+        if fast[0] == strict[0] == "value":
+            assert fast[1][0] == strict[1][0] or fast[1][1] == strict[1][1]
+        else:
+            assert fast == strict
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_table_agrees_from_a_mapped_file(case: Any, mapped: None) -> None:
+    _agree_from_file(case.data, case.policy, case.limits)
+
+
+@given(values, st.integers(0, pickle.HIGHEST_PROTOCOL))
+def test_stdlib_values_agree_from_a_mapped_file(obj: object, protocol: int) -> None:
+    from picklefence import _unpickler
+
+    first_read, _unpickler._FIRST_READ = _unpickler._FIRST_READ, 0  # (a fixture is not reset between examples)
+    try:
+        _agree_from_file(pickle.dumps(obj, protocol), "stdlib")
+    finally:
+        _unpickler._FIRST_READ = first_read
+
+
+@given(mutated_objects())
+def test_mutated_object_pickles_agree_from_a_mapped_file(data: bytes) -> None:
+    from picklefence import _unpickler
+
+    first_read, _unpickler._FIRST_READ = _unpickler._FIRST_READ, 0
+    try:
+        _agree_from_file(data, "stdlib", Limits(max_string_bytes=1 << 20, max_memo_index=1 << 20))
+    finally:
+        _unpickler._FIRST_READ = first_read

@@ -11,9 +11,12 @@ Python, where ``persistent_load`` runs the strict engine's own handler for that 
 on the same operands; the C unpickler's ``find_class`` is the strict engine's lookup.
 So every global, call, state and item change is judged by the strict engine, in
 stream order, with its provenance and limits; C only builds strings, numbers,
-containers and the memo.  Text and bytes of 32 bytes and more reach it as out-of-band
-buffers, made from the input as it asks for them, so the compiled program holds little
-besides opcodes.  Any error makes the fast path decline, and the strict
+containers and the memo.  The program is compiled as the C unpickler reads it, one
+64 KiB FRAME at a time (a refusal early in a large pickle compiles little of it), and
+text and bytes of 32 bytes and more reach it as out-of-band buffers, made from the input
+as it asks for them, so the program holds little besides opcodes; the input may be a
+mapped file.  Plain data (no global, nothing to call) in ``bytes`` goes to
+``_pickle.loads`` itself.  Any error makes the fast path decline, and the strict
 engine then gives the canonical result or error with its offset (an allowed call may
 so run twice).  The C reader only ever gets bytes, never a file (cpython gh-154848).
 """
@@ -22,9 +25,8 @@ from __future__ import annotations
 
 import _codecs
 import _pickle
-import io
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ._engine import Engine, real_global
@@ -33,11 +35,11 @@ from ._rules import CallInfo, Rule, Signature
 from .limits import Limits
 from .policy import Policy
 
-_Verify = Callable[[bytes, int, int, int, int], tuple[int, int, bytes | None, Iterator[Any] | None]]
+_Verify = Callable[[Any, int, int, int, int], tuple[int, int, bool]]
 try:
-    from ._fastcheck import verify as _verify
+    from . import _fastcheck
 
-    verify: _Verify | None = _verify
+    verify: _Verify | None = _fastcheck.verify
 except ImportError:  # built without a C compiler: the strict engine does everything
     verify = None
 
@@ -98,19 +100,24 @@ def _any_text_latin1(sig: Signature) -> bool:
 
 
 # The strict engine's handlers, by the code the verifier gives each compiled opcode.
-_HANDLERS: dict[int, Callable[[Engine], None]] = {
-    1: Engine.op_REDUCE,
-    2: Engine.op_BUILD,
-    3: Engine.op_NEWOBJ,
-    4: Engine.op_NEWOBJ_EX,
-    5: Engine.op_APPEND,
-    6: Engine.op_APPENDS,
-    7: Engine.op_SETITEM,
-    8: Engine.op_SETITEMS,
-    9: Engine.op_ADDITEMS,
-    10: _encode_latin1,
-}
-_MARKED = frozenset({6, 8, 9})  # (target, items): the handler pops the items as a MARK's
+_HANDLERS: dict[int, Callable[[Engine], None]] = {}
+_MARKED: frozenset[int] = frozenset()  # (target, items): the handler pops the items as a MARK's
+_NEWOBJ_EX = _SETITEM = -1
+if verify is not None:
+    _HANDLERS = {
+        _fastcheck.C_REDUCE: Engine.op_REDUCE,
+        _fastcheck.C_BUILD: Engine.op_BUILD,
+        _fastcheck.C_NEWOBJ: Engine.op_NEWOBJ,
+        _fastcheck.C_NEWOBJ_EX: Engine.op_NEWOBJ_EX,
+        _fastcheck.C_APPEND: Engine.op_APPEND,
+        _fastcheck.C_APPENDS: Engine.op_APPENDS,
+        _fastcheck.C_SETITEM: Engine.op_SETITEM,
+        _fastcheck.C_SETITEMS: Engine.op_SETITEMS,
+        _fastcheck.C_ADDITEMS: Engine.op_ADDITEMS,
+        _fastcheck.C_LATIN1: _encode_latin1,
+    }
+    _MARKED = frozenset({_fastcheck.C_APPENDS, _fastcheck.C_SETITEMS, _fastcheck.C_ADDITEMS})
+    _NEWOBJ_EX, _SETITEM = _fastcheck.C_NEWOBJ_EX, _fastcheck.C_SETITEM
 
 
 class _Loader(_pickle.Unpickler):
@@ -126,9 +133,9 @@ class _Loader(_pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         engine = self.engine
         code = pid[-1]
-        if code == 4:  # NEWOBJ_EX: ((cls, args, kwargs), code)
+        if code == _NEWOBJ_EX:  # ((cls, args, kwargs), code)
             engine.stack = list(pid[0])
-        elif code == 7:  # SETITEM: (target, (key, value), code)
+        elif code == _SETITEM:  # (target, (key, value), code)
             engine.stack = [pid[0], *pid[1]]
         elif code in _MARKED:  # (target, [items], code)
             engine.metastack = [[pid[0]]]
@@ -140,7 +147,7 @@ class _Loader(_pickle.Unpickler):
 
 
 def try_loads_at(
-    data: bytes,
+    data: bytes | memoryview,
     policy: Policy,
     limits: Limits,
     fix_imports: bool = True,
@@ -153,14 +160,13 @@ def try_loads_at(
     step)."""
     if verify is None:
         return MISS, -1
-    end, proto, program, payloads = verify(
-        data, limits.max_memo_index, limits.max_memo_entries, limits.max_mark_depth, limits.max_string_bytes
-    )
+    settings = limits.max_memo_index, limits.max_memo_entries, limits.max_mark_depth, limits.max_string_bytes
+    end, proto, plain = verify(data, *settings)
     if end < 0 or end > limits.max_input_bytes:
         return MISS, -1
     try:
-        if program is None:
-            return pickle.loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors), end
+        if plain and type(data) is bytes:  # (a mapped file might change under the C unpickler)
+            return _pickle.loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors), end
         engine = Engine(
             _NO_INPUT,
             policy,
@@ -173,12 +179,13 @@ def try_loads_at(
         )
         engine.proto = proto
         engine.input_size = len(data)
-        loader = _Loader(
-            io.BytesIO(program), fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=payloads
-        )
+        program = _fastcheck.Program(data, *settings)
+        loader = _Loader(program, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=program)
         loader.engine = engine
         result = loader.load()
         del loader  # (its memo holds what the pickle memoized: check_values counts without it)
+        if program.end != end:  # a mapped file that changed: what it holds now is not what was verified
+            return MISS, end
         engine.validate()
         if engine.tokens:
             engine.stack = []

@@ -498,16 +498,27 @@ def dumps(
         slot = _reuse.slot = (pol, proto, fix_imports, *_judged_pickler(pol, protocol, fix_imports, None))
     sink, inner = slot[3], slot[4]
     _reuse.busy = True  # a __reduce__ that calls dumps gets its own pickler
+    data = b""
     try:
         _dump_judged(inner, obj, _default_judge(pol, proto))
-        return sink.take()
+        data = sink.take()
+        return data
     finally:
-        inner.clear_memo()  # neither keep the objects alive nor share them with the next dump
+        if not 0 < len(data) <= _REUSE_MAX:  # a large dump, or a failed one
+            # The C pickler keeps its memo table and (protocols 0-3) its output buffer
+            # at their largest size, and clear_memo() zeroes that whole table: every
+            # later small dump would pay for this large one.  A pickle of n bytes has
+            # at most n memo entries, so a small output never grew them.
+            _reuse.slot = None
+        else:
+            inner.clear_memo()  # neither keep the objects alive nor share them with the next dump
         sink.parts.clear()
         _reuse.busy = False
 
 
 _reuse = threading.local()
+#: Outputs longer than this retire the thread's reused pickler (see dumps).
+_REUSE_MAX = 64 << 10
 
 
 def _judged_pickler(

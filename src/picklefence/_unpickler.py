@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import mmap
 from collections.abc import Iterable
 from typing import Any
 
@@ -172,37 +174,49 @@ def load(
     if is_wrapped(_peek(file, 6)):
         return loads(file.read(), **options)
     if buffers is None:
-        result = _try_small_file(file, options)
+        result = _try_regular_file(file, options)
         if result is not MISS:
             return result
     return Unpickler(file, **options).load()
 
 
-#: Regular files with at most this much left are read into memory for the fast path
-#: (first a little, for files that hold many small pickles, then all of it); larger
-#: ones stream through the strict engine, so a load never holds two copies of them.
-_SMALL_FILE = 16 << 20
+#: A regular file's first bytes are read for the fast path (files may hold many small
+#: pickles); when its pickle is longer, the rest of the file is mapped instead.
 _FIRST_READ = 64 << 10
 
 
-def _try_small_file(file: Any, options: dict[str, Any]) -> Any:
-    """The fast path on the rest of a small regular file, leaving the file just after
-    STOP; :data:`MISS` (with the file where it was) when it does not apply."""
+def _try_regular_file(file: Any, options: dict[str, Any]) -> Any:
+    """The fast path on the rest of a regular file, leaving the file just after STOP;
+    :data:`MISS` (with the file where it was) when it does not apply."""
     size, tell = regular_file_size(file)
     if size is None or tell is None:
         return MISS
     start = tell()
     rest = size - start
-    if not 0 < rest <= _SMALL_FILE:
+    if rest <= 0:
         return MISS
-    settings = options["fix_imports"], options["encoding"], options["errors"]
-    for n in (_FIRST_READ, rest) if rest > _FIRST_READ else (rest,):
-        file.seek(start)
-        result, end = try_loads_at(file.read(n), options["policy"], options["limits"], *settings)
-        if result is not MISS:
-            file.seek(start + end)
-            return result
-        if end >= 0:  # verified, then declined: the strict engine decides
-            break
+    settings = options["policy"], options["limits"], options["fix_imports"], options["encoding"], options["errors"]
     file.seek(start)
-    return MISS
+    result, end = try_loads_at(file.read(min(rest, _FIRST_READ)), *settings)
+    if result is MISS and end < 0 and rest > _FIRST_READ:  # longer than that: map the rest
+        result, end = _try_mapped(file, start, size, settings)
+    file.seek(start + end if result is not MISS else start)
+    return result
+
+
+def _try_mapped(file: Any, start: int, size: int, settings: tuple[Any, ...]) -> tuple[Any, int]:
+    """The fast path over a read-only mapping of the file from ``start``: the C
+    unpickler reads the verifier's copy of the opcodes and the payloads straight from
+    the mapping, so no second copy of the file is held."""
+    offset = start - start % mmap.ALLOCATIONGRANULARITY
+    try:
+        mapping = mmap.mmap(file.fileno(), size - offset, access=mmap.ACCESS_READ, offset=offset)
+    except (OSError, ValueError, OverflowError):  # e.g. a file system that cannot map
+        return MISS, -1
+    view = memoryview(mapping)[start - offset :]
+    try:
+        return try_loads_at(view, *settings)
+    finally:
+        with contextlib.suppress(BufferError):  # (an export still alive: the mapping closes when it goes)
+            view.release()
+            mapping.close()

@@ -259,6 +259,16 @@ def _include(ref: str, base: Path | None, seen: tuple[str, ...]) -> Iterable[Rul
     return _from_file(path, _label=str(path), _seen=seen)
 
 
+@cache
+def _shipped_names() -> frozenset[str]:
+    return frozenset(Policy.shipped_names())
+
+
+# Shipped policies by name, as resolve_policy hands them out: a name costs one lookup
+# per load, no file-system call (a shipped name always means the shipped policy; a file
+# of the same name is named as a path, "./stdlib", or ends in ".toml").
+_NAMED: dict[str, Policy] = {}
+
 PolicyLike = Union[Policy, str, "os.PathLike[str]", Sequence[Union[Policy, str, "os.PathLike[str]"]], None]
 
 
@@ -271,10 +281,16 @@ def resolve_policy(policy: PolicyLike) -> Policy:
     if isinstance(policy, os.PathLike):
         return Policy.from_toml(policy)
     if isinstance(policy, str):
-        if _SHIPPED_NAME.fullmatch(policy) and not os.path.isfile(policy):
-            return _shipped(policy)
+        named = _NAMED.get(policy)
+        if named is not None:
+            return named
+        if policy in _shipped_names():
+            named = _NAMED[policy] = _shipped(policy)
+            return named
         if os.path.isfile(policy) or policy.endswith(".toml"):
             return Policy.from_toml(Path(policy))
+        if _SHIPPED_NAME.fullmatch(policy):
+            return _shipped(policy)  # says which names are shipped
         raise ValueError(f"{policy!r} is neither a shipped policy ({', '.join(Policy.shipped_names())}) nor a file")
     if isinstance(policy, Sequence):
         if not policy:
