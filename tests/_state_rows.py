@@ -96,15 +96,7 @@ def run_rows(module: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     pending = list(ids)
     results: dict[str, dict[str, Any]] = {}
     while pending:
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, module, *pending],
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            env=ENV,
-            cwd=ROOT,
-            check=False,
-        )
+        proc = _child(_CHILD, module, *pending)
         started = None
         for line in proc.stdout.splitlines():
             record = json.loads(line)
@@ -133,8 +125,13 @@ print("used", row.use(obj), flush=True)
 
 def run_control(module: str, ident: str) -> subprocess.CompletedProcess[str]:
     """Plain pickle on the row's bytes, then the ordinary use, in a child of its own."""
+    return _child(_CONTROL, module, ident)
+
+
+def _child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter with the test environment, its output captured."""
     return subprocess.run(
-        [sys.executable, "-c", _CONTROL, module, ident],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -142,6 +139,16 @@ def run_control(module: str, ident: str) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         check=False,
     )
+
+
+def assert_refused(row: Row, outcome: dict[str, Any]) -> None:
+    """The row's forged pickle was refused at load as the row says: by a policy refusal
+    naming the class and capability, or by the library's own check during the load."""
+    assert outcome["error"] == row.error, outcome["message"]
+    assert row.words in outcome["message"]
+    if row.error == "PolicyViolation":
+        assert outcome["name"] == row.name
+        assert outcome["capability"] == row.capability
 
 
 def check_control(module: str, row: Row) -> None:
