@@ -307,6 +307,119 @@ def array_index(obj: Any) -> str | None:
     return validator(data)
 
 
+# -- Arrow-backed arrays -------------------------------------------------------------------
+
+#: What pandas' Arrow-backed arrays may set when BUILT (``__setstate__`` updates the
+#: instance's ``__dict__`` with whatever it is given, methods included).
+_ARROW_ARRAY_STATE = frozenset({"_pa_array", "_data", "_dtype", "_cache"})
+
+
+def _pa() -> Any:
+    return sys.modules["pyarrow"]
+
+
+def _array_data_problem(data: object, dtype: Any = None) -> str | None:
+    """``pyarrow.lib._restore_array``'s argument, ``(type, length, null_count, offset,
+    buffers, children, dictionary)`` nested for children and dictionaries: Arrow's C++
+    ``MakeArray`` takes the buffer, child and dictionary counts on trust (a dictionary
+    type without a dictionary, or a list without its child, fails an ``ARROW_CHECK``
+    and aborts the process), so they must be the type's own before it is called."""
+    pa = _pa()
+    if type(data) is not tuple or len(data) != 7:
+        return "its array data is not a 7-tuple"
+    kind, length, null_count, offset, buffers, children, dictionary = data
+    if not isinstance(kind, pa.DataType) or isinstance(kind, pa.BaseExtensionType):
+        return f"its type is a {type(kind).__name__}"
+    if dtype is not None and not kind.equals(dtype):
+        return f"a child or dictionary is {kind}, where its parent's type says {dtype}"
+    if pa.types.is_binary_view(kind) or pa.types.is_string_view(kind):  # variadic buffers
+        return f"{kind} arrays are not supported"
+    if not all(type(v) is int for v in (length, null_count, offset)):
+        return "its length, null count and offset are not ints"
+    if length < 0 or offset < 0 or not -1 <= null_count <= length:
+        return f"length {length}, offset {offset}, null count {null_count}"
+    if type(buffers) is not list or len(buffers) != kind.num_buffers:
+        return f"{kind} takes {kind.num_buffers} buffers"
+    if not all(b is None or type(b) is pa.Buffer for b in buffers):
+        return "a buffer is not a pyarrow Buffer"
+    if type(children) is not list or len(children) != kind.num_fields:
+        return f"{kind} takes {kind.num_fields} children"
+    for i, child in enumerate(children):
+        problem = _array_data_problem(child, kind.field(i).type)
+        if problem is not None:
+            return problem
+    if pa.types.is_dictionary(kind) != (dictionary is not None):
+        return "a dictionary goes with a dictionary type, and only with one"
+    return None if dictionary is None else _array_data_problem(dictionary, kind.value_type)
+
+
+def pyarrow_restore_array(call: Call) -> bool:
+    """The array ``_restore_array`` will make: its structure (above), then Arrow's own
+    ``validate(full=True)`` on a candidate built from the same buffers, so that no
+    invalid array exists even during the load (pandas' own unpicklers and the other
+    validators compute on the arrays they hold)."""
+    if len(call.args) != 1 or call.kwargs or _array_data_problem(call.args[0]) is not None:
+        return False
+    return pyarrow_array(sys.modules["pyarrow.lib"]._restore_array(call.args[0])) is None
+
+
+def pyarrow_array(obj: Any) -> str | None:
+    """Arrow's compute kernels trust offsets, lengths, null counts and dictionary
+    indices; Arrow's full validation checks all of them."""
+    try:
+        obj.validate(full=True)
+    except _pa().ArrowException as exc:
+        return f"Arrow's validation refuses it: {exc}"
+    return None
+
+
+def arrow_array_state(call: Call) -> bool:
+    """``ArrowExtensionArray.__setstate__`` hands its array to ``pa.chunked_array``,
+    which converts anything else as Python data, and sets every key it is given."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    state = call.args[1]
+    if type(state) is not dict or not set(state) <= _ARROW_ARRAY_STATE:
+        return False
+    pa = _pa()
+    data = state.get("_data", state.get("_pa_array"))
+    return isinstance(data, pa.Array | pa.ChunkedArray) and type(state.get("_cache", {})) is dict
+
+
+def arrow_dtype(obj: Any) -> str | None:
+    state = vars(obj)
+    if set(state) != {"_storage", "pyarrow_dtype"}:
+        return _UNINITIALISED if not state else f"its attributes are {sorted(state)}"
+    if state["_storage"] != "pyarrow" or not isinstance(state["pyarrow_dtype"], _pa().DataType):
+        return "it is not a pyarrow storage dtype of a pyarrow type"
+    return None
+
+
+def arrow_extension_array(obj: Any) -> str | None:
+    """``ArrowExtensionArray`` and ``ArrowStringArray``: a chunked array Arrow's full
+    validation accepts, of the type the dtype says."""
+    pa = _pa()
+    state = vars(obj)
+    chunked, dtype = state.get("_pa_array"), state.get("_dtype")
+    if chunked is None or dtype is None:
+        return _UNINITIALISED
+    if type(chunked) is not pa.ChunkedArray:
+        return f"it holds a {type(chunked).__name__}, not a ChunkedArray"
+    if type(state.get("_cache")) is not dict or state["_cache"]:
+        return "its cache is not empty"
+    if isinstance(dtype, _pd().StringDtype):
+        if string_dtype(dtype) is not None or dtype.storage != "pyarrow":
+            return "its dtype is not a valid pyarrow-storage StringDtype"
+        if not (pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
+            return f"it holds {chunked.type}, not strings"
+    elif isinstance(dtype, _pd().ArrowDtype) and arrow_dtype(dtype) is None:
+        if not dtype.pyarrow_dtype.equals(chunked.type):
+            return f"its dtype says {dtype.pyarrow_dtype}, its array holds {chunked.type}"
+    else:
+        return f"its dtype {type(dtype).__name__} is not an Arrow dtype"
+    return pyarrow_array(chunked)
+
+
 # -- frames and their block managers ------------------------------------------------------
 
 
@@ -456,5 +569,12 @@ VALIDATORS: dict[str, Validator] = {
     "pandas_interval_dtype": interval_dtype,
     "pandas_string_dtype": string_dtype,
     "pandas_period_dtype": period_dtype,
+    "pandas_arrow_dtype": arrow_dtype,
+    "pandas_arrow_extension_array": arrow_extension_array,
+    "pyarrow_array": pyarrow_array,
 }
-CHECKS: dict[str, Check] = {"pandas_block_manager_state": block_manager_state}
+CHECKS: dict[str, Check] = {
+    "pandas_block_manager_state": block_manager_state,
+    "pandas_arrow_array_state": arrow_array_state,
+    "pyarrow_restore_array": pyarrow_restore_array,
+}
