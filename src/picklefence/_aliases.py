@@ -73,6 +73,7 @@ NAMES: Mapping[str, str] = MappingProxyType(
         "pandas.arrays:SparseArray": "pandas.core.arrays.sparse.array:SparseArray",
         "pandas.arrays:ArrowExtensionArray": "pandas.core.arrays.arrow.array:ArrowExtensionArray",
         "pandas:ArrowDtype": "pandas.core.dtypes.dtypes:ArrowDtype",
+        "pandas:DateOffset": "pandas._libs.tslibs.offsets:DateOffset",
     }
 )
 

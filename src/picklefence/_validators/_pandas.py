@@ -307,6 +307,113 @@ def array_index(obj: Any) -> str | None:
     return validator(data)
 
 
+# -- sparse arrays ------------------------------------------------------------------------
+
+_SPARSE_ARRAY_STATE = frozenset({"_sparse_index", "_sparse_values", "_dtype"})
+
+
+def sparse_index(obj: Any) -> str | None:
+    """``IntIndex`` and ``BlockIndex``: the sparse kernels (``sparse_add_int64`` and
+    friends, ``boundscheck(False)``) walk the values with these positions.  IntIndex's
+    constructor checks itself; BlockIndex's accepts a negative block length."""
+    numpy = _np()
+    sparse = sys.modules["pandas._libs.sparse"]
+    length, npoints = obj.length, obj.npoints
+    if not 0 <= npoints <= length:
+        return f"it has {npoints} points for a length of {length}"
+    if type(obj) is sparse.IntIndex:
+        indices = obj.indices
+        if indices.dtype != numpy.int32 or indices.shape != (npoints,):
+            return "its indices are not one int32 per point"
+        if npoints and (int(indices[0]) < 0 or int(indices[-1]) >= length or not numpy.all(indices[1:] > indices[:-1])):
+            return "its indices are not strictly increasing inside its length"
+        return None
+    starts, lengths = obj.blocs, obj.blengths
+    if starts.dtype != numpy.int32 or lengths.dtype != numpy.int32 or starts.shape != lengths.shape or starts.ndim != 1:
+        return "its block starts and lengths are not int32 arrays of one shape"
+    ends = starts.astype(numpy.int64) + lengths
+    if len(starts) and (int(lengths.min()) < 0 or int(starts[0]) < 0 or int(ends[-1]) > length or not numpy.all(starts[1:] >= ends[:-1])):
+        return "its blocks are not ordered, non-overlapping and inside its length"
+    if int(lengths.sum(dtype=numpy.int64)) != npoints:
+        return "its block lengths do not add up to its points"
+    return None
+
+
+def sparse_dtype(obj: Any) -> str | None:
+    state = vars(obj)
+    if set(state) != {"_dtype", "_fill_value"}:
+        return _UNINITIALISED if not state else f"its attributes are {sorted(state)}"
+    if type(state["_dtype"]) is not type(_np().dtype(state["_dtype"])) or state["_dtype"].kind not in "biufcmMO":
+        return f"its subtype {state['_dtype']!r} is not a plain numpy dtype"
+    if not sys.modules["pandas._libs.lib"].is_scalar(state["_fill_value"]):
+        return "its fill value is not a scalar"
+    return None
+
+
+def sparse_array_state(call: Call) -> bool:
+    """``SparseArray.__setstate__`` runs ``ndarray.__setstate__`` on a tuple state (the
+    pandas < 0.24 form, with none of numpy's state checks); pandas writes a dict."""
+    return len(call.args) == 2 and type(call.args[1]) is dict and set(call.args[1]) == _SPARSE_ARRAY_STATE
+
+
+def sparse_array(obj: Any) -> str | None:
+    """One value per point of the index, of the dtype's subtype."""
+    state = vars(obj)
+    if set(state) != _SPARSE_ARRAY_STATE:
+        return _UNINITIALISED
+    index, values, dtype = state["_sparse_index"], state["_sparse_values"], state["_dtype"]
+    sparse = sys.modules["pandas._libs.sparse"]
+    if type(index) not in (sparse.IntIndex, sparse.BlockIndex):
+        return f"its index is a {type(index).__name__}"
+    problem = sparse_index(index) or _ndarray(values, "its values", (1,))
+    if problem is not None:
+        return problem
+    if len(values) != index.npoints:
+        return f"it has {len(values)} values for {index.npoints} points"
+    if not isinstance(dtype, _pd().SparseDtype) or sparse_dtype(dtype) is not None or dtype.subtype != values.dtype:
+        return f"its dtype {dtype!r} is not a valid SparseDtype of its values' {values.dtype}"
+    return None
+
+
+# -- date offsets -------------------------------------------------------------------------
+
+#: ``DateOffset``'s keywords (pandas' ``_relativedelta_kwds``) and its own attributes:
+#: its ``__setstate__`` puts every key of the state into the instance's ``__dict__``.
+_DATE_OFFSET_STATE = frozenset(
+    {"_offset", "_use_relativedelta", "n", "normalize", "_cache", "offset"}
+    | {"years", "months", "weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"}
+    | {"year", "month", "day", "weekday", "hour", "minute", "second", "microsecond", "nanosecond"}
+)
+
+
+def date_offset_state(call: Call) -> bool:
+    """The keys ``DateOffset`` writes, of plain types (a key named after a method would
+    replace it on the instance)."""
+    if len(call.args) != 2 or type(call.args[1]) is not dict:
+        return False
+    state = call.args[1]
+    import datetime
+
+    relativedelta = sys.modules.get("dateutil.relativedelta")
+    offsets = (datetime.timedelta,) if relativedelta is None else (datetime.timedelta, relativedelta.relativedelta)
+    for key, value in state.items():
+        if key not in _DATE_OFFSET_STATE:
+            return False
+        if key in ("_offset", "offset"):
+            if not isinstance(value, offsets):
+                return False
+        elif key == "_cache":
+            if value != {}:
+                return False
+        elif key == "weekday":
+            common = sys.modules.get("dateutil._common")
+            if type(value) is not int and (common is None or type(value) is not common.weekday):
+                return False
+        elif type(value) not in (int, float, bool):
+            return False
+    return True
+
+
 # -- Arrow-backed arrays -------------------------------------------------------------------
 
 #: What pandas' Arrow-backed arrays may set when BUILT (``__setstate__`` updates the
@@ -572,9 +679,14 @@ VALIDATORS: dict[str, Validator] = {
     "pandas_arrow_dtype": arrow_dtype,
     "pandas_arrow_extension_array": arrow_extension_array,
     "pyarrow_array": pyarrow_array,
+    "pandas_sparse_index": sparse_index,
+    "pandas_sparse_dtype": sparse_dtype,
+    "pandas_sparse_array": sparse_array,
 }
 CHECKS: dict[str, Check] = {
     "pandas_block_manager_state": block_manager_state,
     "pandas_arrow_array_state": arrow_array_state,
     "pyarrow_restore_array": pyarrow_restore_array,
+    "pandas_sparse_array_state": sparse_array_state,
+    "pandas_date_offset_state": date_offset_state,
 }
