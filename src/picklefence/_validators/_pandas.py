@@ -261,6 +261,22 @@ def interval_array(obj: Any) -> str | None:
     return None
 
 
+#: What pandas writes for an IntervalArray (through Cython's ``__setstate_cython__``,
+#: which puts every key into the instance's ``__dict__``).
+_INTERVAL_ARRAY_STATE = frozenset({"_left", "_right", "_dtype", "_readonly", "_cache"})
+
+
+def interval_array_state(call: Call) -> bool:
+    """The keys of an IntervalArray's state, as a dict (NEWOBJ and BUILD) or as the
+    1-tuple holding it that ``__pyx_unpickle_IntervalMixin``'s instance is BUILT with."""
+    if len(call.args) != 2:
+        return False
+    state = call.args[1]
+    if type(state) is tuple and len(state) == 1:
+        state = state[0]
+    return type(state) is dict and set(state) <= _INTERVAL_ARRAY_STATE and type(state.get("_readonly", False)) is bool
+
+
 # -- indexes ------------------------------------------------------------------------------
 
 
@@ -418,7 +434,7 @@ def date_offset_state(call: Call) -> bool:
 
 #: What pandas' Arrow-backed arrays may set when BUILT (``__setstate__`` updates the
 #: instance's ``__dict__`` with whatever it is given, methods included).
-_ARROW_ARRAY_STATE = frozenset({"_pa_array", "_data", "_dtype", "_cache"})
+_ARROW_ARRAY_STATE = frozenset({"_pa_array", "_data", "_dtype", "_cache", "_readonly"})
 
 
 def _pa() -> Any:
@@ -494,12 +510,32 @@ def arrow_array_state(call: Call) -> bool:
 
 
 def arrow_dtype(obj: Any) -> str | None:
+    """A pyarrow type, and a cache (pandas writes its ``cache_readonly`` values) that
+    holds what pandas computes from that type: a forged ``numpy_dtype`` or
+    ``itemsize`` would describe memory the array does not have."""
     state = vars(obj)
-    if set(state) != {"_storage", "pyarrow_dtype"}:
+    if not {"_storage", "pyarrow_dtype"} <= set(state) <= {"_storage", "pyarrow_dtype", "_cache"}:
         return _UNINITIALISED if not state else f"its attributes are {sorted(state)}"
     if state["_storage"] != "pyarrow" or not isinstance(state["pyarrow_dtype"], _pa().DataType):
         return "it is not a pyarrow storage dtype of a pyarrow type"
+    cache = state.get("_cache", {})
+    if type(cache) is not dict:
+        return "its cache is not a dict"
+    if cache:
+        fresh = type(obj)(state["pyarrow_dtype"])
+        cached = sys.modules["pandas._libs.properties"].cache_readonly
+        for key, value in cache.items():
+            if type(key) is not str or not isinstance(getattr(type(obj), key, None), cached):
+                return f"its cache holds {key!r}, which is not one of its cached properties"
+            if not _same_value(getattr(fresh, key), value):
+                return f"its cached {key} is not the one its pyarrow type gives"
     return None
+
+
+def _same_value(expected: object, got: object) -> bool:
+    if isinstance(expected, type) or isinstance(got, type):
+        return expected is got
+    return type(expected) is type(got) and bool(expected == got)
 
 
 def arrow_extension_array(obj: Any) -> str | None:
@@ -514,6 +550,8 @@ def arrow_extension_array(obj: Any) -> str | None:
         return f"it holds a {type(chunked).__name__}, not a ChunkedArray"
     if type(state.get("_cache")) is not dict or state["_cache"]:
         return "its cache is not empty"
+    if type(state.get("_readonly", False)) is not bool:
+        return "its read-only flag is not a bool"
     if isinstance(dtype, _pd().StringDtype):
         if string_dtype(dtype) is not None or dtype.storage != "pyarrow":
             return "its dtype is not a valid pyarrow-storage StringDtype"
@@ -689,4 +727,5 @@ CHECKS: dict[str, Check] = {
     "pyarrow_restore_array": pyarrow_restore_array,
     "pandas_sparse_array_state": sparse_array_state,
     "pandas_date_offset_state": date_offset_state,
+    "pandas_interval_array_state": interval_array_state,
 }
