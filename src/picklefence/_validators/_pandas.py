@@ -473,7 +473,27 @@ def _array_data_problem(data: object, dtype: Any = None) -> str | None:
             return problem
     if pa.types.is_dictionary(kind) != (dictionary is not None):
         return "a dictionary goes with a dictionary type, and only with one"
+    problem = _null_count_problem(kind, length, null_count, offset, buffers[0] if buffers else None)
+    if problem is not None:
+        return problem
     return None if dictionary is None else _array_data_problem(dictionary, kind.value_type)
+
+
+def _null_count_problem(kind: Any, length: int, null_count: int, offset: int, bitmap: Any) -> str | None:
+    """A stated null count is the one its validity bitmap gives (Arrow's full validation
+    does not compare them, and kernels take a count of 0 to mean "no bitmap to read")."""
+    pa = _pa()
+    if null_count == -1:  # unknown: Arrow counts the bitmap itself
+        return None
+    if pa.types.is_null(kind):
+        return None if null_count == length else f"a null array of {length} says {null_count} nulls"
+    if bitmap is None:
+        return None if null_count == 0 else f"it says {null_count} nulls and has no validity bitmap"
+    try:  # the bitmap read as booleans: Arrow checks its size first
+        valid = pa.Array.from_buffers(pa.bool_(), length, [None, bitmap], 0, offset).true_count
+    except pa.ArrowException as exc:
+        return f"its validity bitmap: {exc}"
+    return None if length - valid == null_count else f"it says {null_count} nulls, its bitmap {length - valid}"
 
 
 def pyarrow_restore_array(call: Call) -> bool:
