@@ -9,7 +9,6 @@ for a string dtype), so both storages are covered with and without pyarrow insta
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -219,13 +218,15 @@ def artifacts() -> Iterator[Artifact]:
         import pandas as pd
     except ImportError:
         return
-    has_arrow = importlib.util.find_spec("pyarrow") is not None
     makers = {**_frames(pd, np), **_series(pd, np), **_indexes(pd, np), **_scalars_and_arrays(pd, np)}
     for name, make in makers.items():
         same = _same_singletons if name in _SINGLETONS else None
         yield Artifact(f"pandas/{name}", _python_strings(make), "pandas", FORMATS, same)
         yield Artifact(f"pandas/arrow-strings/{name}", make, "pandas", FORMATS, same, requires=("pyarrow",))
-    if has_arrow:
-        for name, make in _arrow(pd).items():
-            yield Artifact(f"pandas/{name}", make, "pandas", FORMATS, requires=("pyarrow",))
-            yield Artifact(f"pandas/python-strings/{name}", _python_strings(make), "pandas", FORMATS, requires=("pyarrow",))
+    try:
+        arrow = _arrow(pd)
+    except ImportError:  # no pyarrow: the objects above still run, with Python strings
+        return
+    for name, make in arrow.items():
+        yield Artifact(f"pandas/{name}", make, "pandas", FORMATS, requires=("pyarrow",))
+        yield Artifact(f"pandas/python-strings/{name}", _python_strings(make), "pandas", FORMATS, requires=("pyarrow",))
