@@ -138,7 +138,9 @@ def arrow_offset_negative() -> bytes:
 def arrow_utf8_invalid() -> bytes:
     data = _data(pa.array(["ab", "cd"], type=pa.string()))
     validity, offsets, _ = data[4]
-    return _in_series(_restored(_edited(data, buffers=[validity, offsets, _buffer(b"\xff\xfe\xfd\xfc")])), pd.StringDtype("pyarrow"))
+    return _in_series(
+        _restored(_edited(data, buffers=[validity, offsets, _buffer(b"\xff\xfe\xfd\xfc")])), pd.StringDtype("pyarrow")
+    )
 
 
 def _dictionary() -> tuple[Any, ...]:
@@ -214,7 +216,9 @@ def arrow_string_of_ints() -> bytes:
 
 
 def arrow_state_python_list() -> bytes:
-    return dumps(Forged(_NEWOBJ, (pd.arrays.ArrowExtensionArray,), {"_pa_array": [1, 2], "_dtype": pd.ArrowDtype(pa.int64())}))
+    return dumps(
+        Forged(_NEWOBJ, (pd.arrays.ArrowExtensionArray,), {"_pa_array": [1, 2], "_dtype": pd.ArrowDtype(pa.int64())})
+    )
 
 
 def arrow_state_method_key() -> bytes:
@@ -333,7 +337,11 @@ def nat_with_argument() -> bytes:
 
 
 def business_hour_long_tuple() -> bytes:
-    return dumps(Forged(pd.offsets.BusinessHour, (1, False, ("09:00",) * 100, ("17:00",) * 100, pd.Timedelta(0).to_pytimedelta())))
+    return dumps(
+        Forged(
+            pd.offsets.BusinessHour, (1, False, ("09:00",) * 100, ("17:00",) * 100, pd.Timedelta(0).to_pytimedelta())
+        )
+    )
 
 
 ARROW_ROWS: list[Row] = [
@@ -376,14 +384,29 @@ ROWS: list[Row] = [
     Row("sparse-dtype-mismatch", sparse_dtype_mismatch, _SPARSE, "not a valid SparseDtype", use=_sparse_use),
     Row("sparse-tuple-state", sparse_tuple_state, _SPARSE, "", "state", use=_sparse_use),
     Row("sparse-extra-key", sparse_extra_key, _SPARSE, "", "state", use=_sparse_use),
-    Row("sparse-dtype-structured", sparse_dtype_structured, "pandas.core.dtypes.dtypes:SparseDtype", "not a plain numpy dtype"),
-    Row("dateoffset-method-key", dateoffset_method_key, "pandas._libs.tslibs.offsets:DateOffset", "", "state", use=_use),
-    Row("dateoffset-offset-str", dateoffset_offset_str, "pandas._libs.tslibs.offsets:DateOffset", "", "state", use=_use),
+    Row(
+        "sparse-dtype-structured",
+        sparse_dtype_structured,
+        "pandas.core.dtypes.dtypes:SparseDtype",
+        "not a plain numpy dtype",
+    ),
+    Row(
+        "dateoffset-method-key", dateoffset_method_key, "pandas._libs.tslibs.offsets:DateOffset", "", "state", use=_use
+    ),
+    Row(
+        "dateoffset-offset-str", dateoffset_offset_str, "pandas._libs.tslibs.offsets:DateOffset", "", "state", use=_use
+    ),
     Row("tzfile-from-path", tzfile_from_path, "dateutil.tz._tzfile:tzfile", "", "call"),
     Row("tzfile-unpickle-other-class", tzfile_unpickle_other_class, "dateutil.tz._tzfile:_unpickle", "", "arguments"),
     Row("relativedelta-extra-key", relativedelta_extra_key, "dateutil.relativedelta:relativedelta", "", "state"),
     Row("nat-with-argument", nat_with_argument, "pandas._libs.tslibs.nattype:_nat_unpickle", "", "arguments"),
-    Row("business-hour-long-tuple", business_hour_long_tuple, "pandas._libs.tslibs.offsets:BusinessHour", "", "arguments"),
+    Row(
+        "business-hour-long-tuple",
+        business_hour_long_tuple,
+        "pandas._libs.tslibs.offsets:BusinessHour",
+        "",
+        "arguments",
+    ),
 ]
 
 
@@ -427,7 +450,9 @@ def test_to_pickle_output_loads_like_read_pickle(name: str, compression: str | N
     with opener(path, "rb") as file:
         got = picklefence.load(file, policy=POLICY)
     expected = pd.read_pickle(path, compression=compression)
-    (pd.testing.assert_frame_equal if isinstance(expected, pd.DataFrame) else pd.testing.assert_series_equal)(got, expected)
+    (pd.testing.assert_frame_equal if isinstance(expected, pd.DataFrame) else pd.testing.assert_series_equal)(
+        got, expected
+    )
 
 
 def test_a_dateutil_zone_loads_without_reading_a_file() -> None:
@@ -446,7 +471,9 @@ def test_sparse_index_validator_states_pandas_invariants() -> None:
     from picklefence._validators import _pandas
 
     assert _pandas.sparse_index(IntIndex(5, np.array([1, 3], dtype=np.int32))) is None
-    assert _pandas.sparse_index(BlockIndex(9, np.array([1, 5], dtype=np.int32), np.array([2, 4], dtype=np.int32))) is None
+    assert (
+        _pandas.sparse_index(BlockIndex(9, np.array([1, 5], dtype=np.int32), np.array([2, 4], dtype=np.int32))) is None
+    )
     negative = BlockIndex(5, np.array([0], dtype=np.int32), np.array([-1], dtype=np.int32))
     assert "points" in (_pandas.sparse_index(negative) or "")
     assert _pandas.sparse_array(pd.arrays.SparseArray([0, 1, 0, 2])) is None

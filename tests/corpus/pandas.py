@@ -22,9 +22,16 @@ def _frames(pd: Any, np: Any) -> dict[str, Callable[[], Any]]:
     dates = pd.date_range("2024-01-01", periods=4, freq="D")
     return {
         "frame/mixed": lambda: pd.DataFrame(
-            {"i": [1, 2, 3, 4], "f": [0.5, np.nan, 2.0, 3.5], "s": ["a", "b", None, "d"], "b": [True, False, True, True]}
+            {
+                "i": [1, 2, 3, 4],
+                "f": [0.5, np.nan, 2.0, 3.5],
+                "s": ["a", "b", None, "d"],
+                "b": [True, False, True, True],
+            }
         ),
-        "frame/string-index": lambda: pd.DataFrame({"x": [1.0, 2.0, 3.0]}, index=pd.Index(["r1", "r2", "r3"], name="row")),
+        "frame/string-index": lambda: pd.DataFrame(
+            {"x": [1.0, 2.0, 3.0]}, index=pd.Index(["r1", "r2", "r3"], name="row")
+        ),
         "frame/datetime-tz": lambda: pd.DataFrame({"when": dates.tz_localize("Europe/Paris"), "label": list("wxyz")}),
         "frame/categorical": lambda: pd.DataFrame({"c": pd.Categorical(["lo", "hi", "lo", None]), "v": range(4)}),
         "frame/nullable": lambda: pd.DataFrame(
@@ -40,7 +47,9 @@ def _frames(pd: Any, np: Any) -> dict[str, Callable[[], Any]]:
         "frame/multiindex-rows": lambda: pd.DataFrame(
             {"v": [1, 2, 3, 4]}, index=pd.MultiIndex.from_product([["p", "q"], [1, 2]], names=["key", "n"])
         ),
-        "frame/period-index": lambda: pd.DataFrame({"sales": [1, 2, 3]}, index=pd.period_range("2024-01", periods=3, freq="M")),
+        "frame/period-index": lambda: pd.DataFrame(
+            {"sales": [1, 2, 3]}, index=pd.period_range("2024-01", periods=3, freq="M")
+        ),
         "frame/interval": lambda: pd.DataFrame({"bin": pd.cut([1, 5, 9], bins=[0, 4, 8, 12]), "name": ["a", "b", "c"]}),
         "frame/sparse": lambda: pd.DataFrame({"sp": pd.arrays.SparseArray([0, 0, 3, 0]), "name": list("abcd")}),
         "frame/timedelta": lambda: pd.DataFrame({"td": pd.to_timedelta([1, 2, 3], unit="s"), "name": ["a", "b", "c"]}),
@@ -64,12 +73,16 @@ def _series(pd: Any, np: Any) -> dict[str, Callable[[], Any]]:
     return {
         "series/strings": lambda: pd.Series(["spam", "eggs", None, "ham"], name="food"),
         "series/int-string-index": lambda: pd.Series([1, 2, 3], index=["a", "b", "c"]),
-        "series/categorical-ordered": lambda: pd.Series(pd.Categorical(["s", "m", "l", "m"], categories=["s", "m", "l"], ordered=True)),
+        "series/categorical-ordered": lambda: pd.Series(
+            pd.Categorical(["s", "m", "l", "m"], categories=["s", "m", "l"], ordered=True)
+        ),
         "series/datetime-zoneinfo": lambda: pd.Series(
             pd.date_range("2024-03-30", periods=3, freq="h", tz=zoneinfo.ZoneInfo("Europe/Berlin")), name="t"
         ),
-        "series/datetime-utc": lambda: pd.Series(pd.date_range("2024-01-01", periods=3, tz=datetime.timezone.utc)),
-        "series/datetime-dateutil": lambda: pd.Series(pd.date_range("2024-01-01", periods=3, tz="dateutil/Europe/London")),
+        "series/datetime-utc": lambda: pd.Series(pd.date_range("2024-01-01", periods=3, tz=datetime.UTC)),
+        "series/datetime-dateutil": lambda: pd.Series(
+            pd.date_range("2024-01-01", periods=3, tz="dateutil/Europe/London")
+        ),
         "series/datetime-naive-ms": lambda: pd.Series(pd.to_datetime(["2024-01-01", None, "2024-01-03"]).as_unit("ms")),
         "series/period": lambda: pd.Series(pd.period_range("2024Q1", periods=3, freq="Q"), name="quarter"),
         "series/interval": lambda: pd.Series(pd.interval_range(0, 3, closed="left")),
@@ -121,7 +134,9 @@ def _scalars_and_arrays(pd: Any, np: Any) -> dict[str, Callable[[], Any]]:
         "scalar/na-in-list": lambda: [pd.NA, pd.NaT, 1],
         "scalar/na-in-dict": lambda: {"missing": pd.NA, "when": pd.NaT},
         "offset/business-hour": lambda: pd.offsets.BusinessHour(2, start="08:30", end="16:00"),
-        "offset/custom-business-day": lambda: pd.offsets.CustomBusinessDay(holidays=["2024-01-01", "2024-12-25"], weekmask="Mon Tue Wed Thu"),
+        "offset/custom-business-day": lambda: pd.offsets.CustomBusinessDay(
+            holidays=["2024-01-01", "2024-12-25"], weekmask="Mon Tue Wed Thu"
+        ),
         "offset/easter": lambda: pd.offsets.Easter(2),
         "offset/date-offset": lambda: pd.DateOffset(months=2, days=1, hours=3),
         "offset/date-offset-weekday": lambda: pd.DateOffset(weekday=relativedelta.FR(-1), month=12),
@@ -139,7 +154,10 @@ def _scalars_and_arrays(pd: Any, np: Any) -> dict[str, Callable[[], Any]]:
         "dtype/interval": lambda: pd.IntervalDtype("int64", "right"),
         "dtype/sparse": lambda: pd.SparseDtype("float64", np.nan),
         "dtype/string-python": lambda: pd.StringDtype("python"),
-        "dict/of-frames": lambda: {"train": pd.DataFrame({"x": [1, 2], "y": ["a", "b"]}), "meta": pd.Series({"rows": 2})},
+        "dict/of-frames": lambda: {
+            "train": pd.DataFrame({"x": [1, 2], "y": ["a", "b"]}),
+            "meta": pd.Series({"rows": 2}),
+        },
     }
 
 
@@ -160,7 +178,7 @@ def _arrow(pd: Any) -> dict[str, Callable[[], Any]]:
         "arrow/large-string": column(["a", "bb"], pa.large_string()),
         "arrow/binary": column([b"x", None], pa.binary()),
         "arrow/date32": column([datetime.date(2024, 1, 1), None], pa.date32()),
-        "arrow/timestamp-tz": column([datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)], pa.timestamp("us", "UTC")),
+        "arrow/timestamp-tz": column([datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)], pa.timestamp("us", "UTC")),
         "arrow/duration": column([datetime.timedelta(seconds=5)], pa.duration("ms")),
         "arrow/decimal": column([decimal.Decimal("1.25"), None], pa.decimal128(7, 2)),
         "arrow/dictionary": column(["a", "b", "a", None], pa.dictionary(pa.int32(), pa.string())),

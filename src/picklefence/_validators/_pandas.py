@@ -348,7 +348,9 @@ def sparse_index(obj: Any) -> str | None:
     if starts.dtype != numpy.int32 or lengths.dtype != numpy.int32 or starts.shape != lengths.shape or starts.ndim != 1:
         return "its block starts and lengths are not int32 arrays of one shape"
     ends = starts.astype(numpy.int64) + lengths
-    if len(starts) and (int(lengths.min()) < 0 or int(starts[0]) < 0 or int(ends[-1]) > length or not numpy.all(starts[1:] >= ends[:-1])):
+    if len(starts) and (
+        int(lengths.min()) < 0 or int(starts[0]) < 0 or int(ends[-1]) > length or not numpy.all(starts[1:] >= ends[:-1])
+    ):
         return "its blocks are not ordered, non-overlapping and inside its length"
     if int(lengths.sum(dtype=numpy.int64)) != npoints:
         return "its block lengths do not add up to its points"
