@@ -361,7 +361,7 @@ def sparse_dtype(obj: Any) -> str | None:
     state = vars(obj)
     if set(state) != {"_dtype", "_fill_value"}:
         return _UNINITIALISED if not state else f"its attributes are {sorted(state)}"
-    if type(state["_dtype"]) is not type(_np().dtype(state["_dtype"])) or state["_dtype"].kind not in "biufcmMO":
+    if not isinstance(state["_dtype"], _np().dtype) or state["_dtype"].kind not in "biufcmMO":
         return f"its subtype {state['_dtype']!r} is not a plain numpy dtype"
     if not sys.modules["pandas._libs.lib"].is_scalar(state["_fill_value"]):
         return "its fill value is not a scalar"
