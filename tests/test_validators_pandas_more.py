@@ -82,10 +82,14 @@ def _restored(data: tuple[Any, ...]) -> Forged:
     return Forged(pyarrow.lib._restore_array, (data,))
 
 
-def _in_series(array: Forged, dtype: Any) -> bytes:
+def _wrapped(array: Forged, dtype: Any) -> Forged:
     """The forged array as pandas pickles one: inside an ArrowExtensionArray's state."""
     cls = pd.arrays.ArrowStringArray if isinstance(dtype, pd.StringDtype) else pd.arrays.ArrowExtensionArray
-    return dumps(Forged(_NEWOBJ, (cls,), {"_pa_array": array, "_dtype": dtype, "_cache": {}}))
+    return Forged(_NEWOBJ, (cls,), {"_pa_array": array, "_dtype": dtype, "_cache": {}})
+
+
+def _in_array(array: Forged, dtype: Any) -> bytes:
+    return dumps(_wrapped(array, dtype))
 
 
 def _buffer(data: bytes) -> Any:
@@ -103,42 +107,42 @@ def _with_offsets(offsets: list[int]) -> tuple[Any, ...]:
 
 
 def arrow_offset_past() -> bytes:
-    return _in_series(_restored(_with_offsets([0, 2, 1 << 40, 1 << 40])), pd.StringDtype("pyarrow"))
+    return _in_array(_restored(_with_offsets([0, 2, 1 << 40, 1 << 40])), pd.StringDtype("pyarrow"))
 
 
 def arrow_offset_decreasing() -> bytes:
-    return _in_series(_restored(_with_offsets([0, 6, 2, 4])), pd.StringDtype("pyarrow"))
+    return _in_array(_restored(_with_offsets([0, 6, 2, 4])), pd.StringDtype("pyarrow"))
 
 
 def arrow_length_past() -> bytes:
     data = _data(pa.array([1, 2, 3], type=pa.int64()))
-    return _in_series(_restored(_edited(data, length=1 << 28, null_count=0)), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_edited(data, length=1 << 28, null_count=0)), pd.ArrowDtype(pa.int64()))
 
 
 def arrow_buffer_short() -> bytes:
     data = _data(pa.array([1, 2, 3], type=pa.int64()))
-    return _in_series(_restored(_edited(data, buffers=[None, _buffer(b"\0" * 8)])), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_edited(data, buffers=[None, _buffer(b"\0" * 8)])), pd.ArrowDtype(pa.int64()))
 
 
 def arrow_null_count_wrong() -> bytes:
     data = _data(pa.array([1, None, 3], type=pa.int64()))
-    return _in_series(_restored(_edited(data, null_count=0)), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_edited(data, null_count=0)), pd.ArrowDtype(pa.int64()))
 
 
 def arrow_null_count_negative() -> bytes:
     data = _data(pa.array([1, None, 3], type=pa.int64()))
-    return _in_series(_restored(_edited(data, null_count=-7)), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_edited(data, null_count=-7)), pd.ArrowDtype(pa.int64()))
 
 
 def arrow_offset_negative() -> bytes:
     data = _data(pa.array([1, 2, 3], type=pa.int64()))
-    return _in_series(_restored(_edited(data, offset=-(1 << 30))), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_edited(data, offset=-(1 << 30))), pd.ArrowDtype(pa.int64()))
 
 
 def arrow_utf8_invalid() -> bytes:
     data = _data(pa.array(["ab", "cd"], type=pa.string()))
     validity, offsets, _ = data[4]
-    return _in_series(
+    return _in_array(
         _restored(_edited(data, buffers=[validity, offsets, _buffer(b"\xff\xfe\xfd\xfc")])), pd.StringDtype("pyarrow")
     )
 
@@ -147,32 +151,46 @@ def _dictionary() -> tuple[Any, ...]:
     return _data(pa.array(["x", "y", "x"]).dictionary_encode())
 
 
+def arrow_categories_offset_past() -> bytes:
+    """Arrow strings as the categories of a CategoricalDtype, which pickle NEWOBJs before
+    its categories (so its validator, which has pandas compute on them, would run
+    before theirs): the check before ``_restore_array`` keeps the forged array from
+    ever existing."""
+    strings = _wrapped(_restored(_with_offsets([0, 2, 1 << 40, 1 << 40])), pd.StringDtype("pyarrow"))
+    categories = Forged(pd.core.indexes.base._new_Index, (pd.Index, {"data": strings, "name": None}))
+    return dumps(Forged(_NEWOBJ, (pd.CategoricalDtype,), {"categories": categories, "ordered": False}))
+
+
+def _categories_use(obj: Any) -> object:
+    return [repr(obj), list(obj.categories), obj.categories.is_unique]
+
+
 def arrow_dictionary_index_past() -> bytes:
     data = _dictionary()
     validity, _ = data[4]
     indices = _buffer(struct.pack("<3i", 0, 1 << 30, 1))
     kind = pd.ArrowDtype(data[0])
-    return _in_series(_restored(_edited(data, buffers=[validity, indices])), kind)
+    return _in_array(_restored(_edited(data, buffers=[validity, indices])), kind)
 
 
 def arrow_dictionary_missing() -> bytes:
     data = _dictionary()
-    return _in_series(_restored(_edited(data, dictionary=None)), pd.ArrowDtype(data[0]))
+    return _in_array(_restored(_edited(data, dictionary=None)), pd.ArrowDtype(data[0]))
 
 
 def arrow_dictionary_on_plain() -> bytes:
     data = _data(pa.array([0, 1], type=pa.int32()))
-    return _in_series(_restored(_edited(data, dictionary=_dictionary()[6])), pd.ArrowDtype(pa.int32()))
+    return _in_array(_restored(_edited(data, dictionary=_dictionary()[6])), pd.ArrowDtype(pa.int32()))
 
 
 def arrow_buffer_count() -> bytes:
     data = _strings()
-    return _in_series(_restored(_edited(data, buffers=list(data[4][:2]))), pd.StringDtype("pyarrow"))
+    return _in_array(_restored(_edited(data, buffers=list(data[4][:2]))), pd.StringDtype("pyarrow"))
 
 
 def arrow_buffer_not_buffer() -> bytes:
     data = _data(pa.array([1, 2, 3], type=pa.int64()))
-    return _in_series(_restored(_edited(data, buffers=[None, b"\0" * 24])), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_edited(data, buffers=[None, b"\0" * 24])), pd.ArrowDtype(pa.int64()))
 
 
 def _lists() -> tuple[Any, ...]:
@@ -181,38 +199,38 @@ def _lists() -> tuple[Any, ...]:
 
 def arrow_list_no_child() -> bytes:
     data = _lists()
-    return _in_series(_restored(_edited(data, children=[])), pd.ArrowDtype(data[0]))
+    return _in_array(_restored(_edited(data, children=[])), pd.ArrowDtype(data[0]))
 
 
 def arrow_child_type() -> bytes:
     data = _lists()
     child = _data(pa.array(["a", "b", "c"]))
-    return _in_series(_restored(_edited(data, children=[child])), pd.ArrowDtype(data[0]))
+    return _in_array(_restored(_edited(data, children=[child])), pd.ArrowDtype(data[0]))
 
 
 def arrow_child_offsets_past() -> bytes:
     data = _lists()
     validity, _ = data[4]
     offsets = _buffer(struct.pack("<3i", 0, 2, 1 << 30))
-    return _in_series(_restored(_edited(data, buffers=[validity, offsets])), pd.ArrowDtype(data[0]))
+    return _in_array(_restored(_edited(data, buffers=[validity, offsets])), pd.ArrowDtype(data[0]))
 
 
 def arrow_struct_child_short() -> bytes:
     data = _data(pa.array([{"a": 1}, {"a": 2}, {"a": 3}], type=pa.struct([("a", pa.int64())])))
     child = _edited(data[5][0], length=1 << 27, null_count=0)
-    return _in_series(_restored(_edited(data, children=[child], length=1 << 27, null_count=0)), pd.ArrowDtype(data[0]))
+    return _in_array(_restored(_edited(data, children=[child], length=1 << 27, null_count=0)), pd.ArrowDtype(data[0]))
 
 
 def arrow_data_not_tuple() -> bytes:
-    return _in_series(_restored(list(_strings())), pd.StringDtype("pyarrow"))  # type: ignore[arg-type]
+    return _in_array(_restored(list(_strings())), pd.StringDtype("pyarrow"))  # type: ignore[arg-type]
 
 
 def arrow_dtype_disagrees() -> bytes:
-    return _in_series(_restored(_strings()), pd.ArrowDtype(pa.int64()))
+    return _in_array(_restored(_strings()), pd.ArrowDtype(pa.int64()))
 
 
 def arrow_string_of_ints() -> bytes:
-    return _in_series(_restored(_data(pa.array([1, 2], type=pa.int64()))), pd.StringDtype("pyarrow"))
+    return _in_array(_restored(_data(pa.array([1, 2], type=pa.int64()))), pd.StringDtype("pyarrow"))
 
 
 def arrow_state_python_list() -> bytes:
@@ -352,6 +370,15 @@ ARROW_ROWS: list[Row] = [
     Row("arrow-null-count-wrong", arrow_null_count_wrong, _RESTORE, "", "arguments", use=_use),
     Row("arrow-null-count-negative", arrow_null_count_negative, _RESTORE, "", "arguments", use=_use),
     Row("arrow-offset-negative", arrow_offset_negative, _RESTORE, "", "arguments", use=_use, control="crash"),
+    Row(
+        "arrow-categories-offset-past",
+        arrow_categories_offset_past,
+        _RESTORE,
+        "",
+        "arguments",
+        use=_categories_use,
+        control="crash",
+    ),
     Row("arrow-utf8-invalid", arrow_utf8_invalid, _RESTORE, "", "arguments", use=_use),
     Row("arrow-dictionary-index-past", arrow_dictionary_index_past, _RESTORE, "", "arguments", use=_use),
     Row("arrow-dictionary-missing", arrow_dictionary_missing, _RESTORE, "", "arguments", use=_use, control="crash"),
