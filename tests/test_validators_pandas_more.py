@@ -269,6 +269,14 @@ def arrow_type_alias_view() -> bytes:
     return dumps(Forged(pyarrow.lib.type_for_alias, ("string_view",)))
 
 
+def arrow_chunked_python_data() -> bytes:
+    return dumps(Forged(pyarrow.lib.chunked_array, ([[1, 2, 3]], pa.int64())))
+
+
+def arrow_chunked_other_type() -> bytes:
+    return dumps(Forged(pyarrow.lib.chunked_array, ([_restored(_strings())], pa.int64())))
+
+
 def arrow_read_ipc() -> bytes:
     return dumps(Forged(pa.ipc.open_file, ("/etc/passwd",)))
 
@@ -399,6 +407,8 @@ ARROW_ROWS: list[Row] = [
     Row("arrowdtype-cache-method", arrowdtype_cache_method, _DTYPE, "not one of its cached", use=_use),
     Row("arrowdtype-not-a-type", arrowdtype_not_a_type, _DTYPE, "not a pyarrow storage", use=_use),
     Row("arrow-type-alias-view", arrow_type_alias_view, "pyarrow.lib:type_for_alias", "", "arguments"),
+    Row("arrow-chunked-python-data", arrow_chunked_python_data, "pyarrow.lib:chunked_array", "", "arguments"),
+    Row("arrow-chunked-other-type", arrow_chunked_other_type, "pyarrow.lib:chunked_array", "", "arguments"),
     Row("arrow-read-ipc", arrow_read_ipc, "pyarrow.ipc:open_file", "", "reference"),
 ]
 ROWS: list[Row] = [
@@ -529,9 +539,9 @@ def test_every_array_the_allowed_types_make_is_validated() -> None:
     ]
     assert len(aliases) > 30
     for kind in types:
-        cls = type(pa.array([], kind))
-        rule = policy.rule(cls.__module__, cls.__qualname__)
-        assert rule is not None and rule.validator == "pyarrow_array", cls
+        for cls in (type(pa.array([], kind)), pa.ChunkedArray):
+            rule = policy.rule(cls.__module__, cls.__qualname__)
+            assert rule is not None and rule.validator == "pyarrow_array", cls
 
 
 @pytest.mark.skipif(pa is None, reason="needs pyarrow")

@@ -190,6 +190,7 @@ def _arrow(pd: Any) -> dict[str, Callable[[], Any]]:
         "arrow/string-dtype": lambda: pd.Series(["a", None], dtype=pd.StringDtype("pyarrow")),
         "arrow/index": lambda: pd.Index(pd.array([1, 2, 3], dtype="int64[pyarrow]")),
         "dtype/arrow": lambda: pd.ArrowDtype(pa.timestamp("ns", "Asia/Tokyo")),
+        "pyarrow/chunked-array": lambda: {"chunks": pa.chunked_array([pa.array(["a", None]), pa.array(["b"])])},
     }
 
 

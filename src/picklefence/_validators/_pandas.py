@@ -508,6 +508,21 @@ def pyarrow_restore_array(call: Call) -> bool:
     return pyarrow_array(sys.modules["pyarrow.lib"]._restore_array(call.args[0])) is None
 
 
+def pyarrow_chunked_array(call: Call) -> bool:
+    """``chunked_array(chunks, type)`` as a ChunkedArray reduces: chunks already rebuilt
+    (and validated) by ``_restore_array``, of that type; anything else it would convert
+    as Python data."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    chunks, kind = call.args
+    pa = _pa()
+    return (
+        type(chunks) is list
+        and isinstance(kind, pa.DataType)
+        and all(isinstance(chunk, pa.Array) and chunk.type.equals(kind) for chunk in chunks)
+    )
+
+
 def pyarrow_array(obj: Any) -> str | None:
     """Arrow's compute kernels trust offsets, lengths, null counts and dictionary
     indices; Arrow's full validation checks all of them."""
@@ -747,6 +762,7 @@ CHECKS: dict[str, Check] = {
     "pandas_block_manager_state": block_manager_state,
     "pandas_arrow_array_state": arrow_array_state,
     "pyarrow_restore_array": pyarrow_restore_array,
+    "pyarrow_chunked_array": pyarrow_chunked_array,
     "pandas_sparse_array_state": sparse_array_state,
     "pandas_date_offset_state": date_offset_state,
     "pandas_interval_array_state": interval_array_state,
