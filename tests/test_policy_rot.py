@@ -15,10 +15,13 @@ from picklefence import Policy
 OTHER_VERSIONS = {
     "pytz:_p": "pytz comes with pandas 2 (tz-aware data of pandas 2 pickles), not pandas 3",
     "pytz:_UTC": "pytz comes with pandas 2 (tz-aware data of pandas 2 pickles), not pandas 3",
+    "dateutil.tz.tz:_ttinfo": "dateutil 2.x's tzfile local time types (dateutil 4 pickles zones through _unpickle)",
+    "dateutil.tz._tzfile:_unpickle": "dateutil 4's tzfile unpickler (dateutil 2.x pickles tzfile(None, filename))",
+    "dateutil.tz._tzfile:tzfile": "dateutil 4's tzfile module (dateutil 2.x defines tzfile in dateutil.tz.tz)",
 }
 
 # Libraries a policy covers, whose rules are checked only where they are installed.
-OPTIONAL_ROOTS = ("numpy", "pandas", "sklearn", "torch")
+OPTIONAL_ROOTS = ("numpy", "pandas", "pyarrow", "sklearn", "torch")
 
 
 def _resolve(name: str) -> Any:

@@ -29,7 +29,11 @@ except ImportError:
     pa = None
 
 from dateutil import relativedelta, tz  # noqa: E402
-from dateutil.tz import _tzfile  # noqa: E402
+
+try:  # dateutil 4 pickles a tzfile zone through _unpickle, dateutil 2.x as tzfile(None, filename)
+    from dateutil.tz import _tzfile
+except ImportError:
+    _tzfile = None
 from pandas._libs.sparse import BlockIndex, IntIndex  # noqa: E402
 
 POLICY = "pandas"
@@ -345,10 +349,16 @@ def dateoffset_offset_str() -> bytes:
 
 
 def tzfile_from_path() -> bytes:
-    return dumps(Forged(_tzfile.tzfile, ("/etc/passwd",)))
+    return dumps(Forged(tz.tzfile, ("/etc/passwd",)))
+
+
+# tzfile's own name: reference-only in dateutil 4, callable only with no file in 2.x
+_TZFILE = f"{tz.tzfile.__module__}:tzfile"
+_TZFILE_REFUSED = "call" if _tzfile is not None else "arguments"
 
 
 def tzfile_unpickle_other_class() -> bytes:
+    assert _tzfile is not None
     real = tz.gettz("Europe/Paris").__reduce__()[1]
     return dumps(Forged(_tzfile._unpickle, (tz.tzlocal, *real[1:])))
 
@@ -433,8 +443,20 @@ ROWS: list[Row] = [
     Row(
         "dateoffset-offset-str", dateoffset_offset_str, "pandas._libs.tslibs.offsets:DateOffset", "", "state", use=_use
     ),
-    Row("tzfile-from-path", tzfile_from_path, "dateutil.tz._tzfile:tzfile", "", "call"),
-    Row("tzfile-unpickle-other-class", tzfile_unpickle_other_class, "dateutil.tz._tzfile:_unpickle", "", "arguments"),
+    Row("tzfile-from-path", tzfile_from_path, _TZFILE, "", _TZFILE_REFUSED),
+    *(
+        [
+            Row(
+                "tzfile-unpickle-other-class",
+                tzfile_unpickle_other_class,
+                "dateutil.tz._tzfile:_unpickle",
+                "",
+                "arguments",
+            )
+        ]
+        if _tzfile is not None
+        else []
+    ),
     Row("relativedelta-extra-key", relativedelta_extra_key, "dateutil.relativedelta:relativedelta", "", "state"),
     Row("nat-with-argument", nat_with_argument, "pandas._libs.tslibs.nattype:_nat_unpickle", "", "arguments"),
     Row(
