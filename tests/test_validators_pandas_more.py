@@ -10,6 +10,7 @@ aborts) and its kernels trust offsets, lengths and dictionary indices."""
 from __future__ import annotations
 
 import copyreg
+import importlib.util
 import pickle
 import struct
 from typing import Any
@@ -578,3 +579,20 @@ def test_arrow_validator_refuses_what_basic_validation_lets_through() -> None:
     assert _pandas.pyarrow_array(pa.array(["ab", None])) is None
     assert _pandas.arrow_extension_array(pd.array(["a", None], dtype="string[pyarrow]")) is None
     assert _pandas.arrow_extension_array(pd.array([1, None], dtype="int64[pyarrow]")) is None
+
+
+def test_the_pandas_corpus_dumps_under_the_policy_as_pickle_does() -> None:
+    """The policy also covers writing: picklefence's pickler with ``policy="pandas"``
+    writes every pandas corpus object byte for byte as ``pickle`` does."""
+    from .corpus import made
+    from .corpus import pandas as corpus
+
+    differ = []
+    for artifact in corpus.artifacts():
+        if any(importlib.util.find_spec(name) is None for name in artifact.requires):
+            continue
+        obj = made(artifact)
+        for protocol in (2, 5):
+            if picklefence.dumps(obj, protocol, policy=POLICY) != pickle.dumps(obj, protocol):
+                differ.append(f"{artifact.name} at protocol {protocol}")
+    assert not differ, differ
