@@ -122,6 +122,20 @@ ROWS: list[Case] = [
         refused=("logging:LogRecord", "validation"),
     ),
     Case(
+        "LogRecord width hidden behind a nested mapping key",
+        record(u("msg"), u("%(a(b))999999999d"), u("args"), d(u("a(b)"), i(1))),
+        PolicyViolation,
+        S,
+        refused=("logging:LogRecord", "validation"),
+    ),
+    Case(
+        "LogRecord precision from the arguments",
+        record(u("msg"), u("%.*f"), u("args"), t(i(10**9), i(1))),
+        PolicyViolation,
+        S,
+        refused=("logging:LogRecord", "validation"),
+    ),
+    Case(
         "LogRecord %d of Decimal('1e999999999')",
         record(u("msg"), u("%d"), u("args"), t(_DECIMAL_BOMB)),
         PolicyViolation,

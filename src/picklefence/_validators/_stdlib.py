@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._rules import Call, Check, Validator
@@ -289,8 +289,6 @@ def regex(call: Call) -> bool:
 
 _MAX_LOG_TEXT = 1 << 16
 _MAX_LOG_WIDTH = 1000
-# A printf-style conversion: key, flags, width, precision, length, type.
-_CONVERSION = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
 _TEXT_CONVERSIONS = frozenset("sra%")
 _LOG_FIELDS: Mapping[str, tuple[type, ...]] = {
     "name": (str, type(None)),
@@ -342,7 +340,7 @@ def log_record(record: Any) -> str | None:
     else:
         return f"its args is a {type(args).__name__}, not a tuple or dict"
     numeric = False
-    for width, precision, kind in _CONVERSION.findall(msg):
+    for width, precision, kind in _conversions(msg):
         for bound in (width, precision):
             if bound == "*" or (bound and int(bound) > _MAX_LOG_WIDTH):
                 return f"its message has a conversion of width or precision {bound!r}"
@@ -350,6 +348,42 @@ def log_record(record: Any) -> str | None:
     if numeric and not all(type(v) in _PLAIN_ARGS or _plain_mapping(v) for v in values):
         return "a numeric conversion in its message would convert an argument that is not a plain value"
     return None
+
+
+def _conversions(text: str) -> Iterator[tuple[str, str, str]]:
+    """The (width, precision, type) of every ``%`` conversion, read as ``str % args``
+    reads them: a mapping key to its matching parenthesis (``%(a(b))999999999d`` has a
+    width), flags, ``*`` or ASCII digits, ``.`` and ``*`` or digits, a length modifier."""
+    end, at = len(text), 0
+
+    def bound() -> str:
+        nonlocal at
+        start = at
+        if at < end and text[at] == "*":
+            at += 1
+        else:
+            while at < end and "0" <= text[at] <= "9":
+                at += 1
+        return text[start:at]
+
+    while (at := text.find("%", at)) >= 0:
+        at += 1
+        if at < end and text[at] == "(":
+            depth, at = 1, at + 1
+            while at < end and depth:
+                depth += {"(": 1, ")": -1}.get(text[at], 0)
+                at += 1
+        while at < end and text[at] in "-+ #0":
+            at += 1
+        width = bound()
+        precision = ""
+        if at < end and text[at] == ".":
+            at += 1
+            precision = bound()
+        if at < end and text[at] in "hlL":
+            at += 1
+        yield width, precision, text[at : at + 1]
+        at += 1
 
 
 def _plain_mapping(value: object) -> bool:
