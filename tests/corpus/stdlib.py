@@ -201,7 +201,10 @@ def artifacts() -> Iterator[Artifact]:
         "stdlib",
         ("p5",),
         _same_exception,
-        refused="exceptions are never BUILT (their `__setstate__` sets any attribute), and `__notes__` is a dunder key, which BUILD never sets",
+        refused=(
+            "exceptions are never BUILT (their `__setstate__` sets any attribute), "
+            "and `__notes__` is a dunder key, which BUILD never sets"
+        ),
     )
     # collections and text
     yield Artifact("stdlib/chainmap", lambda: collections.ChainMap({"a": 1}, {"b": 2, "a": 3}), "stdlib", _ALL)
