@@ -14,6 +14,7 @@ import http
 import inspect
 import logging
 import os
+import pickle
 import re
 import signal
 import socket
@@ -839,3 +840,69 @@ def test_a_loaded_log_record_formats_as_logging_does() -> None:
     rec = picklefence.loads(CONTROLS["LogRecord"], policy="stdlib")
     assert rec.getMessage() == "    1|a         |1.000"
     assert picklefence.loads(CONTROLS["array foreign byte order"], policy="stdlib") == array.array("i", [1])
+
+
+def _use(obj: object, how: str) -> object:
+    """What user code does with such a value: format the record, look a key up, ..."""
+    if how == "message":
+        return obj.getMessage()  # type: ignore[attr-defined]
+    if how == "len":
+        return len(obj)  # type: ignore[arg-type]
+    if how == "substitute":
+        return obj.substitute(a=1)  # type: ignore[attr-defined]
+    if how == "geturl":
+        return obj.geturl()  # type: ignore[attr-defined]
+    if how == "args":
+        return obj.args  # type: ignore[attr-defined]
+    raise AssertionError(how)
+
+
+# (row id, pickle at a harmless scale, use, what plain pickle's copy does when used)
+PLAIN_PICKLE = [
+    ("LogRecord %999999999d", record(u("msg"), u("%9999999d"), u("args"), t(i(1))), "message", "10 MB"),
+    (
+        "LogRecord width hidden behind a nested mapping key",
+        record(u("msg"), u("%(a(b))9999999d"), u("args"), d(u("a(b)"), i(1))),
+        "message",
+        "10 MB",
+    ),
+    (
+        "exception args from a lazy range",
+        stop(call(g("builtins", "ValueError"), u("x")) + d(u("args"), lazy_range(10**6)) + b"b"),
+        "args",
+        "10 MB",
+    ),
+    (
+        "ChainMap holding itself",
+        stop(g("collections", "ChainMap") + b")\x81q\x00" + d(u("maps"), b"]h\x00a") + b"b", 2),
+        "len",
+        RecursionError,
+    ),
+    (
+        "Template with its own pattern",
+        newobj("string", "Template", d(u("template"), u("$a"), u("pattern"), u("(a+)+$"))),
+        "substitute",
+        AttributeError,
+    ),
+    ("UserString data an int", newobj("collections", "UserString", d(u("data"), i(1))), "len", TypeError),
+    (
+        "SplitResult of one field through copyreg",
+        stop(call(g("copy_reg", "_reconstructor"), g("urlparse", "SplitResult"), g("__builtin__", "tuple"), t(u("a")))),
+        "geturl",
+        ValueError,
+    ),
+]
+
+
+@pytest.mark.parametrize(("row_id", "data", "how", "effect"), PLAIN_PICKLE, ids=[p[0] for p in PLAIN_PICKLE])
+def test_plain_pickle_hands_out_what_the_row_refuses(row_id: str, data: bytes, how: str, effect: object) -> None:
+    """The control: ``pickle`` loads the same shape, and using its copy fails or builds
+    a value a million times the pickle's size (at full scale, gigabytes)."""
+    assert row_id in {r.id for r in ROWS}
+    obj = pickle.loads(data)
+    if isinstance(effect, type):
+        with pytest.raises(effect):
+            _use(obj, how)
+    else:
+        result = _use(obj, how)
+        assert len(result) >= 10**6 > 1000 * len(data), len(result)  # type: ignore[arg-type]
