@@ -412,6 +412,13 @@ ROWS: list[Case] = [
     # -- decimal -------------------------------------------------------------------------
     Case("Context prec 10**18", context(prec=10**18), PolicyViolation, S, refused=("decimal:Context", "arguments")),
     Case(
+        "Context prec 100,000 (exp takes minutes)",
+        context(prec=100_000),
+        PolicyViolation,
+        S,
+        refused=("decimal:Context", "arguments"),
+    ),
+    Case(
         "Context rounding unknown",
         context(rounding="pwned"),
         PolicyViolation,
