@@ -814,6 +814,20 @@ def test_hostile_stdlib_value_is_refused_without_effects(
     assert not list(tmp_path.iterdir()), "the pickle wrote a file"
 
 
+@pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
+def test_hostile_stdlib_value_is_refused_from_a_regular_file(
+    row: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a regular file takes the fast path first, then the strict engine on a refusal
+    path = tmp_path / "row.pkl"
+    path.write_bytes(row.data)
+    monkeypatch.chdir(tmp_path)
+    with _no_effects(row.data, tmp_path / "canary", capsys), open(path, "rb") as f, pytest.raises(row.error) as info:
+        picklefence.load(f, policy=row.policy, limits=row.limits)  # type: ignore[arg-type]
+    row.assert_refused(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["row.pkl"], "the pickle wrote a file"
+
+
 #: Each row's control: the same shape with honest values loads (so a row is refused for
 #: what it forges, not for its shape).
 CONTROLS: dict[str, bytes] = {
