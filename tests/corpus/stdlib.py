@@ -50,6 +50,12 @@ def _same_exception(expected: Any, got: Any) -> None:
         assert (expected.errno, expected.strerror, expected.filename) == (got.errno, got.strerror, got.filename)
 
 
+def _same_exceptions(expected: Any, got: Any) -> None:
+    assert type(got) is list and len(got) == len(expected)
+    for a, b in zip(expected, got, strict=True):
+        _same_exception(a, b)
+
+
 def _same_record(expected: Any, got: Any) -> None:
     assert type(got) is logging.LogRecord
     assert vars(expected) == vars(got)
@@ -261,6 +267,22 @@ def artifacts() -> Iterator[Artifact]:
         "stdlib",
         _ALL,
     )
+    yield Artifact("stdlib/os-values", lambda: [os.statvfs("/"), os.times(), os.uname()], "stdlib", _ALL)
+    yield Artifact(
+        "stdlib/more-enums", lambda: [signal.SIG_IGN, http.HTTPMethod.GET, socket.AF_UNIX, re.NOFLAG], "stdlib", _ALL
+    )
+    yield Artifact(
+        "stdlib/more-exceptions",
+        lambda: [
+            BlockingIOError(11, "busy", 5),
+            ModuleNotFoundError("m", name="m"),
+            ZeroDivisionError("z"),
+            RuntimeWarning("w"),
+        ],
+        "stdlib",
+        _ALL,
+        _same_exceptions,
+    )
     # arrays and patterns
     yield Artifact("stdlib/array-int", lambda: array.array("i", [1, -2, 3]), "stdlib", _ALL)
     yield Artifact("stdlib/array-double", lambda: array.array("d", [1.5, -0.25]), "stdlib", _ALL)
@@ -268,5 +290,18 @@ def artifacts() -> Iterator[Artifact]:
     yield Artifact("stdlib/array-unicode", lambda: array.array("u", "h\u00e9"), "stdlib", _ALL)
     yield Artifact(
         "stdlib/regex", lambda: re.compile(r"(?P<word>[a-z]+)-(\d{1,3})", re.IGNORECASE), "stdlib", _ALL, _same_pattern
+    )
+    yield Artifact(
+        "stdlib/array-wide",
+        lambda: [array.array("q", [-(2**63), 2**63 - 1]), array.array("f", [0.5]), array.array("H", [65535])],
+        "stdlib",
+        _ALL,
+    )
+    yield Artifact(
+        "stdlib/regex-flags",
+        lambda: re.compile(r"^ \s* (?:\w+)? $", re.MULTILINE | re.VERBOSE | re.ASCII),
+        "stdlib",
+        _ALL,
+        _same_pattern,
     )
     yield Artifact("stdlib/regex-bytes", lambda: re.compile(rb"[a-z]+\s"), "stdlib", _ALL, _same_pattern)
