@@ -30,6 +30,7 @@ PACKAGE = {
         import abc
         import array
         import enum
+        import typing
 
 
         class Plain:
@@ -77,6 +78,11 @@ PACKAGE = {
                 pass
 
 
+        class Point(typing.NamedTuple):
+            x: int
+            y: int
+
+
         def factory():
             class Local:
                 pass
@@ -96,6 +102,7 @@ KINDS = {
     "pfgen_pkg.models:Bag": "container",
     "pfgen_pkg.models:Outer": "default",
     "pfgen_pkg.models:Outer.Inner": "default",
+    "pfgen_pkg.models:Point": "namedtuple",
 }
 
 
@@ -127,7 +134,7 @@ def test_each_kind_of_class_is_classified_exactly(package: Path) -> None:
     assert reviewed == {"pfgen_pkg.models:Reduced", "pfgen_pkg.models:Hook", "pfgen_pkg.models:Raw"}
     assert "(func)" in str(drafts["pfgen_pkg.models:Hook"].review)
     assert "Reduced.__reduce__" in str(drafts["pfgen_pkg.models:Reduced"].review)
-    assert "(array:array)" in drafts["pfgen_pkg.models:Raw"].why
+    assert "(array:array, array.__reduce_ex__)" in drafts["pfgen_pkg.models:Raw"].why
 
 
 def test_the_draft_loads_what_it_allows_and_nothing_it_marks_for_review(package: Path) -> None:
@@ -137,7 +144,14 @@ def test_the_draft_loads_what_it_allows_and_nothing_it_marks_for_review(package:
     policy = Policy.from_toml(text) | Policy.named("default")
     assert policy.exclusion("pfgen_pkg.models", "Base") is not None
     models: Any = importlib.import_module("pfgen_pkg.models")
-    for value in (models.Plain(3), models.Color.BLUE, models.Bag(a=1), [models.Outer(), models.Outer.Inner()]):
+    values = (
+        models.Plain(3),
+        models.Color.BLUE,
+        models.Bag(a=1),
+        models.Point(1, 2),
+        [models.Outer(), models.Outer.Inner()],
+    )
+    for value in values:
         loaded = picklefence.loads(pickle.dumps(value, 4), policy=policy)
         assert type(loaded) is type(value)
         if not isinstance(value, list):
@@ -168,8 +182,8 @@ def test_the_command_writes_the_draft_and_reports_what_it_could_not_import(packa
     )
     assert done.returncode == 0, done.stderr
     assert "not imported: pfgen_pkg.broken: ImportError: broken on purpose" in done.stderr
-    assert "drafted 10 tables" in done.stderr and "3 are marked REVIEW" in done.stderr
-    assert len(Policy.from_toml(out)) == 6
+    assert "drafted 11 tables" in done.stderr and "3 are marked REVIEW" in done.stderr
+    assert len(Policy.from_toml(out)) == 7
     to_stdout = subprocess.run(
         [sys.executable, "-m", "picklefence", "policy", "generate", "pfgen_pkg"],
         capture_output=True,

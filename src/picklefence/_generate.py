@@ -7,6 +7,7 @@ class a pickle could name, and tells from the class itself how pickle rebuilds i
 
 - ``default``: ``object``'s reduction, NEWOBJ with no arguments, then BUILD of a dict;
 - ``container``: the same on a ``dict`` or ``list`` subclass, plus its items;
+- ``namedtuple``: NEWOBJ with its fields;
 - ``exception``: called with its ``args``, then BUILD of its ``__dict__``;
 - ``enum``: called with a member's value;
 - ``cython``: Cython's generated ``__reduce_cython__``, rebuilt by the module's
@@ -49,7 +50,7 @@ from ._toml import quote, render, render_exclude
 __all__ = ["Draft", "Generated", "classify", "generate", "to_toml"]
 
 #: Kinds written as active rules; every other kind of rule is written for review.
-ACTIVE = frozenset({"default", "container", "exception", "enum"})
+ACTIVE = frozenset({"default", "container", "namedtuple", "exception", "enum"})
 #: Kinds written as ``[exclude]`` tables: no pickle can hold an instance.
 EXCLUDED = frozenset({"abstract", "protocol", "unpicklable"})
 
@@ -57,6 +58,7 @@ EXCLUDED = frozenset({"abstract", "protocol", "unpicklable"})
 _SKIPPED_MODULES = frozenset({"tests", "test", "conftest", "__main__"})
 
 _HEAPTYPE = 1 << 9
+_IMMUTABLETYPE = 1 << 8
 _CONTAINERS = (dict, list)
 _LITERALS = (str, int, float, bool)
 _EXCEPTION_ARGS = Signature((), varargs=Arg(types=frozenset({"str", "int", "float", "NoneType"})))
@@ -186,6 +188,8 @@ def classify(cls: type) -> list[Draft]:
     reducer = _reducer(cls)
     if reducer is not None and getattr(reducer, "__name__", "") == "__reduce_cython__":
         return _cython(cls, name)
+    if _namedtuple(cls, reducer):
+        return [_named_tuple(cls, name)]
     if isinstance(reducer, types.FunctionType) and not issubclass(cls, enum.Enum):
         owner = reducer.__qualname__
         return [
@@ -212,7 +216,7 @@ def classify(cls: type) -> list[Draft]:
         return [_enum(cls, name)]
     base = _native_base(cls)
     if reducer is not None or base is not None:
-        return [_native(cls, name, base)]
+        return [_native(cls, name, base, reducer)]
     callables = _callable_parameters(cls)
     container = next((c.__name__ for c in _CONTAINERS if issubclass(cls, c)), None)
     setstate = _python_setstate(cls)
@@ -248,9 +252,15 @@ def _reducer(cls: type) -> Any:
 def _native_base(cls: type) -> type | None:
     """The first compiled class ``cls`` is made of, other than ``object``, ``dict`` and ``list``."""
     for base in cls.__mro__:
-        if base is not object and base not in _CONTAINERS and not base.__flags__ & _HEAPTYPE:
+        if base is not object and base not in _CONTAINERS and _compiled(base):
             return base
     return None
+
+
+def _compiled(cls: type) -> bool:
+    """Whether ``cls`` is made by C code: a static type, or a heap type made from a spec
+    (immutable, unlike every class statement's)."""
+    return not cls.__flags__ & _HEAPTYPE or bool(cls.__flags__ & _IMMUTABLETYPE)
 
 
 def _cython(cls: type, name: str) -> list[Draft]:
@@ -295,7 +305,30 @@ def _enum(cls: type[enum.Enum], name: str) -> Draft:
     return Draft(name, "custom", why, rule, "its member values are not literals: write the signatures they need")
 
 
-def _native(cls: type, name: str, base: type | None) -> Draft:
+def _namedtuple(cls: type, reducer: object) -> bool:
+    """Whether ``cls`` is a namedtuple (or ``typing.NamedTuple``) pickled as namedtuple
+    pickles: NEWOBJ with its fields, from the ``__getnewargs__`` namedtuple made."""
+    return (
+        issubclass(cls, tuple)
+        and isinstance(getattr(cls, "_fields", None), tuple)
+        and isinstance(reducer, types.FunctionType)
+        and reducer.__name__ == "__getnewargs__"
+        and reducer.__module__ == "collections"
+    )
+
+
+def _named_tuple(cls: type, name: str) -> Draft:
+    fields: tuple[str, ...] = getattr(cls, "_fields", ())
+    why = f"namedtuple: NEWOBJ with its {len(fields)} fields"
+    can = {"construct"}
+    if cls.__dictoffset__:
+        why += ", then BUILD of its attributes"
+        can.add("state")
+    signature = Signature(tuple(Arg() for _ in fields))
+    return Draft(name, "namedtuple", why, Rule(cls.__module__, cls.__qualname__, frozenset(can), (signature,), why=why))
+
+
+def _native(cls: type, name: str, base: type | None, reducer: object) -> Draft:
     module, qualname = cls.__module__, cls.__qualname__
     if base is not None and join_name(base.__module__, base.__qualname__) == "numpy:ndarray":
         why = "ndarray subclass: numpy's _reconstruct(cls, (0,), b'b') makes it, then BUILD of its data"
@@ -304,7 +337,8 @@ def _native(cls: type, name: str, base: type | None) -> Draft:
         return Draft(name, "native", why, rule, review)
     origin = base if base is not None else cls
     made = join_name(origin.__module__, origin.__qualname__)
-    why = f"compiled code ({made}) decides how it pickles"
+    how = getattr(reducer, "__qualname__", None)
+    why = f"compiled code decides how it pickles ({made}" + (f", {how})" if how else ")")
     rule = Rule(module, qualname, frozenset({"call", "construct", "state"}), why=why)
     review = (
         f"see what {made} writes (pickletools.dis of an instance): write the signatures, and a validator of "
