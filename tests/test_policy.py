@@ -288,7 +288,10 @@ def test_the_pickler_says_why_a_name_is_excluded() -> None:
     policy = Policy.from_toml('include = ["default"]\n[exclude."fractions:Fraction"]\nwhy = "we keep no fractions"\n')
     with pytest.raises(picklefence.PicklingError) as info:
         picklefence.dumps(fractions.Fraction(1, 3), policy=policy)
-    assert "excludes it on purpose: we keep no fractions" in str(info.value)
+    assert (
+        "'fractions:Fraction' is not allowed by the policy; the policy excludes it on purpose: we keep no fractions"
+        in str(info.value)
+    )
 
 
 def test_exclusions_come_through_includes_unless_the_including_file_allows_the_name(tmp_path: Path) -> None:

@@ -39,6 +39,10 @@ def arguments_hint(policy: Policy, name: str) -> str:
 def exclusion_words(exclusion: Exclusion) -> str:
     """``the shipped policy 'sklearn' excludes it on purpose: <why>``."""
     source = exclusion.source
-    shipped = "/" not in source and not source.endswith(".toml") and not source.startswith("<")
-    who = f"the shipped policy {source!r}" if shipped else f"the policy {source}"
+    if source.startswith("<"):
+        who = "the policy"  # given as text: it has no name
+    elif "/" in source or source.endswith(".toml"):
+        who = f"the policy {source}"
+    else:
+        who = f"the shipped policy {source!r}"
     return f"{who} excludes it on purpose: {exclusion.why}"
