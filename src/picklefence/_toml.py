@@ -30,8 +30,8 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from ._checks import CHECKS
 from ._names import join_name, split_name
@@ -82,8 +82,17 @@ class _Located:
         return PolicyFileError(f"{where}: {message}")
 
 
+class Included(Protocol):
+    """What an ``include`` gives: its rules, and the names it excludes."""
+
+    def __iter__(self) -> Iterator[Rule]: ...
+
+    @property
+    def exclusions(self) -> Mapping[tuple[str, str], Exclusion]: ...
+
+
 def parse(
-    text: str, source: str, load_include: Callable[[str], Iterable[Rule]]
+    text: str, source: str, load_include: Callable[[str], Included]
 ) -> tuple[list[Rule], str, dict[tuple[str, str], Exclusion]]:
     """Rules defined by ``text`` (includes first), its description, and the names it
     excludes (an included policy's exclusions too, unless this file allows the name)."""
@@ -103,7 +112,7 @@ def parse(
     for inc in includes:
         included = load_include(inc)
         rules.extend(included)
-        excludes.update(getattr(included, "exclusions", {}))
+        excludes.update(included.exclusions)
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise loc.error("'description' must be a string", key="description")

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from . import _demo
 from ._generate import generate, to_toml
-from ._hints import allow_hint
+from ._hints import allow_hint, exclusion_words
 from ._learn import covering, learn, learned_toml, still_refused
 from ._rules import CAPABILITIES
 from ._sarif import sarif
@@ -233,6 +233,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 print(f"\n{name}: the arguments at the offsets above break its rule's signatures")
                 continue
             capability = next(c for c in reversed(CAPABILITIES) if c in caps)
+            exclusion = policy.exclusion(module, qualname)
+            if exclusion is not None:
+                print(f"\n{name}: {exclusion_words(exclusion)}", end="")
             print("\n" + allow_hint(policy, module, qualname, capability))
     else:
         print("\nThe policy allows every global this file uses.")

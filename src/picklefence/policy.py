@@ -281,7 +281,7 @@ def _relabelled(excludes: Mapping[tuple[str, str], Exclusion], name: str) -> dic
     return {key: Exclusion(e.why, name) if e.source == source else e for key, e in excludes.items()}
 
 
-def _include(ref: str, base: Path | None, seen: tuple[str, ...]) -> Iterable[Rule]:
+def _include(ref: str, base: Path | None, seen: tuple[str, ...]) -> Policy:
     if _SHIPPED_NAME.fullmatch(ref):
         if ref in seen:
             raise PolicyFileError(f"include cycle through shipped policy {ref!r}")
