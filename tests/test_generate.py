@@ -83,6 +83,10 @@ PACKAGE = {
             y: int
 
 
+        class __info__:
+            pass
+
+
         def factory():
             class Local:
                 pass
@@ -123,6 +127,8 @@ def test_each_kind_of_class_is_classified_exactly(package: Path) -> None:
     generated = generate(["pfgen_pkg"])
     assert {d.name: d.kind for d in generated.drafts} == KINDS
     assert generated.failures == (("pfgen_pkg.broken", "ImportError: broken on purpose"),)
+    assert [name for name, _ in generated.skipped] == ["pfgen_pkg.models:__info__"]
+    assert "rules never resolve dunder attributes" in generated.skipped[0][1]
     assert "pfgen_pkg.tests" not in sys.modules and "pfgen_pkg.__main__" not in sys.modules
     drafts = {d.name: d for d in generated.drafts}
     plain = drafts["pfgen_pkg.models:Plain"].rule
@@ -141,6 +147,7 @@ def test_the_draft_loads_what_it_allows_and_nothing_it_marks_for_review(package:
     text = to_toml(generate(["pfgen_pkg"]))
     assert text.count("# REVIEW") == 3
     assert "# NOT IMPORTED: pfgen_pkg.broken: ImportError: broken on purpose" in text
+    assert "# NOT DRAFTED: pfgen_pkg.models:__info__: ValueError: " in text
     policy = Policy.from_toml(text) | Policy.named("default")
     assert policy.exclusion("pfgen_pkg.models", "Base") is not None
     models: Any = importlib.import_module("pfgen_pkg.models")
@@ -182,6 +189,7 @@ def test_the_command_writes_the_draft_and_reports_what_it_could_not_import(packa
     )
     assert done.returncode == 0, done.stderr
     assert "not imported: pfgen_pkg.broken: ImportError: broken on purpose" in done.stderr
+    assert "not drafted: pfgen_pkg.models:__info__" in done.stderr
     assert "drafted 11 tables" in done.stderr and "3 are marked REVIEW" in done.stderr
     assert len(Policy.from_toml(out)) == 7
     to_stdout = subprocess.run(

@@ -43,7 +43,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._names import join_name
+from ._names import join_name, split_name
 from ._rules import Arg, Rule, Signature
 from ._toml import quote, render, render_exclude
 
@@ -79,12 +79,14 @@ class Draft:
 
 @dataclass(frozen=True)
 class Generated:
-    """Drafts for every class found, and the modules that could not be imported (with why)."""
+    """Drafts for every class found, the modules that could not be imported, and the
+    classes no table can name or that could not be classified (each with why)."""
 
     packages: tuple[str, ...]
     versions: tuple[str, ...]
     drafts: tuple[Draft, ...]
     failures: tuple[tuple[str, str], ...]
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def counts(self) -> dict[str, int]:
         """How many classes of each kind (a Cython class and its unpickling helper count once)."""
@@ -99,12 +101,20 @@ def generate(packages: Sequence[str]) -> Generated:
     """Drafts for every class of ``packages`` (imported, with all their submodules)."""
     drafts: dict[str, Draft] = {}
     failures: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
     for package in packages:
         for cls in _classes(package, failures):
-            for draft in classify(cls):
+            name = join_name(cls.__module__, cls.__qualname__)
+            try:
+                split_name(name)
+                found = classify(cls)
+            except Exception as exc:  # a dunder name no rule resolves, or a class whose attributes raise
+                skipped.append((name, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                continue
+            for draft in found:
                 drafts.setdefault(draft.name, draft)
     versions = tuple(str(getattr(sys.modules[p], "__version__", "")) for p in packages)
-    return Generated(tuple(packages), versions, tuple(drafts.values()), tuple(failures))
+    return Generated(tuple(packages), versions, tuple(drafts.values()), tuple(failures), tuple(skipped))
 
 
 # -- finding classes -------------------------------------------------------------------
@@ -407,6 +417,8 @@ def to_toml(generated: Generated) -> str:
     ]
     for module, error in generated.failures:
         out.append(f"# NOT IMPORTED: {module}: {error}")
+    for name, error in generated.skipped:
+        out.append(f"# NOT DRAFTED: {name}: {error}")
     out.append(
         f"description = {quote('Draft policy for ' + packages + ', generated from its code; review before use.')}"
     )

@@ -336,6 +336,8 @@ def _generate_policy(packages: Sequence[str], output: str) -> int:
     Policy.from_toml(text)  # a draft that does not load would be worse than none
     for module, error in generated.failures:
         print(f"picklefence: not imported: {module}: {error}", file=sys.stderr)
+    for name, error in generated.skipped:
+        print(f"picklefence: not drafted: {name}: {error}", file=sys.stderr)
     if output == "-":
         sys.stdout.write(text)
     else:
