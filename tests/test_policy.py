@@ -304,6 +304,14 @@ def test_exclusions_come_through_includes_unless_the_including_file_allows_the_n
     assert lifted.exclusion("this", "s") is None and "this:s" in lifted
 
 
+def test_a_file_excluding_an_included_name_refuses_it() -> None:
+    policy = Policy.from_toml('include = ["default"]\n[exclude."builtins:bytearray"]\nwhy = "no mutable bytes"\n')
+    assert "builtins:bytearray" not in policy and "builtins:bytes" in policy
+    with pytest.raises(PolicyViolation, match="excludes it on purpose: no mutable bytes") as info:
+        picklefence.loads(pickle.dumps(bytearray(b"ab"), 4), policy=policy)
+    assert (info.value.name, info.value.capability) == ("builtins:bytearray", "reference")
+
+
 def test_exclusions_survive_toml_union_and_deny_but_allow_lifts_them() -> None:
     policy = Policy.from_toml(EXCLUDING)
     assert Policy.from_toml(policy.to_toml()) == policy
@@ -312,3 +320,16 @@ def test_exclusions_survive_toml_union_and_deny_but_allow_lifts_them() -> None:
     assert policy.deny("builtins:bytearray").exclusion("this", "s") is not None
     assert policy.allow("this:s").exclusion("this", "s") is None
     assert policy != Policy.from_toml('include = ["default"]\n')
+
+
+def test_a_shipped_policy_s_exclusion_is_said_to_come_from_its_name() -> None:
+    from picklefence._hints import exclusion_words
+    from picklefence.policy import _relabelled
+
+    key = ("sklearn.x", "Y")
+    relabelled = _relabelled(
+        {key: picklefence._rules.Exclusion("it is not needed", "policies/sklearn.toml")}, "sklearn"
+    )
+    assert exclusion_words(relabelled[key]) == "the shipped policy 'sklearn' excludes it on purpose: it is not needed"
+    inherited = picklefence._rules.Exclusion("no", "policies/numpy.toml")
+    assert _relabelled({key: inherited}, "sklearn")[key] is inherited  # (relabelled when numpy's file is read)

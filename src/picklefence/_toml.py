@@ -95,7 +95,8 @@ def parse(
     text: str, source: str, load_include: Callable[[str], Included]
 ) -> tuple[list[Rule], str, dict[tuple[str, str], Exclusion]]:
     """Rules defined by ``text`` (includes first), its description, and the names it
-    excludes (an included policy's exclusions too, unless this file allows the name)."""
+    excludes.  The file has the last word on what it includes: its exclusions drop the
+    included rules of those names, its rules lift the included exclusions."""
     loc = _Located(text, source)
     try:
         doc = tomllib.loads(text)
@@ -120,6 +121,7 @@ def parse(
     if not isinstance(allow, dict):
         raise loc.error("'allow' must be a table of [allow.\"module:qualname\"] tables", key="allow")
     own = _parse_excludes(doc.get("exclude", {}), loc, source)
+    rules = [r for r in rules if (r.module, r.qualname) not in own]  # this file's word on an included name
     for name, body in allow.items():
         rule = _parse_rule(name, body, loc)
         if (rule.module, rule.qualname) in own:
@@ -127,9 +129,8 @@ def parse(
                 f'{name!r} is both allowed and excluded; keep one of [allow."{name}"] and [exclude."{name}"]', name
             )
         rules.append(rule)
-    excludes.update(own)
-    for rule in rules:
         excludes.pop((rule.module, rule.qualname), None)
+    excludes.update(own)
     return rules, description, excludes
 
 
