@@ -16,7 +16,7 @@ import pytest
 
 import picklefence
 from picklefence import Policy, PolicyViolation
-from picklefence._generate import generate, to_toml
+from picklefence._generate import classify, generate, to_toml
 from picklefence._toml import _render_signature
 
 from ._drafts import SRC, by_name, draft
@@ -176,6 +176,16 @@ def test_the_draft_loads_what_it_allows_and_nothing_it_marks_for_review(package:
         assert f"{type(value).__module__}:{type(value).__qualname__}" not in policy
     with pytest.raises(PolicyViolation, match="excludes it on purpose: abstract class"):
         picklefence.loads(pickle.dumps(models.Base, 4), policy=policy)
+
+
+def test_an_ndarray_subclass_is_native_and_needs_numpy_s_rules() -> None:
+    numpy = pytest.importorskip("numpy")
+    grid = type("Grid", (numpy.ndarray,), {"__module__": __name__, "__qualname__": "Grid"})
+    (found,) = classify(grid)
+    assert (found.kind, found.name) == ("native", f"{__name__}:Grid")
+    assert found.rule is not None and found.rule.can == frozenset({"reference", "state"})
+    assert found.rule.signatures is None
+    assert "_reconstruct" in str(found.review) and "numpy_ndarray_state" in str(found.review)
 
 
 def test_the_command_writes_the_draft_and_reports_what_it_could_not_import(package: Path) -> None:
