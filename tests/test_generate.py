@@ -196,6 +196,7 @@ def test_the_command_writes_the_draft_and_reports_what_it_could_not_import(packa
         text=True,
         env={"PYTHONPATH": f"{SRC}:{package}", "PATH": "/usr/bin:/bin"},
         check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "not imported: pfgen_pkg.broken: ImportError: broken on purpose" in done.stderr
@@ -208,6 +209,7 @@ def test_the_command_writes_the_draft_and_reports_what_it_could_not_import(packa
         text=True,
         env={"PYTHONPATH": f"{SRC}:{package}", "PATH": "/usr/bin:/bin"},
         check=False,
+        timeout=120,
     )
     assert to_stdout.stdout == out.read_text()
     missing = subprocess.run(
@@ -216,6 +218,7 @@ def test_the_command_writes_the_draft_and_reports_what_it_could_not_import(packa
         text=True,
         env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
         check=False,
+        timeout=120,
     )
     assert missing.returncode == 2 and "cannot import 'pfgen_no_such_package'" in missing.stderr
 

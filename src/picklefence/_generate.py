@@ -49,11 +49,6 @@ from ._toml import quote, render, render_exclude
 
 __all__ = ["Draft", "Generated", "classify", "generate", "to_toml"]
 
-#: Kinds written as active rules; every other kind of rule is written for review.
-ACTIVE = frozenset({"default", "container", "namedtuple", "exception", "enum"})
-#: Kinds written as ``[exclude]`` tables: no pickle can hold an instance.
-EXCLUDED = frozenset({"abstract", "protocol", "unpicklable"})
-
 #: Module names never imported: test suites, and ``__main__``, which runs a program.
 _SKIPPED_MODULES = frozenset({"tests", "test", "conftest", "__main__"})
 
