@@ -39,6 +39,9 @@ __all__ = [
 
 #: Objects that are never the target of BUILD or of item methods, whatever the policy
 #: says of their type: changing them would change code or classes for the process (G3).
+#: (A ``functools.partial`` made by the load is an ordinary instance: BUILD on one needs
+#: a rule for ``functools:partial`` granting state, whose shipped state check keeps its
+#: function.)
 #: Hot callers test ``isinstance(obj, NEVER_MUTATED)`` and ask :func:`mutation_refusal`
 #: for the words.
 NEVER_MUTATED = (
@@ -55,7 +58,6 @@ NEVER_MUTATED = (
     types.MemberDescriptorType,
     types.CodeType,
     types.FrameType,
-    functools.partial,
     staticmethod,
     classmethod,
     property,
