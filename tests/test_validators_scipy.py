@@ -1,0 +1,452 @@
+"""scipy under the shipped policy (G8): forged states of the classes whose compiled code
+trusts them are refused at load, naming the class.
+
+The hostile rows run in subprocesses (tests/_state_rows.py); each is forged from a real
+scipy object whose pickled state is edited, and names the rule the refusal must name.
+Controls show where plain ``pickle`` plus the ordinary use crashes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from copyreg import _reconstructor  # type: ignore[attr-defined]
+from typing import Any
+
+import pytest
+
+from ._state_rows import Forged, Row, assert_refused, check_control, dumps, run_rows
+
+np = pytest.importorskip("numpy")
+sp = pytest.importorskip("scipy.sparse")
+
+POLICY = "scipy"
+MODULE = __name__
+
+
+# -- sparse matrices and arrays ----------------------------------------------------------
+
+
+def _sparse(fmt: str, kind: str = "matrix") -> Any:
+    dense = np.array([[1.0, 0, 2, 0], [0, 0, 3, 0], [4, 5, 0, 0], [0, 0, 0, 6]])
+    return getattr(sp, f"{fmt}_{kind}")(dense)
+
+
+def _edited(obj: Any, edit: Callable[[dict[str, Any]], object]) -> bytes:
+    """A real sparse container pickled with its BUILD state edited."""
+    func, args, state, *rest = obj.__reduce_ex__(4)
+    state = dict(state)
+    edit(state)
+    return dumps(Forged(func, args, state, *rest))
+
+
+def _set(**changes: Any) -> Callable[[dict[str, Any]], object]:
+    return lambda state: state.update(changes)
+
+
+def _toarray(obj: Any) -> object:
+    return obj.toarray()
+
+
+def _via_csr(obj: Any) -> object:
+    """What most uses of a LIL matrix do first (arithmetic, products, slicing)."""
+    return obj.tocsr().toarray()
+
+
+def _matvec(obj: Any) -> object:
+    return obj @ np.ones(obj.shape[1])
+
+
+def csr_index_past_shape() -> bytes:
+    return _edited(_sparse("csr"), _set(indices=np.array([0, 2, 2, 0, 1, 10**8], dtype=np.int32)))
+
+
+def csr_negative_index() -> bytes:
+    return _edited(_sparse("csr"), _set(indices=np.array([0, 2, 2, 0, 1, -(10**8)], dtype=np.int32)))
+
+
+def csr_array_index_past_shape() -> bytes:
+    return _edited(_sparse("csr", "array"), _set(indices=np.array([0, 2, 2, 0, 10**8, 3], dtype=np.int32)))
+
+
+def csr_indptr_past_indices() -> bytes:
+    return _edited(_sparse("csr"), _set(indptr=np.array([0, 2, 3, 5, 10**7], dtype=np.int32)))
+
+
+def csr_indptr_short() -> bytes:
+    """Four rows of entries, a million rows claimed: the kernels read indptr past its end."""
+    return _edited(_sparse("csr"), _set(_shape=(10**6, 4)))
+
+
+def csr_indptr_decreasing() -> bytes:
+    return _edited(_sparse("csr"), _set(indptr=np.array([0, 4, 3, 5, 6], dtype=np.int32)))
+
+
+def csr_indptr_not_zero() -> bytes:
+    return _edited(_sparse("csr"), _set(indptr=np.array([1, 2, 3, 5, 6], dtype=np.int32)))
+
+
+def csr_data_short() -> bytes:
+    """Two million entries in one row, one value: every entry reads past ``data``."""
+    n = 2 * 10**6
+    return _edited(
+        _sparse("csr"),
+        _set(
+            indices=np.zeros(n, dtype=np.int32),
+            indptr=np.array([0, n, n, n, n], dtype=np.int32),
+            data=np.ones(1),
+        ),
+    )
+
+
+def csr_float_indices() -> bytes:
+    return _edited(_sparse("csr"), lambda s: s.update(indices=s["indices"].astype(np.float64)))
+
+
+def csr_uint64_indptr() -> bytes:
+    return _edited(_sparse("csr"), lambda s: s.update(indptr=s["indptr"].astype(np.uint64)))
+
+
+def csr_2d_indices() -> bytes:
+    return _edited(_sparse("csr"), lambda s: s.update(indices=s["indices"].reshape(2, 3)))
+
+
+def csr_object_data() -> bytes:
+    return _edited(_sparse("csr"), lambda s: s.update(data=s["data"].astype(object)))
+
+
+def csr_list_data() -> bytes:
+    return _edited(_sparse("csr"), lambda s: s.update(data=s["data"].tolist()))
+
+
+def csr_float_shape() -> bytes:
+    return _edited(_sparse("csr"), _set(_shape=(4.0, 4)))
+
+
+def csr_negative_shape() -> bytes:
+    return _edited(_sparse("csr"), _set(_shape=(4, -4)))
+
+
+def csr_3d_shape() -> bytes:
+    return _edited(_sparse("csr", "array"), _set(_shape=(4, 4, 1)))
+
+
+def csr_wide_shape_int32() -> bytes:
+    """A width past int32 with int32 indices: sparsetools takes the width as an int32."""
+    return _edited(_sparse("csr"), _set(_shape=(4, 2**33)))
+
+
+def csr_sorted_flag_lie() -> bytes:
+    return _edited(
+        _sparse("csr"),
+        _set(indices=np.array([2, 0, 2, 0, 1, 3], dtype=np.int32), _has_sorted_indices=True),
+    )
+
+
+def csr_canonical_flag_lie() -> bytes:
+    return _edited(
+        _sparse("csr"),
+        _set(indices=np.array([0, 0, 2, 0, 1, 3], dtype=np.int32), _has_canonical_format=True),
+    )
+
+
+def csr_flag_not_bool() -> bytes:
+    return _edited(_sparse("csr"), _set(_has_sorted_indices=1))
+
+
+def csr_no_indptr() -> bytes:
+    return _edited(_sparse("csr"), lambda s: s.pop("indptr"))
+
+
+def csr_extra_key() -> bytes:
+    return _edited(_sparse("csr"), _set(toarray=None))
+
+
+def csr_maxprint() -> bytes:
+    return _edited(_sparse("csr"), _set(maxprint="50"))
+
+
+def csc_index_past_shape() -> bytes:
+    return _edited(_sparse("csc", "array"), _set(indices=np.array([0, 2, 2, 10**8, 0, 1], dtype=np.int32)))
+
+
+def bsr_blocksize_inconsistent() -> bytes:
+    """A 3x3 block in a 4x4 matrix."""
+    return _edited(_sparse("bsr"), _set(data=np.ones((6, 3, 3))))
+
+
+def bsr_index_past_shape() -> bytes:
+    return _edited(_sparse("bsr"), _set(indices=np.array([0, 2, 2, 0, 1, 10**9], dtype=np.int32)))
+
+
+def bsr_empty_block() -> bytes:
+    return _edited(_sparse("bsr"), _set(data=np.ones((6, 0, 1))))
+
+
+def coo_coord_past_shape() -> bytes:
+    def edit(state: dict[str, Any]) -> None:
+        row, col = (c.copy() for c in state["coords"])
+        col[-1] = 10**8
+        state["coords"] = (row, col)
+
+    return _edited(_sparse("coo"), edit)
+
+
+def coo_array_negative_coord() -> bytes:
+    def edit(state: dict[str, Any]) -> None:
+        row, col = (c.copy() for c in state["coords"])
+        row[0] = -(10**8)
+        state["coords"] = (row, col)
+
+    return _edited(_sparse("coo", "array"), edit)
+
+
+def coo_coords_short() -> bytes:
+    return _edited(_sparse("coo"), lambda s: s.update(coords=(s["coords"][0], s["coords"][1][:1])))
+
+
+def coo_one_coord() -> bytes:
+    return _edited(_sparse("coo"), lambda s: s.update(coords=s["coords"][:1]))
+
+
+def coo_canonical_lie() -> bytes:
+    return _edited(
+        _sparse("coo"),
+        lambda s: s.update(coords=tuple(c[::-1].copy() for c in s["coords"]), has_canonical_format=True),
+    )
+
+
+def coo_float_coords() -> bytes:
+    return _edited(_sparse("coo"), lambda s: s.update(coords=tuple(c.astype(float) for c in s["coords"])))
+
+
+def dia_data_short() -> bytes:
+    """Two hundred thousand offsets, one diagonal: ``dia_matvec`` reads diagonals past ``data``."""
+    n = 10**6
+    return _edited(
+        _sparse("dia"), _set(_shape=(n, n), data=np.ones((1, n)), offsets=np.arange(200_000, dtype=np.int32))
+    )
+
+
+def dia_offsets_repeat() -> bytes:
+    return _edited(_sparse("dia"), lambda s: s.update(offsets=np.zeros(len(s["offsets"]), dtype=np.int32)))
+
+
+def dia_offset_far() -> bytes:
+    def edit(state: dict[str, Any]) -> None:
+        offsets = state["offsets"].copy()
+        offsets[-1] = -(2**31) + 1
+        state["offsets"] = offsets
+
+    return _edited(_sparse("dia"), edit)
+
+
+def dia_1d_data() -> bytes:
+    return _edited(_sparse("dia"), lambda s: s.update(data=s["data"].ravel()))
+
+
+def _lil(edit: Callable[[Any, Any], None], kind: str = "matrix") -> bytes:
+    def edit_state(state: dict[str, Any]) -> None:
+        rows, data = state["rows"].copy(), state["data"].copy()
+        edit(rows, data)
+        state.update(rows=rows, data=data)
+
+    return _edited(_sparse("lil", kind), edit_state)
+
+
+def lil_more_values_than_indices() -> bytes:
+    """Two indices, a million values: ``lil_flatten_to_array`` writes them all into an
+    array sized by the indices."""
+
+    def edit(rows: Any, data: Any) -> None:
+        data[0] = [1.0] * 10**6
+
+    return _lil(edit)
+
+
+def lil_index_past_shape() -> bytes:
+    def edit(rows: Any, data: Any) -> None:
+        rows[0] = [0, 10**8]
+
+    return _lil(edit)
+
+
+def lil_row_not_list() -> bytes:
+    def edit(rows: Any, data: Any) -> None:
+        rows[0] = tuple(rows[0])
+
+    return _lil(edit, "array")
+
+
+def lil_index_not_int() -> bytes:
+    def edit(rows: Any, data: Any) -> None:
+        rows[0] = [0, "2"]
+
+    return _lil(edit)
+
+
+def lil_unsorted() -> bytes:
+    def edit(rows: Any, data: Any) -> None:
+        rows[0] = [2, 0]
+
+    return _lil(edit)
+
+
+def lil_value_not_number() -> bytes:
+    def edit(rows: Any, data: Any) -> None:
+        data[0] = [1.0, [2.0]]
+
+    return _lil(edit)
+
+
+def lil_rows_short() -> bytes:
+    return _edited(_sparse("lil"), lambda s: s.update(rows=s["rows"][:2], data=s["data"][:2]))
+
+
+def _dok(obj: Any, store: dict[Any, Any]) -> bytes:
+    _func, args, state = obj.__reduce_ex__(2)[:3]
+    state = dict(state, _dict=store)
+    return dumps(Forged(_reconstructor, (args[0], dict, dict(store)), state))
+
+
+def dok_key_past_shape() -> bytes:
+    return _dok(_sparse("dok"), {(0, 0): 1.0, (10**8, 0): 2.0})
+
+
+def dok_key_negative() -> bytes:
+    return _dok(_sparse("dok", "array"), {(0, -(10**8)): 2.0})
+
+
+def dok_key_not_tuple() -> bytes:
+    return _dok(_sparse("dok"), {5: 1.0})
+
+
+def dok_value_not_number() -> bytes:
+    return _dok(_sparse("dok"), {(0, 0): "one"})
+
+
+def dok_bad_base_dict() -> bytes:
+    """``_dict`` is sound; the dict the object itself is (filled by copyreg) is not."""
+    obj = _sparse("dok")
+    _func, args, state = obj.__reduce_ex__(2)[:3]
+    return dumps(Forged(_reconstructor, (args[0], dict, {(10**8, 0): 1.0}), dict(state)))
+
+
+def dok_dtype_object() -> bytes:
+    return _edited_dok_state(dtype=np.dtype(object))
+
+
+def _edited_dok_state(**changes: Any) -> bytes:
+    obj = _sparse("dok")
+    func, args, state = obj.__reduce_ex__(2)[:3]
+    return dumps(Forged(func, args, dict(state, **changes)))
+
+
+_CSR = "scipy.sparse._csr:csr_matrix"
+_CSR_A = "scipy.sparse._csr:csr_array"
+_COO = "scipy.sparse._coo:coo_matrix"
+_BSR = "scipy.sparse._bsr:bsr_matrix"
+_DIA = "scipy.sparse._dia:dia_matrix"
+_LIL = "scipy.sparse._lil:lil_matrix"
+_DOK = "scipy.sparse._dok:dok_matrix"
+
+ROWS: list[Row] = [
+    Row("csr-index-past-shape", csr_index_past_shape, _CSR, "indices must be < 4", use=_toarray, control="crash"),
+    Row("csr-index-negative", csr_negative_index, _CSR, "indices must be >= 0", use=_toarray, control="crash"),
+    Row("csr-array-index-past", csr_array_index_past_shape, _CSR_A, "indices must be <", use=_toarray, control="crash"),
+    Row(
+        "csr-indptr-past-indices",
+        csr_indptr_past_indices,
+        _CSR,
+        "Last value of index pointer",
+        use=_toarray,
+        control="crash",
+    ),
+    Row("csr-indptr-short", csr_indptr_short, _CSR, "index pointer size 5", use=_matvec, control="crash"),
+    Row("csr-indptr-decreasing", csr_indptr_decreasing, _CSR, "non-decreasing", use=_toarray),
+    Row("csr-indptr-not-zero", csr_indptr_not_zero, _CSR, "start with 0", use=_toarray),
+    Row("csr-data-short", csr_data_short, _CSR, "same size", use=_matvec, control="crash"),
+    Row("csr-float-indices", csr_float_indices, _CSR, "indices has dtype float64", use=_toarray),
+    Row("csr-uint64-indptr", csr_uint64_indptr, _CSR, "indptr has dtype uint64", use=_toarray),
+    Row("csr-2d-indices", csr_2d_indices, _CSR, "indices is 2-D", use=_toarray),
+    Row("csr-object-data", csr_object_data, _CSR, "sparse does not support", use=_toarray),
+    Row("csr-list-data", csr_list_data, _CSR, "data is a list", use=_toarray),
+    Row("csr-float-shape", csr_float_shape, _CSR, "not non-negative ints", use=_toarray),
+    Row("csr-negative-shape", csr_negative_shape, _CSR, "not non-negative ints", use=_toarray),
+    Row("csr-array-3d-shape", csr_3d_shape, _CSR_A, "is not a tuple of (1, 2) ints", use=_toarray),
+    Row("csr-wide-shape-int32", csr_wide_shape_int32, _CSR, "does not fit its int32", use=_toarray),
+    Row("csr-sorted-flag-lie", csr_sorted_flag_lie, _CSR, "_has_sorted_indices is True", use=_toarray),
+    Row("csr-canonical-flag-lie", csr_canonical_flag_lie, _CSR, "_has_canonical_format is True", use=_toarray),
+    Row("csr-flag-not-bool", csr_flag_not_bool, _CSR, "is not a bool", use=_toarray),
+    Row("csr-no-indptr", csr_no_indptr, _CSR, "it has no indptr", use=_toarray),
+    Row("csr-extra-key", csr_extra_key, _CSR, "'toarray' is not in the state_keys", "state", use=_toarray),
+    Row("csr-maxprint", csr_maxprint, _CSR, "maxprint '50'", use=repr),
+    Row(
+        "csc-array-index-past",
+        csc_index_past_shape,
+        "scipy.sparse._csc:csc_array",
+        "indices must be <",
+        use=_toarray,
+        control="crash",
+    ),
+    Row("bsr-blocksize", bsr_blocksize_inconsistent, _BSR, "not a multiple of blocksize", use=_toarray),
+    Row(
+        "bsr-index-past-shape",
+        bsr_index_past_shape,
+        _BSR,
+        "column index values must be < 4",
+        use=_matvec,
+        control="crash",
+    ),
+    Row("bsr-empty-block", bsr_empty_block, _BSR, "is empty", use=_toarray),
+    Row("coo-coord-past-shape", coo_coord_past_shape, _COO, "exceeds matrix dimension", use=_toarray, control="crash"),
+    Row(
+        "coo-array-negative",
+        coo_array_negative_coord,
+        "scipy.sparse._coo:coo_array",
+        "negative axis 0",
+        use=_toarray,
+        control="crash",
+    ),
+    Row("coo-coords-short", coo_coords_short, _COO, "coords[1] has 1 entries", use=_toarray),
+    Row("coo-one-coord", coo_one_coord, _COO, "coords are not 2 index arrays", use=_toarray),
+    Row("coo-canonical-lie", coo_canonical_lie, _COO, "has_canonical_format is True", use=_toarray),
+    Row("coo-float-coords", coo_float_coords, _COO, "coords[0] has dtype float64", use=_toarray),
+    Row("dia-data-short", dia_data_short, _DIA, "1 diagonals for 200000 offsets", use=_matvec, control="crash"),
+    Row("dia-offsets-repeat", dia_offsets_repeat, _DIA, "offsets repeat", use=_toarray),
+    Row("dia-offset-far", dia_offset_far, _DIA, "further from the diagonal", use=_matvec),
+    Row("dia-1d-data", dia_1d_data, _DIA, "data is 1-D", use=_toarray),
+    Row(
+        "lil-values-past-indices",
+        lil_more_values_than_indices,
+        _LIL,
+        "2 indices for 1000000 values",
+        use=_via_csr,
+        control="crash",
+    ),
+    Row("lil-index-past-shape", lil_index_past_shape, _LIL, "inside 0..4", use=_via_csr, control="crash"),
+    Row("lil-array-row-tuple", lil_row_not_list, "scipy.sparse._lil:lil_array", "row 0 is not two lists", use=_toarray),
+    Row("lil-index-str", lil_index_not_int, _LIL, "not increasing", use=_toarray),
+    Row("lil-unsorted", lil_unsorted, _LIL, "not increasing", use=_toarray),
+    Row("lil-value-list", lil_value_not_number, _LIL, "not a number", use=_toarray),
+    Row("lil-rows-short", lil_rows_short, _LIL, "one list per row of 4", use=_toarray),
+    Row("dok-key-past-shape", dok_key_past_shape, _DOK, "outside shape", use=_toarray),
+    Row("dok-array-key-negative", dok_key_negative, "scipy.sparse._dok:dok_array", "outside shape", use=_toarray),
+    Row("dok-key-not-tuple", dok_key_not_tuple, _DOK, "not a coordinate", use=_toarray),
+    Row("dok-value-str", dok_value_not_number, _DOK, "not a number", use=_toarray),
+    Row("dok-base-dict", dok_bad_base_dict, _DOK, "outside shape", use=_toarray),
+    Row("dok-dtype-object", dok_dtype_object, _DOK, "sparse does not support", use=_toarray),
+]
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, dict[str, Any]]:
+    return run_rows(MODULE, [row.id for row in ROWS])
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
+def test_forged_state_is_refused_naming_the_class(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
+    assert_refused(row, outcomes[row.id])
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
+def test_control_plain_pickle_really_breaks(row: Row) -> None:
+    check_control(MODULE, row)
