@@ -190,6 +190,14 @@ def _compared_by_library(expected: Any, got: Any, where: str) -> bool:
         if isinstance(expected, pd.api.extensions.ExtensionArray):
             pdt.assert_extension_array_equal(expected, got)
             return True
+    if module == "scipy":
+        import scipy.sparse
+
+        if scipy.sparse.issparse(expected):
+            assert expected.format == got.format and expected.shape == got.shape, f"{where}: {got.format}{got.shape}"
+            assert_same(expected.dtype, got.dtype, f"{where}.dtype")
+            assert (expected != got).nnz == 0, f"{where}: values differ"
+            return True
     if module == "torch":
         import torch
 
