@@ -251,6 +251,7 @@ class _Auditor(Engine):
             return
         self._change(target, "state", "BUILD")
         target.state = state
+        self._state_check(target)
         if _JOBLIB_WRAPPER in target.classes:
             self._joblib_array(state)
         for part in state if type(state) is tuple and len(state) == 2 else (state,):
@@ -304,6 +305,18 @@ class _Auditor(Engine):
         if state.get("numpy_array_alignment_bytes") is not None:
             self.reader.skip(self.read(1)[0])  # type: ignore[attr-defined]
         self.reader.skip(self.length(count * dtype.itemsize))  # type: ignore[attr-defined]
+
+    def _state_check(self, target: _Symbol) -> None:
+        """A rule's state check judges the real instance and state (a partial's function
+        is the one it was made with): only the load decides it."""
+        if target.is_global or target.name == "?":
+            return
+        for name in target.classes:
+            module, _, qualname = name.partition(":")
+            rule = self.policy.rule(module, qualname)
+            if rule is not None and rule.state_check is not None and "state" in _granted(self.policy, name):
+                self.record(name, "state", deferred=True)
+                return
 
     def _state_key(self, target: _Symbol, key: str) -> None:
         for name in target.classes:
