@@ -529,6 +529,7 @@ def _own_params(obj: Any) -> None:
     """scikit-learn's own parameter validation (what ``fit`` runs first): the transforms
     of stateless extractors use their parameters as given (``n_features`` as a divisor
     in C: 0 is a SIGFPE)."""
+    _need(getattr(obj, "__dict__", None), "it never received its state")
     try:
         obj._validate_params()
     except Exception as exc:  # (an InvalidParameterError, or forged state breaking it)
