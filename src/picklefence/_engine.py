@@ -371,9 +371,9 @@ class Engine:
                 capability=capability,
             )
         if isinstance(inst, NEVER_MUTATED):
-            refusal = mutation_refusal(inst, opname)
-            assert refusal is not None
-            raise violation(refusal)
+            refusal = mutation_refusal(inst, opname, self.policy)
+            if refusal is not None:
+                raise violation(refusal)
         cls = type(inst)
         candidates = self.type_rules.get(cls)
         if candidates is None:

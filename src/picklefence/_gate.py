@@ -39,9 +39,9 @@ __all__ = [
 
 #: Objects that are never the target of BUILD or of item methods, whatever the policy
 #: says of their type: changing them would change code or classes for the process (G3).
-#: (A ``functools.partial`` made by the load is an ordinary instance: BUILD on one needs
-#: a rule for ``functools:partial`` granting state, whose shipped state check keeps its
-#: function.)
+#: The one exception is BUILD on a ``functools.partial`` under a rule whose state check
+#: is the shipped ``functools_partial_state`` (the function stays the one it was made
+#: with, its arguments plain data): see :func:`mutation_refusal`.
 #: Hot callers test ``isinstance(obj, NEVER_MUTATED)`` and ask :func:`mutation_refusal`
 #: for the words.
 NEVER_MUTATED = (
@@ -58,6 +58,7 @@ NEVER_MUTATED = (
     types.MemberDescriptorType,
     types.CodeType,
     types.FrameType,
+    functools.partial,
     staticmethod,
     classmethod,
     property,
@@ -83,9 +84,18 @@ class Verdict(enum.Enum):
     AT_LOAD = "decided at load"
 
 
-def mutation_refusal(target: object, opname: str) -> Refusal | None:
-    """The never-mutate rule (G3), for what the policy cannot change: code, classes, modules."""
+_PARTIAL_STATE = "functools_partial_state"
+
+
+def mutation_refusal(target: object, opname: str, policy: Policy | None = None) -> Refusal | None:
+    """The never-mutate rule (G3), for what the policy cannot change: code, classes,
+    modules; and partials, unless ``policy``'s rule for ``functools:partial`` checks
+    their BUILD state with the shipped check that keeps the function."""
     if isinstance(target, NEVER_MUTATED):
+        if type(target) is functools.partial and opname == "BUILD" and policy is not None:
+            rule = policy.rule("functools", "partial")
+            if rule is not None and rule.state_check == _PARTIAL_STATE:
+                return None
         return Refusal(
             f"{opname} would change {_describe(target)}; classes, functions and modules are never changed", "state"
         )
