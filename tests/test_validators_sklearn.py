@@ -30,8 +30,7 @@ from .forged import controls, outcomes
 np = pytest.importorskip("numpy")
 pytest.importorskip("sklearn")
 
-from sklearn import cluster, ensemble, feature_extraction, linear_model, metrics, model_selection  # noqa: E402
-from sklearn import neighbors, svm, tree  # noqa: E402
+from sklearn import cluster, ensemble, feature_extraction, linear_model, metrics, model_selection, neighbors, svm, tree  # noqa: E402
 from sklearn.metrics import DistanceMetric  # noqa: E402
 from sklearn.neighbors import _ball_tree, _kd_tree  # noqa: E402
 from sklearn.tree._tree import Tree  # noqa: E402
@@ -305,7 +304,14 @@ def _model(qualified: str) -> Any:
         return cls(n_features=8) if name in {"FeatureHasher", "HashingVectorizer"} else cls().fit(_TEXT[name])
     if name == "HDBSCAN":
         return cls().fit(X)
-    unsupervised = {"IsolationForest", "OneClassSVM", "RandomTreesEmbedding", "KMeans", "MiniBatchKMeans", "BisectingKMeans"}
+    unsupervised = {
+        "IsolationForest",
+        "OneClassSVM",
+        "RandomTreesEmbedding",
+        "KMeans",
+        "MiniBatchKMeans",
+        "BisectingKMeans",
+    }
     if name in unsupervised:
         return cls(random_state=0).fit(X) if name != "OneClassSVM" else cls().fit(X)
     if name in {"NearestNeighbors", "KNeighborsTransformer", "RadiusNeighborsTransformer", "KernelDensity"}:

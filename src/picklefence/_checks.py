@@ -260,7 +260,7 @@ def numpy_frombuffer(call: Call) -> bool:
         return False
     if len(call.args) == 5:
         axes = call.args[4]
-        if order != "K" or type(axes) is not tuple or sorted(axes) != list(range(len(shape))):  # type: ignore[arg-type]
+        if order != "K" or type(axes) is not tuple or sorted(axes) != list(range(len(shape))):
             return False
     elif order not in ("C", "F"):
         return False
@@ -322,7 +322,7 @@ def _plain(value: object, call: Call, depth: int = 0) -> bool:
     if type(value) in (tuple, list, set, frozenset):
         return all(_plain(item, call, depth + 1) for item in value)  # type: ignore[attr-defined]
     if type(value) is dict:
-        return all(_plain(k, call, depth + 1) and _plain(v, call, depth + 1) for k, v in value.items())  # type: ignore[attr-defined]
+        return all(_plain(k, call, depth + 1) and _plain(v, call, depth + 1) for k, v in value.items())
     return call.global_name(value) is not None
 
 
@@ -413,7 +413,9 @@ TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
 
 #: Checks that can judge the audit's stand-ins (a symbol for each global, literals);
 #: every other check needs the real objects and is decided at load.
-JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct", "numpy_mareconstruct", "bounded_ints", "cython_unpickle"})
+JUDGES_SYMBOLS: frozenset[str] = frozenset(
+    {"numpy_reconstruct", "numpy_mareconstruct", "bounded_ints", "cython_unpickle"}
+)
 
 _SHIPPED: dict[str, Check] = {
     "copyreg_reconstructor": copyreg_reconstructor,

@@ -7,8 +7,8 @@ they give the same outputs on the same inputs."""
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from . import Artifact, assert_same

@@ -26,7 +26,7 @@ def _fit(model: Any, X: Any, y: Any) -> Any:
 def _frame() -> Any:
     import pandas as pd
 
-    X, labels, _ = _data()
+    X = _data()[0]
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
     frame["colour"] = pd.Categorical(["red", "green", "blue"] * 10)
     frame["size"] = ["s", "m", "l", "xl", "m", "s"] * 5
@@ -36,11 +36,25 @@ def _frame() -> Any:
 def _compositions() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
     """name -> (make the fitted model, the inputs its outputs are compared on)."""
     import numpy as np
-    from sklearn import calibration, compose, ensemble, feature_extraction, feature_selection, frozen
+    from sklearn import (
+        calibration,
+        compose,
+        ensemble,
+        feature_extraction,
+        feature_selection,
+        frozen,
+        metrics,
+        model_selection,
+        multiclass,
+        multioutput,
+        naive_bayes,
+        neural_network,
+        pipeline,
+        svm,
+        tree,
+    )
     from sklearn import linear_model as lm
-    from sklearn import metrics, model_selection, multiclass, multioutput, naive_bayes, neural_network, pipeline
     from sklearn import preprocessing as pp
-    from sklearn import svm, tree
 
     X, labels, target = _data()
     _, labels2, target2 = _data(2)
@@ -104,7 +118,10 @@ def _compositions() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
     )
     made["grid-search-proba-scorer"] = clf(
         model_selection.GridSearchCV(
-            lm.LogisticRegression(), {"C": [1.0]}, scoring="neg_log_loss", cv=model_selection.ShuffleSplit(3, random_state=0)
+            lm.LogisticRegression(),
+            {"C": [1.0]},
+            scoring="neg_log_loss",
+            cv=model_selection.ShuffleSplit(3, random_state=0),
         )
     )
     made["randomized-search"] = clf(
@@ -129,7 +146,9 @@ def _compositions() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
         target,
     )
     made["calibrated-sigmoid"] = clf(calibration.CalibratedClassifierCV(svm.LinearSVC(), cv=3))
-    made["calibrated-isotonic"] = clf(calibration.CalibratedClassifierCV(naive_bayes.GaussianNB(), method="isotonic", cv=3))
+    made["calibrated-isotonic"] = clf(
+        calibration.CalibratedClassifierCV(naive_bayes.GaussianNB(), method="isotonic", cv=3)
+    )
     made["one-vs-rest"] = clf(multiclass.OneVsRestClassifier(lm.LogisticRegression()))
     made["one-vs-one"] = clf(multiclass.OneVsOneClassifier(svm.LinearSVC()))
     made["output-code"] = clf(multiclass.OutputCodeClassifier(lm.LogisticRegression(), random_state=0))
@@ -191,8 +210,12 @@ def _compositions() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
         on(frame[["a", "colour"]]),
     )
     made["mlp-adam"] = clf(neural_network.MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0))
-    made["mlp-sgd"] = clf(neural_network.MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0))
-    made["mlp-lbfgs-regressor"] = clf(neural_network.MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50, random_state=0), target)
+    made["mlp-sgd"] = clf(
+        neural_network.MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", max_iter=50, random_state=0)
+    )
+    made["mlp-lbfgs-regressor"] = clf(
+        neural_network.MLPRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50, random_state=0), target
+    )
     text = feature_extraction.text
 
     def texts(model: Any) -> tuple[Callable[[], Any], Callable[[], Any]]:

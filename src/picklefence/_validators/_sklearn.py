@@ -473,7 +473,9 @@ def sklearn_bisecting_kmeans(obj: Any) -> None:
     pending = [obj._bisecting_tree]
     while pending:
         node = pending.pop()
-        _need(type(node) is tree_class and id(node) not in seen, "_bisecting_tree is not a tree of _BisectingTree nodes")
+        _need(
+            type(node) is tree_class and id(node) not in seen, "_bisecting_tree is not a tree of _BisectingTree nodes"
+        )
         seen.add(id(node))
         center = _array(getattr(node, "center", None), "a node's center", 1, "f")
         _need(center.shape == (n_features,), f"a node's center has shape {center.shape}")
@@ -577,7 +579,7 @@ def sklearn_scorer(obj: Any) -> None:
     """Scorers: ``_response_method`` names the estimator methods the scorer calls by name
     (``getattr``), so only prediction methods; a sign of 1 or -1; keyword arguments for
     the metric by name.  The metric itself is a global the policy let be a value."""
-    state = getattr(obj, "__dict__", None)
+    state: Any = getattr(obj, "__dict__", None)
     _need(state, "it never received its state")
     if "_scorers" in state:  # _MultimetricScorer: a dict of scorers, each validated itself
         _need(type(state["_scorers"]) is dict, "_scorers is not a dict")
