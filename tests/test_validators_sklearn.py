@@ -97,6 +97,7 @@ def fitted(name: str) -> Any:
         "kdtree": lambda: neighbors.KDTree(X),
         "bisect": lambda: cluster.BisectingKMeans(3, random_state=0).fit(X),
         "hdbscan": lambda: cluster.HDBSCAN().fit(X),
+        "birch": lambda: cluster.Birch(n_clusters=None, threshold=0.2).fit(X),
         "count": lambda: feature_extraction.text.CountVectorizer().fit(DOCS),
         "dict": lambda: feature_extraction.DictVectorizer().fit(RECORDS),
         "hasher": lambda: feature_extraction.FeatureHasher(n_features=8),
@@ -302,7 +303,7 @@ def _model(qualified: str) -> Any:
         cls = partial(cls, **small)
     if name in _TEXT:
         return cls(n_features=8) if name in {"FeatureHasher", "HashingVectorizer"} else cls().fit(_TEXT[name])
-    if name == "HDBSCAN":
+    if name in {"HDBSCAN", "Birch"}:
         return cls().fit(X)
     unsupervised = {
         "IsolationForest",
@@ -377,6 +378,7 @@ DIRECT = (
     "sklearn_distance_metric",
     "sklearn_bisecting_kmeans",
     "sklearn_hdbscan",
+    "sklearn_birch",
     "sklearn_count_vectorizer",
     "sklearn_dict_vectorizer",
     "sklearn_feature_hasher",
@@ -866,6 +868,24 @@ ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
         "validation",
         "labels_ has 5 entries",
     ),
+    "birch one norm for many centres": (
+        lambda: edit("birch", _subcluster_norms=np.zeros(1)),
+        "sklearn.cluster._birch:Birch",
+        "validation",
+        "_subcluster_norms has 1 entries",
+    ),
+    "birch centres for two features": (
+        lambda: edit("birch", subcluster_centers_=fitted("birch").subcluster_centers_[:, :2].copy()),
+        "sklearn.cluster._birch:Birch",
+        "validation",
+        "subcluster_centers_ has shape",
+    ),
+    "birch fewer labels than centres": (
+        lambda: edit("birch", subcluster_labels_=np.zeros(1, dtype=np.intp)),
+        "sklearn.cluster._birch:Birch",
+        "validation",
+        "subcluster_labels_ has 1 entries",
+    ),
     "bisecting k-means node with one child": (
         lambda: _bisect(lambda root: setattr(root, "right", None)),
         "sklearn.cluster._bisect_k_means:BisectingKMeans",
@@ -1023,6 +1043,7 @@ PER_CLASS: dict[str, tuple[str, Callable[[Any], None], str]] = {
         lambda m: setattr(m, "_single_linkage_tree_", _linkage(left_node=10**12)),
         "do not exist yet",
     ),
+    "sklearn_birch": ("one norm", _set(_subcluster_norms=np.zeros(1)), "_subcluster_norms has 1 entries"),
     "sklearn_count_vectorizer": (
         "a column past the vocabulary",
         lambda m: m.vocabulary_.update(cat=10**8),
@@ -1099,6 +1120,15 @@ _BALL_TREE_USE = (
 )
 
 
+_BIRCH_USE = (
+    "import numpy\n"
+    "q = numpy.random.RandomState(1).rand(200, 6)\n"
+    "got = obj.predict(q)\n"
+    "obj._subcluster_norms = (obj.subcluster_centers_ ** 2).sum(axis=1)\n"
+    "print('same' if (got == obj.predict(q)).all() else 'garbage')"
+)
+
+
 @pytest.fixture(scope="module")
 def controlled() -> dict[str, Any]:
     rows = {row: (pickle.dumps(ROWS[row][0](), 4), "sklearn", use) for row, use in CONTROLS.items()}
@@ -1107,6 +1137,7 @@ def controlled() -> dict[str, Any]:
         "sklearn",
         _BALL_TREE_USE,
     )
+    rows["birch"] = (pickle.dumps(ROWS["birch one norm for many centres"][0](), 4), "sklearn", _BIRCH_USE)
     return controls(rows)
 
 
@@ -1118,6 +1149,11 @@ def test_control_the_forged_object_is_unsafe_with_pickle(row: str, controlled: d
 
 def test_control_ball_tree_metric_reads_past_its_weights(controlled: dict[str, Any]) -> None:
     done = controlled["ball tree"]
+    assert done.returncode < 0 or "garbage" in done.stdout, (done.stdout, done.stderr[-500:])
+
+
+def test_control_birch_reads_norms_past_its_array(controlled: dict[str, Any]) -> None:
+    done = controlled["birch"]
     assert done.returncode < 0 or "garbage" in done.stdout, (done.stdout, done.stderr[-500:])
 
 

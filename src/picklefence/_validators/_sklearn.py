@@ -487,6 +487,24 @@ def sklearn_bisecting_kmeans(obj: Any) -> None:
             pending += [left, right]
 
 
+@_validator
+def sklearn_birch(obj: Any) -> None:
+    """``Birch``: ``predict`` hands ``subcluster_centers_`` and their squared norms
+    (``_subcluster_norms``) to the Cython argmin, which reads one norm per center
+    without checking the length: one norm per center, centers ``n_features_in_`` wide,
+    one label per center."""
+    if not _fitted(obj, "subcluster_centers_", "_subcluster_norms", "n_features_in_"):
+        return
+    centers = _array(obj.subcluster_centers_, "subcluster_centers_", 2, "f")
+    n_features = _int(obj.n_features_in_, "n_features_in_", 1)
+    _need(centers.shape[0] >= 1 and centers.shape[1] == n_features, f"subcluster_centers_ has shape {centers.shape}")
+    norms = _array(obj._subcluster_norms, "_subcluster_norms", 1, "f")
+    _need(norms.shape == (centers.shape[0],), f"_subcluster_norms has {norms.size} entries for {len(centers)} centers")
+    if "subcluster_labels_" in vars(obj):
+        labels = _array(obj.subcluster_labels_, "subcluster_labels_", 1, "iu")
+        _need(labels.shape == (centers.shape[0],), f"subcluster_labels_ has {labels.size} entries")
+
+
 _LINKAGE_FIELDS = ("left_node", "right_node", "value", "cluster_size")
 
 
@@ -724,6 +742,7 @@ VALIDATORS: dict[str, Validator] = {
     "sklearn_kernel_density": sklearn_kernel_density,
     "sklearn_bisecting_kmeans": sklearn_bisecting_kmeans,
     "sklearn_hdbscan": sklearn_hdbscan,
+    "sklearn_birch": sklearn_birch,
     "sklearn_count_vectorizer": sklearn_count_vectorizer,
     "sklearn_dict_vectorizer": sklearn_dict_vectorizer,
     "sklearn_feature_hasher": sklearn_feature_hasher,
