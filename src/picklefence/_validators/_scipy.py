@@ -404,7 +404,7 @@ def univariate_spline(obj: Any) -> None:
     state = _attrs(obj, "_eval_args", "_data")
     tck = state["_eval_args"]
     _need(type(tck) is tuple and len(tck) == 3, "its tck is not (t, c, k)")
-    _tck(*tck, "spline")
+    _tck(tck[0], tck[1], tck[2], "spline")
     ext = state.get("ext", 0)
     _need(type(ext) is int and 0 <= ext <= 3, f"ext {ext!r} is not 0 to 3")
     data = state["_data"]
