@@ -258,7 +258,7 @@ class _Auditor(Engine):
                 for key in part:
                     if isinstance(key, _Symbol) and not key.is_global:
                         continue
-                    refusal = state_key_refusal(key)
+                    refusal = state_key_refusal(key, part[key])
                     if refusal is not None:
                         self.problem(refusal.message)
                     elif not target.is_global:

@@ -154,6 +154,14 @@ def _behaves(use: Callable[[Any], Any]) -> Callable[[Any, Any], None]:
     return same
 
 
+def _behaves_only(use: Callable[[Any], Any]) -> Callable[[Any, Any], None]:
+    def same(expected: Any, got: Any) -> None:
+        assert type(expected) is type(got), type(got)
+        assert_same(use(expected), use(got))
+
+    return same
+
+
 def _grid() -> Any:
     import numpy as np
 
@@ -301,6 +309,63 @@ def _others() -> Iterator[tuple[str, Callable[[], Any], Callable[[Any, Any], Non
     yield "describe", lambda: stats.describe([1.0, 2, 3, 4, 9]), _behaves(tuple)
 
 
+def _distributions() -> Iterator[tuple[str, Callable[[], Any], Callable[[Any, Any], None]]]:
+    import numpy as np
+    from scipy import stats
+
+    points = np.array([-1.0, 0.0, 0.5, 2.0, 7.0])
+
+    def continuous(frozen: Any) -> Any:
+        return (
+            frozen.pdf(points),
+            frozen.cdf(points),
+            frozen.ppf([0.1, 0.5, 0.9]),
+            frozen.mean(),
+            frozen.var(),
+            frozen.rvs(random_state=1),
+        )
+
+    def discrete(frozen: Any) -> Any:
+        ks = np.arange(6)
+        return (
+            frozen.pmf(ks),
+            frozen.cdf(ks),
+            frozen.ppf([0.1, 0.5, 0.9]),
+            frozen.mean(),
+            frozen.entropy(),
+            frozen.rvs(4, random_state=1),
+        )
+
+    def same(use: Callable[[Any], Any]) -> Callable[[Any, Any], None]:
+        """The same behaviour and arguments (the distribution's methods are rebuilt by
+        its ``__setstate__``, so they are new objects in both copies)."""
+
+        def compare(expected: Any, got: Any) -> None:
+            assert type(expected) is type(got) and type(expected.dist) is type(got.dist)
+            assert_same(use(expected), use(got))
+            assert_same((expected.args, expected.kwds, expected.a, expected.b), (got.args, got.kwds, got.a, got.b))
+            assert_same(expected.dist._ctor_param, got.dist._ctor_param)
+
+        return compare
+
+    yield "norm_frozen", lambda: stats.norm(1.0, 2.0), same(continuous)
+    yield "gamma_frozen", lambda: stats.gamma(2.0, scale=3.0), same(continuous)
+    yield "beta_frozen", lambda: stats.beta(a=2.0, b=5.0), same(continuous)
+    yield "t_frozen_arrays", lambda: stats.t(np.array([3.0, 5.0])[:, None], loc=0.5), same(continuous)
+    yield "lognorm_fitted", lambda: stats.lognorm(*stats.lognorm.fit([1.0, 2.0, 2.5, 3.0, 7.0])), same(continuous)
+    yield "expon_seeded", lambda: stats.expon(scale=2.0), same(lambda f: (continuous(f), f.random_state.random()))
+    yield "vonmises_line", lambda: stats.vonmises_line(1.5), same(continuous)
+    yield (
+        "norm_distribution",
+        lambda: stats.norm,
+        _behaves_only(lambda d: (d.pdf(points), d.ppf(0.3, loc=2), d._ctor_param)),
+    )
+    yield "poisson_frozen", lambda: stats.poisson(3.0), same(discrete)
+    yield "binom_frozen", lambda: stats.binom(10, 0.3), same(discrete)
+    yield "nbinom_frozen", lambda: stats.nbinom(5, 0.5, loc=1), same(discrete)
+    yield "randint_frozen", lambda: stats.randint(0, 6), same(discrete)
+
+
 def _results() -> Iterator[tuple[str, Callable[[], Any], Callable[[Any, Any], None]]]:
     """Result objects with keyword fields: NEWOBJ_EX from protocol 4 on."""
     from scipy import stats
@@ -321,7 +386,7 @@ PARTIAL = "protocols 2-3 write an object with keyword fields as functools.partia
 def artifacts() -> Iterator[Artifact]:
     if importlib.util.find_spec("scipy") is None:
         return
-    for name, make, same in (*_interpolators(), *_others()):
+    for name, make, same in (*_interpolators(), *_others(), *_distributions()):
         yield Artifact(f"scipy/{name}", make, "scipy", _FORMATS, same=same)
     for name, make, same in _results():
         yield Artifact(f"scipy/{name}", make, "scipy", ("p5", "joblib"), same=same)

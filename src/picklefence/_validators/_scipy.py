@@ -559,6 +559,166 @@ def rotation(obj: Any) -> None:
 # -- stats -------------------------------------------------------------------------------
 
 
+#: scipy.stats' distribution objects by class: the instances scipy itself makes
+_DISTRIBUTION_MODULES = ("scipy.stats._continuous_distns", "scipy.stats._discrete_distns")
+#: state a distribution's code paths depend on: it must be what scipy's own instance has
+#: (``_parse_arg_template`` is Python source that ``__setstate__`` passes to ``exec``)
+_AS_SCIPY_HAS_IT = frozenset({"_parse_arg_template", "shapes", "numargs", "_stats_has_moments", "moment_type", "inc"})
+_NUMBERS = frozenset({"a", "b", "badvalue", "xtol", "moment_tol"})
+_TEXT = frozenset({"name", "longname", "__doc__"})
+
+
+def _canonical(cls: type) -> Any:
+    """scipy's own instance of the distribution class ``cls`` (``norm`` for ``norm_gen``)."""
+    for name in _DISTRIBUTION_MODULES:
+        module = sys.modules.get(name)
+        for dist_name in getattr(module, "_distn_names", ()):
+            dist = getattr(module, dist_name)
+            if type(dist) is cls:
+                return dist
+    return None
+
+
+def _random_state(value: object) -> bool:
+    random = _np().random
+    return value is None or type(value) in (random.RandomState, random.Generator)
+
+
+def distribution_state(call: Call) -> bool:
+    """A distribution's state, before its ``__setstate__`` runs: that ``exec``s the
+    pickled ``_parse_arg_template`` (Python source) and builds methods from it, so the
+    template and everything that shapes it must be exactly what scipy's own instance of
+    the class holds; the support, tolerances and names are plain numbers and text, the
+    random state one of numpy's generators (their validators run on them)."""
+    inst, state = call.args
+    canonical = _canonical(type(inst))
+    if canonical is None or type(state) is not dict:
+        return False
+    expected = canonical.__getstate__()
+    if set(state) != set(expected):
+        return False
+    for key, value in state.items():
+        if key in _AS_SCIPY_HAS_IT:
+            ok = type(value) is type(expected[key]) and value == expected[key]
+        elif key in _NUMBERS:
+            ok = _number(value)
+        elif key in _TEXT:
+            ok = value is None or type(value) is str
+        elif key == "_random_state":
+            ok = _random_state(value)
+        elif key == "_ctor_param":
+            ok = _ctor_param(value, expected[key], expected["shapes"])
+        elif key == "vecentropy":  # (discrete: replaced by __setstate__, validated as a vectorize)
+            ok = type(value) is _np().vectorize
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+def _ctor_param(value: Any, expected: dict[str, Any], shapes: str | None) -> bool:
+    """The constructor arguments scipy re-runs when a distribution is re-seeded or
+    frozen (its constructor checks the shape names it builds the parser from): the
+    shapes scipy's instance has, or none (freezing fills them in); no ``values`` (those
+    make a different class); the rest numbers and text."""
+    if type(value) is not dict or set(value) != set(expected):
+        return False
+    for key, item in value.items():
+        if key == "shapes":
+            if item is not None and item != shapes:
+                return False
+        elif key == "values":
+            if item is not None:
+                return False
+        elif key == "seed":
+            if not (_random_state(item) or type(item) is int):
+                return False
+        elif not (item is None or type(item) is str or _number(item)):
+            return False
+    return True
+
+
+def distribution_entropy(call: Call) -> bool:
+    """``getattr(dist, "_entropy")``: how a discrete distribution pickles the function its
+    ``vecentropy`` vectorizes (a bound method).  Only on one of scipy's discrete
+    distributions that this load made (never a global), only that one pure method; the
+    pickle cannot call what getattr returns, and ``__setstate__`` replaces ``vecentropy``."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    dist, name = call.args
+    infrastructure = sys.modules.get("scipy.stats._distn_infrastructure")
+    if infrastructure is None or name != "_entropy" or call.global_name(dist) is not None:
+        return False
+    return isinstance(dist, infrastructure.rv_discrete) and _canonical(type(dist)) is not None
+
+
+@_validator
+def entropy_vectorize(obj: Any) -> None:
+    """``numpy.vectorize`` as discrete distributions pickle it: it calls ``pyfunc`` with
+    whatever it is given, so ``pyfunc`` must be a scipy discrete distribution's own bound
+    ``_entropy``; no cached ufunc, an output type code, plain options."""
+    state = _attrs(obj, "pyfunc")
+    func = state["pyfunc"]
+    dist: Any = getattr(func, "__self__", None)
+    infrastructure = sys.modules["scipy.stats._distn_infrastructure"]
+    _need(
+        type(func).__name__ == "method"
+        and isinstance(dist, infrastructure.rv_discrete)
+        and _canonical(type(dist)) is not None,
+        "its function is not a scipy distribution's own method",
+    )
+    _need(func.__func__ is type(dist)._entropy, "its function is not the distribution's _entropy")
+    _need(state.get("_ufunc", {}) == {}, "it holds a cached ufunc")
+    otypes = state.get("otypes")
+    _need(
+        otypes is None or (type(otypes) is str and otypes.isalnum() and len(otypes) <= 8),
+        f"otypes {otypes!r} is not a type code",
+    )
+    _need(
+        state.get("signature") is None and type(state.get("cache", False)) is bool,
+        "it has a signature or a non-bool cache flag",
+    )
+    excluded = state.get("excluded", set())
+    _need(
+        type(excluded) is set and all(type(e) in (int, str) for e in excluded),
+        "its excluded arguments are not names or positions",
+    )
+    _need(state.get("_in_and_out_core_dims") is None, "it has core dimensions")
+
+
+def _distribution_argument(value: Any) -> bool:
+    np = _np()
+    return _number(value) or (type(value) is np.ndarray and value.dtype.kind in "biuf")
+
+
+@_validator
+def frozen_distribution(obj: Any) -> None:
+    """A frozen distribution calls its distribution's methods with its arguments: the
+    distribution must be one of scipy's (continuous for ``rv_continuous_frozen``,
+    discrete for ``rv_discrete_frozen``), the arguments numbers or numeric arrays."""
+    state = _attrs(obj, "args", "kwds", "dist")
+    infrastructure = sys.modules["scipy.stats._distn_infrastructure"]
+    dist = state["dist"]
+    kind = (
+        infrastructure.rv_discrete
+        if isinstance(obj, infrastructure.rv_discrete_frozen)
+        else infrastructure.rv_continuous
+    )
+    _need(
+        _canonical(type(dist)) is not None and isinstance(dist, kind),
+        f"its distribution is a {type(dist).__name__}, not one of scipy's {kind.__name__} distributions",
+    )
+    args, kwds = state["args"], state["kwds"]
+    _need(type(args) is tuple and all(_distribution_argument(a) for a in args), "its arguments are not numbers")
+    _need(
+        type(kwds) is dict and all(type(k) is str and _distribution_argument(v) for k, v in kwds.items()),
+        "its keyword arguments are not numbers",
+    )
+    for name in ("a", "b"):
+        _need(_number(state.get(name, 0)), f"its support bound {name} is not a number")
+
+
 @_validator
 def gaussian_kde(obj: Any) -> None:
     """``gaussian_kde``: the Cython kernel sums read d coordinates per point from
@@ -593,5 +753,11 @@ VALIDATORS: dict[str, Validator] = {
     "scipy_regular_grid": regular_grid,
     "scipy_rotation": rotation,
     "scipy_gaussian_kde": gaussian_kde,
+    "scipy_frozen_distribution": frozen_distribution,
+    "scipy_entropy_vectorize": entropy_vectorize,
 }
-CHECKS: dict[str, Check] = {"scipy_ckdtree_state": ckdtree_state}
+CHECKS: dict[str, Check] = {
+    "scipy_ckdtree_state": ckdtree_state,
+    "scipy_distribution_state": distribution_state,
+    "scipy_distribution_entropy": distribution_entropy,
+}
