@@ -598,6 +598,129 @@ def kde_weights_short() -> bytes:
     return _kde(lambda s: s.update(_weights=s["_weights"][:5]))
 
 
+# -- distributions ---------------------------------------------------------------------
+
+
+def _stats() -> Any:
+    import scipy.stats
+
+    return scipy.stats
+
+
+def _frozen(frozen: Any, edit_dist: Callable[[dict[str, Any]], object] | None = None, **frozen_state: Any) -> bytes:
+    """A real frozen distribution pickled with its own state and its distribution's
+    state edited."""
+    func, args, state, *rest = frozen.__reduce_ex__(4)
+    state = dict(state, **frozen_state)
+    if edit_dist is not None:
+        dist = state["dist"]
+        dist_func, dist_args, dist_state, *dist_rest = dist.__reduce_ex__(4)
+        dist_state = dict(dist_state)
+        edit_dist(dist_state)
+        state["dist"] = Forged(dist_func, dist_args, dist_state, *dist_rest)
+    return dumps(Forged(func, args, state, *rest))
+
+
+#: Python source the distribution's __setstate__ hands to exec: under plain pickle it
+#: runs, and here kills its own process to show it did
+_EXEC = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"
+
+
+def dist_template_exec() -> bytes:
+    return _frozen(_stats().norm(1.0, 2.0), lambda s: s.update(_parse_arg_template=_EXEC + s["_parse_arg_template"]))
+
+
+def discrete_template_exec() -> bytes:
+    return _frozen(_stats().poisson(3.0), lambda s: s.update(_parse_arg_template=_EXEC + s["_parse_arg_template"]))
+
+
+def dist_shapes() -> bytes:
+    return _frozen(_stats().gamma(2.0), lambda s: s.update(shapes="a, b", numargs=2))
+
+
+def dist_extra_key() -> bytes:
+    return _frozen(_stats().norm(), lambda s: s.update(_pdf=None))
+
+
+def dist_random_state() -> bytes:
+    return _frozen(_stats().norm(), lambda s: s.update(_random_state="seed"))
+
+
+def dist_ctor_values() -> bytes:
+    return _frozen(_stats().poisson(2.0), lambda s: s["_ctor_param"].update(values=((1, 2), (0.5, 0.5))))
+
+
+def dist_ctor_shapes() -> bytes:
+    """The constructor arguments scipy re-runs on ``freeze`` and re-seeding."""
+    return _frozen(_stats().gamma(2.0), lambda s: s.update(_ctor_param=dict(s["_ctor_param"], shapes="x, y")))
+
+
+def dist_support_text() -> bytes:
+    return _frozen(_stats().norm(), lambda s: s.update(a="-inf"))
+
+
+def dist_tuple_state() -> bytes:
+    """scipy < 1.6's (ctor_param, random_state) form: ``__setstate__`` re-runs ``__init__``."""
+    frozen = _stats().norm()
+    func, args, state, *rest = frozen.__reduce_ex__(4)
+    dist_func, dist_args, dist_state, *dist_rest = frozen.dist.__reduce_ex__(4)
+    old = Forged(dist_func, dist_args, (dist_state["_ctor_param"], None), *dist_rest)
+    return dumps(Forged(func, args, dict(state, dist=old), *rest))
+
+
+def frozen_not_a_distribution() -> bytes:
+    return _frozen(_stats().norm(), dist=_sparse("csr"))
+
+
+def frozen_discrete_of_continuous() -> bytes:
+    return _frozen(_stats().poisson(3.0), dist=_stats().norm)
+
+
+def frozen_text_arguments() -> bytes:
+    return _frozen(_stats().norm(), args=("1.0",))
+
+
+def frozen_extra_key() -> bytes:
+    return _frozen(_stats().norm(), pdf=None)
+
+
+def _discrete_bytes(old: bytes, new: bytes) -> bytes:
+    data = dumps(_stats().poisson(3.0))
+    assert data.count(old) == 1
+    return data.replace(old, new)
+
+
+def getattr_dunder() -> bytes:
+    return _discrete_bytes(b"\x8c\x08_entropy", b"\x8c\x08__init__")
+
+
+def getattr_other_method() -> bytes:
+    return _discrete_bytes(b"\x8c\x08_entropy", b"\x8c\x08interval")
+
+
+def getattr_on_a_matrix() -> bytes:
+    return dumps([Forged(getattr, (_sparse("csr"), "toarray"))])
+
+
+def _vectorize(**state: Any) -> bytes:
+    import copyreg
+
+    base = {"pyfunc": Forged(getattr, (_stats().poisson, "_entropy")), "cache": False, "signature": None, "_ufunc": {}}
+    return dumps(Forged(copyreg.__newobj__, (np.vectorize,), dict(base, **state)))
+
+
+def vectorize_function() -> bytes:
+    return _vectorize(pyfunc=np.float64)
+
+
+def vectorize_ufunc() -> bytes:
+    return _vectorize(_ufunc={1: np.float64})
+
+
+def _vectorized(obj: Any) -> object:
+    return obj(np.arange(3.0))
+
+
 _CSR = "scipy.sparse._csr:csr_matrix"
 _CSR_A = "scipy.sparse._csr:csr_array"
 _COO = "scipy.sparse._coo:coo_matrix"
@@ -614,6 +737,20 @@ _KDTREE = "scipy.spatial._ckdtree:cKDTree"
 _STATE_CHECK = "does not pass the policy's state check"
 _ROTATION = "scipy.spatial.transform._rotation:Rotation"
 _KDE = "scipy.stats._kde:gaussian_kde"
+_NORM = "scipy.stats._continuous_distns:norm_gen"
+_POISSON = "scipy.stats._discrete_distns:poisson_gen"
+_FROZEN = "scipy.stats._distn_infrastructure:rv_continuous_frozen"
+_FROZEN_D = "scipy.stats._distn_infrastructure:rv_discrete_frozen"
+_VECTORIZE = "numpy:vectorize"
+
+
+def _pdf(frozen: Any) -> object:
+    return frozen.pdf([0.0, 1.0])
+
+
+def _pmf(frozen: Any) -> object:
+    return frozen.pmf([0, 1])
+
 
 ROWS: list[Row] = [
     Row("csr-index-past-shape", csr_index_past_shape, _CSR, "indices must be < 4", use=_toarray, control="crash"),
@@ -780,6 +917,37 @@ ROWS: list[Row] = [
     Row("kde-cholesky-small", kde_cholesky_small, _KDE, "cho_cov is not 2 by 2", use=_density),
     Row("kde-dimension-lie", kde_dimension_lie, _KDE, "the dataset is not 1000 by 30", use=_density),
     Row("kde-weights-short", kde_weights_short, _KDE, "not one weight per point", use=_density),
+    Row("dist-template-exec", dist_template_exec, _NORM, _STATE_CHECK, "state", use=_pdf, control="crash"),
+    Row("discrete-template-exec", discrete_template_exec, _POISSON, _STATE_CHECK, "state", use=_pmf, control="crash"),
+    Row("dist-shapes", dist_shapes, "scipy.stats._continuous_distns:gamma_gen", _STATE_CHECK, "state", use=_pdf),
+    Row("dist-extra-key", dist_extra_key, _NORM, _STATE_CHECK, "state", use=_pdf),
+    Row("dist-random-state", dist_random_state, _NORM, _STATE_CHECK, "state", use=_pdf),
+    Row("dist-ctor-values", dist_ctor_values, _POISSON, _STATE_CHECK, "state", use=_pmf),
+    Row(
+        "dist-ctor-shapes",
+        dist_ctor_shapes,
+        "scipy.stats._continuous_distns:gamma_gen",
+        _STATE_CHECK,
+        "state",
+        use=_pdf,
+    ),
+    Row("dist-support-text", dist_support_text, _NORM, _STATE_CHECK, "state", use=_pdf),
+    Row("dist-tuple-state", dist_tuple_state, _NORM, _STATE_CHECK, "state", use=_pdf),
+    Row("frozen-not-a-distribution", frozen_not_a_distribution, _FROZEN, "not one of scipy's rv_continuous", use=_pdf),
+    Row(
+        "frozen-discrete-of-continuous",
+        frozen_discrete_of_continuous,
+        _FROZEN_D,
+        "not one of scipy's rv_discrete",
+        use=_pmf,
+    ),
+    Row("frozen-text-arguments", frozen_text_arguments, _FROZEN, "arguments are not numbers", use=_pdf),
+    Row("frozen-extra-key", frozen_extra_key, _FROZEN, "'pdf' is not in the state_keys", "state", use=_pdf),
+    Row("getattr-dunder", getattr_dunder, "builtins:getattr", "does not match", "arguments", use=_pmf),
+    Row("getattr-other-method", getattr_other_method, "builtins:getattr", "does not match", "arguments", use=_pmf),
+    Row("getattr-on-a-matrix", getattr_on_a_matrix, "builtins:getattr", "does not match", "arguments", use=repr),
+    Row("vectorize-function", vectorize_function, _VECTORIZE, "not a scipy distribution's own method", use=_vectorized),
+    Row("vectorize-ufunc", vectorize_ufunc, _VECTORIZE, "cached ufunc", use=_vectorized),
 ]
 
 
