@@ -163,6 +163,7 @@ CASES: list[Case] = [
     Case("type() with three arguments", stop(call(g("builtins", "type"), u("X"), t(), b"}")), PolicyViolation, refused=("builtins:type", "arguments")),
     Case("complex from a string", stop(call(g("builtins", "complex"), u("1+2j"), i(0))), PolicyViolation, refused=("builtins:complex", "arguments")),
     Case("defaultdict(type)", stop(call(g("collections", "defaultdict"), g("builtins", "type"))), PolicyViolation, STDLIB, refused=("collections:defaultdict", "arguments")),
+    Case("getattr on an object the load made", stop(call(g("builtins", "getattr"), g("argparse", "Namespace") + b")\x81", u("__init__")), 2), PolicyViolation, STDLIB, refused=("builtins:getattr", "arguments")),
     Case("getattr(ZoneInfo, '__init__')", stop(call(g("builtins", "getattr"), g("zoneinfo", "ZoneInfo"), u("__init__"))), PolicyViolation, STDLIB, refused=("builtins:getattr", "arguments")),
     Case("ZoneInfo key with a path", stop(call(call(g("builtins", "getattr"), g("zoneinfo", "ZoneInfo"), u("_unpickle")), u("../../../../etc/passwd"), i(1))), PolicyViolation, STDLIB, refused=("zoneinfo:ZoneInfo._unpickle", "arguments")),
     Case("_reconstructor of a non-constructible class", stop(call(g("copy_reg", "_reconstructor"), g("collections", "OrderedDict"), g("__builtin__", "object"), b"N")), PolicyViolation, STDLIB, refused=("copyreg:_reconstructor", "arguments")),

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+import picklefence
+
 from ._state_rows import Forged, Row, assert_refused, check_control, dumps, run_rows
 
 np = pytest.importorskip("numpy")
@@ -964,3 +966,38 @@ def test_forged_state_is_refused_naming_the_class(row: Row, outcomes: dict[str, 
 @pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
 def test_control_plain_pickle_really_breaks(row: Row) -> None:
     check_control(MODULE, row)
+
+
+# -- one verdict: scan and audit agree with the loader ----------------------------------
+
+
+def _corpus() -> list[Any]:
+    from .corpus import scipy as corpus
+
+    return [(artifact, fmt) for artifact in corpus.artifacts() for fmt in artifact.formats]
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize(("artifact", "fmt"), CORPUS, ids=[f"{a.name}-{f}" for a, f in CORPUS])
+def test_scan_agrees_with_the_loader_on_the_scipy_corpus(artifact: Any, fmt: str, tmp_path: Any) -> None:
+    """G9: every pickle scan finds in what scipy's objects are written as is safe where
+    the loader loads it, and refused where it refuses it."""
+    from .corpus import dumped
+
+    path = tmp_path / f"artifact.{fmt}"
+    path.write_bytes(dumped(artifact, fmt))
+    report = picklefence.scan_path(path, policy=POLICY)
+    verdicts = {record["verdict"] for record in report["pickles"]}
+    assert not report["errors"] and verdicts, report
+    assert verdicts == ({"refused"} if artifact.refused else {"safe"}), report
+
+
+@pytest.mark.parametrize("row", [row for row in ROWS if row.capability != "validation"], ids=lambda row: row.id)
+def test_audit_refuses_or_defers_what_the_loader_refuses(row: Row) -> None:
+    """A refusal the loader makes without a validator is one the audit reports: refused,
+    or decided at load where only real objects can tell."""
+    report = picklefence.audit(row.forge(), policy=POLICY)
+    deferred = {(use.name, capability) for use in report.globals for capability in use.at_load}
+    assert not report.safe or (row.name, row.capability) in deferred, report
