@@ -1001,3 +1001,21 @@ def test_audit_refuses_or_defers_what_the_loader_refuses(row: Row) -> None:
     report = picklefence.audit(row.forge(), policy=POLICY)
     deferred = {(use.name, capability) for use in report.globals for capability in use.at_load}
     assert not report.safe or (row.name, row.capability) in deferred, report
+
+
+@pytest.mark.parametrize(
+    ("artifact", "fmt"), [c for c in CORPUS if c[1] in ("p2", "p5")], ids=lambda v: getattr(v, "name", v)
+)
+def test_the_pickler_writes_what_pickle_writes_where_the_loader_loads_it(artifact: Any, fmt: str) -> None:
+    """The pickler asks the same gate: what it writes under the policy is pickle's own
+    bytes, and what the loader refuses it refuses to write."""
+    import pickle
+
+    from .corpus import made
+
+    obj, protocol = made(artifact), int(fmt[1])
+    if artifact.refused:
+        with pytest.raises(picklefence.PicklingError):
+            picklefence.dumps(obj, protocol, policy=POLICY)
+    else:
+        assert picklefence.dumps(obj, protocol, policy=POLICY) == pickle.dumps(obj, protocol)
