@@ -101,6 +101,7 @@ def _ml_benign() -> list[tuple[str, object, str]]:
         return out
     out.append(("numpy arrays", [np.arange(5.0), np.array(["a", "bc"]), np.float32(2)], "numpy"))
     out.append(("numpy generator", np.random.default_rng(3), "numpy"))
+    out.append(("numpy legacy RandomState", np.random.RandomState(4), "numpy"))  # BUILD on a constructor's result
     try:
         import pandas as pd
 

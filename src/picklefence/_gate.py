@@ -29,6 +29,7 @@ from ._validators import VALIDATORS
 from .policy import Policy
 
 __all__ = [
+    "INERT_DUNDERS",
     "NEVER_MUTATED",
     "Gate",
     "Refusal",
@@ -109,9 +110,18 @@ def _describe(obj: object) -> str:
     return f"a {cls.__module__}.{cls.__qualname__} object"
 
 
-def state_key_refusal(key: object) -> Refusal | None:
-    """BUILD state keys are ordinary attribute names: str, and never dunders."""
+#: Dunder state keys that are inert data while they hold a str or None: an instance's
+#: docstring and name (scipy's distributions and numpy's ``vectorize`` pickle them).
+#: Every other dunder (``__class__``, ``__dict__``, ...) reaches a class's machinery.
+INERT_DUNDERS = frozenset({"__doc__", "__name__"})
+
+
+def state_key_refusal(key: object, value: object) -> Refusal | None:
+    """BUILD state keys are ordinary attribute names: str, and never dunders but the
+    inert ones holding text."""
     if type(key) is not str or is_dunder(key):
+        if key in INERT_DUNDERS and (value is None or type(value) is str):
+            return None
         return Refusal(f"BUILD state key {key!r} is not an ordinary attribute name", "state")
     return None
 
@@ -187,6 +197,17 @@ class Gate:
             qualname,
         )
 
+    def instance_attribute(self, rule: Rule | None, target: str, attr: str) -> Refusal | None:
+        """``getattr(obj, "name")`` on an object this load made, not a global (a discrete
+        scipy distribution pickles its bound ``_entropy`` that way): only where the
+        policy's getattr rule constrains its arguments, so that one of its signatures
+        accepted this very object and name, and never for a dunder."""
+        if rule is None or rule.signatures is None:
+            return Refusal(f"getattr on {target}, which is not a global", "arguments")
+        if is_dunder(attr) or not attr.isidentifier():
+            return Refusal(f"getattr of {attr!r} is never allowed", "reference")
+        return None
+
     # -- state -----------------------------------------------------------------------
 
     def state(self, rule: Rule, cls: type, state: object, call: Call) -> Refusal | None:
@@ -200,7 +221,9 @@ class Gate:
             allowed = rule.state_keys
             for key in part:  # (is_dunder only for keys that could be one: a model has many keys)
                 if type(key) is not str or (key[:2] == "__" and is_dunder(key)):
-                    return state_key_refusal(key)
+                    refusal = state_key_refusal(key, part[key])
+                    if refusal is not None:
+                        return refusal
                 if allowed is not None and key not in allowed:
                     return self.refusal(
                         rule.module,
