@@ -289,6 +289,7 @@ LOAD_TIME_ONLY = {  # the audit reports these as decided at load (arguments only
     "PERSID without persistent_load",
     "BINPERSID without persistent_load",
     "NEXT_BUFFER without buffers",
+    "getattr on an object the load made",
 }
 
 

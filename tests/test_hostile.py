@@ -16,6 +16,7 @@ import ipaddress
 import json
 import os
 import pathlib
+import pickle
 import struct
 import sys
 import types
@@ -162,6 +163,7 @@ CASES: list[Case] = [
     Case("type() with three arguments", stop(call(g("builtins", "type"), u("X"), t(), b"}")), PolicyViolation, refused=("builtins:type", "arguments")),
     Case("complex from a string", stop(call(g("builtins", "complex"), u("1+2j"), i(0))), PolicyViolation, refused=("builtins:complex", "arguments")),
     Case("defaultdict(type)", stop(call(g("collections", "defaultdict"), g("builtins", "type"))), PolicyViolation, STDLIB, refused=("collections:defaultdict", "arguments")),
+    Case("getattr on an object the load made", stop(call(g("builtins", "getattr"), g("argparse", "Namespace") + b")\x81", u("__init__")), 2), PolicyViolation, STDLIB, refused=("builtins:getattr", "arguments")),
     Case("getattr(ZoneInfo, '__init__')", stop(call(g("builtins", "getattr"), g("zoneinfo", "ZoneInfo"), u("__init__"))), PolicyViolation, STDLIB, refused=("builtins:getattr", "arguments")),
     Case("ZoneInfo key with a path", stop(call(call(g("builtins", "getattr"), g("zoneinfo", "ZoneInfo"), u("_unpickle")), u("../../../../etc/passwd"), i(1))), PolicyViolation, STDLIB, refused=("zoneinfo:ZoneInfo._unpickle", "arguments")),
     Case("_reconstructor of a non-constructible class", stop(call(g("copy_reg", "_reconstructor"), g("collections", "OrderedDict"), g("__builtin__", "object"), b"N")), PolicyViolation, STDLIB, refused=("copyreg:_reconstructor", "arguments")),
@@ -176,6 +178,15 @@ CASES: list[Case] = [
     Case("BUILD __class__ on an instance", stop(g("argparse", "Namespace") + b")\x81}" + u("__class__") + g("uuid", "UUID") + b"sb", 2), PolicyViolation, STDLIB, refused=(None, "state")),
     Case("BUILD __dict__ on an instance", stop(g("argparse", "Namespace") + b")\x81}" + u("__dict__") + b"}sb", 2), PolicyViolation, STDLIB, refused=(None, "state")),
     Case("BUILD non-str key", stop(g("argparse", "Namespace") + b")\x81}" + i(1) + i(2) + b"sb", 2), PolicyViolation, STDLIB, refused=(None, "state")),
+    # the inert dunders __doc__ and __name__ only while they hold a str or None
+    Case("BUILD __doc__ holding an int", stop(g("argparse", "Namespace") + b")\x81}" + u("__doc__") + i(1) + b"sb", 2), PolicyViolation, STDLIB, refused=(None, "state")),
+    Case("BUILD __name__ holding a class", stop(g("argparse", "Namespace") + b")\x81}" + u("__name__") + g("uuid", "UUID") + b"sb", 2), PolicyViolation, STDLIB, refused=(None, "state")),
+    Case("BUILD __doc__ holding a list", stop(g("argparse", "Namespace") + b")\x81}" + u("__doc__") + b"]sb", 2), PolicyViolation, STDLIB, refused=(None, "state")),
+    Case("BUILD __doc__ in slot state holding an int", stop(g("argparse", "Namespace") + b")\x81" + t(b"N", b"}" + u("__doc__") + i(1) + b"s") + b"b", 2), PolicyViolation, STDLIB, refused=(None, "state")),
+    *(
+        Case(f"BUILD {key} holding text", stop(g("argparse", "Namespace") + b")\x81}" + u(key) + u("text") + b"sb", 2), PolicyViolation, STDLIB, refused=(None, "state"))
+        for key in ("__module__", "__qualname__", "__init__", "__setstate__", "__reduce_ex__", "__getattr__", "__slots__", "__weakref__", "__dict__", "__class__")
+    ),
     Case("BUILD key outside state_keys", stop(g("uuid", "UUID") + b")\x81}" + u("node") + i(2) + b"sb", 2), PolicyViolation, STDLIB, refused=("uuid:UUID", "state")),
     Case("BUILD on a class without state", stop(call(g("collections", "OrderedDict")) + b"}" + u("x") + i(1) + b"sb"), PolicyViolation, STDLIB, refused=("collections:OrderedDict", "state")),
     Case("BUILD on a builtin container", stop(b"]}" + u("x") + i(1) + b"sb"), PolicyViolation, refused=("builtins:list", "state")),
@@ -274,6 +285,18 @@ def _leaves_no_trace(canary: Path) -> Iterator[None]:
     assert not canary.exists(), "the pickle wrote the canary file"
     assert set(sys.modules) - modules_before == set(), "the pickle imported modules"
     assert _snapshot() == classes_before, "the pickle changed an allowed class or function"
+
+
+@pytest.mark.parametrize("key", ["__doc__", "__name__"])
+@pytest.mark.parametrize("value", [b"N", u("some text")], ids=["None", "str"])
+def test_inert_dunder_state_keys_holding_text_are_set_as_data(key: str, value: bytes) -> None:
+    """The one allowance among dunder state keys: what scipy's distributions and numpy's
+    vectorize pickle, a docstring or a name, set on the instance as plain data."""
+    data = stop(g("argparse", "Namespace") + b")\x81}" + u(key) + value + b"sb", 2)
+    loaded = picklefence.loads(data, policy=STDLIB)
+    assert type(loaded) is argparse.Namespace
+    assert vars(loaded)[key] == pickle.loads(data).__dict__[key]
+    assert picklefence.audit(data, policy=STDLIB).safe
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

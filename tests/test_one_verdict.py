@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import fractions
+import importlib.util
 import pickle
 import uuid
 from collections import OrderedDict, defaultdict, deque
@@ -21,7 +22,7 @@ from picklefence import LimitExceededError, MalformedPickleError, Policy, Policy
 from picklefence._fast import MISS, try_loads_at
 from picklefence.limits import Limits
 
-from . import test_hostile, test_value_use
+from . import test_hostile, test_sklearn_checks, test_value_use
 
 _CANARY = Path("/nonexistent-picklefence-dir/canary")
 
@@ -44,6 +45,9 @@ def _raw_cases() -> list[tuple[str, bytes, Policy, Limits]]:
         cases.append((f"hostile: {case.id}", data, policy, case.limits or Limits()))
     for row in test_value_use.ROWS:
         cases.append((f"value use: {row[0]}", row[1], Policy.named(row[2]), Limits()))
+    if importlib.util.find_spec("sklearn") is not None:
+        for ident, (data, _name, _capability) in test_sklearn_checks.ROWS.items():
+            cases.append((f"sklearn checks: {ident}", data, Policy.named("sklearn"), Limits()))
     return cases
 
 
@@ -97,6 +101,7 @@ def _ml_benign() -> list[tuple[str, object, str]]:
         return out
     out.append(("numpy arrays", [np.arange(5.0), np.array(["a", "bc"]), np.float32(2)], "numpy"))
     out.append(("numpy generator", np.random.default_rng(3), "numpy"))
+    out.append(("numpy legacy RandomState", np.random.RandomState(4), "numpy"))  # BUILD on a constructor's result
     try:
         import pandas as pd
 
@@ -110,9 +115,33 @@ def _ml_benign() -> list[tuple[str, object, str]]:
         x, y = np.arange(40.0).reshape(20, 2), [0, 1] * 10
         out.append(("sklearn tree", DecisionTreeClassifier(random_state=0).fit(x, y), "sklearn"))
         out.append(("sklearn linear", LogisticRegression().fit(x, y), "sklearn"))
+        out.extend(_sklearn_compositions(np))
     except ImportError:
         pass
     return out
+
+
+def _sklearn_compositions(np: Any) -> list[tuple[str, object, str]]:
+    """Files that need the Cython unpickler, a partial, scorers and vocabularies."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    x, y3 = np.random.RandomState(0).rand(30, 3), np.arange(30) % 3
+    frame = pd.DataFrame({"a": x[:, 0], "c": pd.Categorical(["p", "q", "r"] * 10)})
+    search = GridSearchCV(Ridge(), {"alpha": [0.1, 1.0]}, scoring="neg_mean_absolute_error", cv=KFold(3))
+    return [
+        ("sklearn multiclass boosting", HistGradientBoostingClassifier(max_iter=2).fit(x, y3), "sklearn"),
+        (
+            "sklearn boosting on categoricals",
+            HistGradientBoostingClassifier(max_iter=2, categorical_features="from_dtype").fit(frame, y3),
+            "sklearn",
+        ),
+        ("sklearn search with a scorer", search.fit(x, x[:, 0]), "sklearn"),
+        ("sklearn vectorizer", CountVectorizer().fit(["a cat", "the dog"]), "sklearn"),
+    ]
 
 
 OBJECTS = BENIGN + _ml_benign()

@@ -30,7 +30,7 @@ from .forged import controls, outcomes
 np = pytest.importorskip("numpy")
 pytest.importorskip("sklearn")
 
-from sklearn import cluster, ensemble, linear_model, neighbors, svm, tree  # noqa: E402
+from sklearn import cluster, ensemble, feature_extraction, linear_model, metrics, model_selection, neighbors, svm, tree  # noqa: E402
 from sklearn.metrics import DistanceMetric  # noqa: E402
 from sklearn.neighbors import _ball_tree, _kd_tree  # noqa: E402
 from sklearn.tree._tree import Tree  # noqa: E402
@@ -44,6 +44,8 @@ Y3 = (X[:, 0] * 3).astype(int)  # three classes
 Y2 = (X[:, 1] > 0.5).astype(int)
 YR = X @ np.arange(1.0, 7.0)
 QUERY = np.random.RandomState(1).rand(20, 6)
+DOCS = ["the cat sat", "a dog ran", "the cat and the dog", "birds sang"] * 3
+RECORDS = [{"a": 1.0, "b": 2.0}, {"b": 1.0, "c": 3.0}, {"a": 4.0}]
 
 
 class Reduce:
@@ -93,6 +95,15 @@ def fitted(name: str) -> Any:
         "kde": lambda: neighbors.KernelDensity().fit(X),
         "balltree": lambda: neighbors.BallTree(X, metric="minkowski", p=3),
         "kdtree": lambda: neighbors.KDTree(X),
+        "bisect": lambda: cluster.BisectingKMeans(3, random_state=0).fit(X),
+        "hdbscan": lambda: cluster.HDBSCAN().fit(X),
+        "birch": lambda: cluster.Birch(n_clusters=None, threshold=0.2).fit(X),
+        "count": lambda: feature_extraction.text.CountVectorizer().fit(DOCS),
+        "dict": lambda: feature_extraction.DictVectorizer().fit(RECORDS),
+        "hasher": lambda: feature_extraction.FeatureHasher(n_features=8),
+        "search": lambda: model_selection.GridSearchCV(
+            linear_model.Ridge(), {"alpha": [1.0]}, scoring=metrics.make_scorer(metrics.r2_score), cv=2
+        ).fit(X, YR),
     }
     with threadpool_limits(1):
         return makers[name]()
@@ -235,6 +246,33 @@ def _sgd_short_average() -> Any:
     return sgd
 
 
+def _linkage(**fields: Any) -> Any:
+    """HDBSCAN's single-linkage tree with every row's ``fields`` set."""
+    linkage = fitted("hdbscan")._single_linkage_tree_.copy()
+    for field, value in fields.items():
+        linkage[field] = value
+    return linkage
+
+
+def _bisect(change: Callable[[Any], None]) -> Any:
+    model = copy.deepcopy(fitted("bisect"))
+    change(model._bisecting_tree)
+    return model
+
+
+def _vocabulary(name: str, **columns: int) -> Any:
+    model = copy.deepcopy(fitted(name))
+    model.vocabulary_.update(columns)
+    return model
+
+
+def _scorer(**changes: Any) -> Any:
+    search = copy.deepcopy(fitted("search"))
+    for key, value in changes.items():
+        setattr(search.scorer_, key, value)
+    return search
+
+
 def _classes_with(validator: str) -> list[str]:
     """The classes of the shipped sklearn policy whose rule names ``validator``."""
     text = (Path(picklefence.__file__).parent / "policies" / "sklearn.toml").read_text()
@@ -263,7 +301,18 @@ def _model(qualified: str) -> Any:
     if module.startswith("sklearn.ensemble"):  # small ensembles: the tests fit dozens
         small = {"n_estimators": 4} if "n_estimators" in cls().get_params() else {"max_iter": 4}
         cls = partial(cls, **small)
-    unsupervised = {"IsolationForest", "OneClassSVM", "RandomTreesEmbedding", "KMeans", "MiniBatchKMeans"}
+    if name in _TEXT:
+        return cls(n_features=8) if name in {"FeatureHasher", "HashingVectorizer"} else cls().fit(_TEXT[name])
+    if name in {"HDBSCAN", "Birch"}:
+        return cls().fit(X)
+    unsupervised = {
+        "IsolationForest",
+        "OneClassSVM",
+        "RandomTreesEmbedding",
+        "KMeans",
+        "MiniBatchKMeans",
+        "BisectingKMeans",
+    }
     if name in unsupervised:
         return cls(random_state=0).fit(X) if name != "OneClassSVM" else cls().fit(X)
     if name in {"NearestNeighbors", "KNeighborsTransformer", "RadiusNeighborsTransformer", "KernelDensity"}:
@@ -281,8 +330,22 @@ def _model(qualified: str) -> Any:
     return cls().fit(X, Y3)
 
 
+_TEXT = {
+    "CountVectorizer": DOCS,
+    "TfidfVectorizer": DOCS,
+    "HashingVectorizer": DOCS,
+    "DictVectorizer": RECORDS,
+    "FeatureHasher": RECORDS,
+}
+
+
 def _use(obj: Any) -> Any:
     """What an ordinary user does with ``obj``, as comparable arrays."""
+    name = type(obj).__name__
+    if name in _TEXT:
+        return obj.transform(_TEXT[name]).toarray()
+    if name == "HDBSCAN":
+        return obj.dbscan_clustering(0.3)
     q32 = QUERY.astype(np.float32)
     for method, args in (
         ("predict", (QUERY,)),
@@ -313,8 +376,15 @@ DIRECT = (
     "sklearn_kernel_density",
     "sklearn_binary_tree",
     "sklearn_distance_metric",
+    "sklearn_bisecting_kmeans",
+    "sklearn_hdbscan",
+    "sklearn_birch",
+    "sklearn_count_vectorizer",
+    "sklearn_dict_vectorizer",
+    "sklearn_feature_hasher",
 )
-INSIDE = ("sklearn_tree", "sklearn_tree_predictor", "sklearn_bin_mapper")  # in trees and boosting
+# in trees and boosting; scorers in searches
+INSIDE = ("sklearn_tree", "sklearn_tree_predictor", "sklearn_bin_mapper", "sklearn_scorer")
 REAL = [name for validator in DIRECT for name in _classes_with(validator)]
 
 
@@ -773,6 +843,141 @@ ROWS: dict[str, tuple[Callable[[], Any], str, str, str]] = {
         "validation",
         "non-negative",
     ),
+    # clustering: HDBSCAN's Cython union-find, BisectingKMeans' Cython assignment
+    "hdbscan linkage joins a node that does not exist": (
+        lambda: edit("hdbscan", _single_linkage_tree_=_linkage(left_node=10**12, value=0.0)),
+        "sklearn.cluster._hdbscan.hdbscan:HDBSCAN",
+        "validation",
+        "joins nodes that do not exist yet",
+    ),
+    "hdbscan linkage joins a later node": (
+        lambda: edit("hdbscan", _single_linkage_tree_=_linkage(right_node=len(X) + 88)),
+        "sklearn.cluster._hdbscan.hdbscan:HDBSCAN",
+        "validation",
+        "joins nodes that do not exist yet",
+    ),
+    "hdbscan linkage without its fields": (
+        lambda: edit("hdbscan", _single_linkage_tree_=np.zeros(89)),
+        "sklearn.cluster._hdbscan.hdbscan:HDBSCAN",
+        "validation",
+        "linkage fields",
+    ),
+    "hdbscan labels for fewer points": (
+        lambda: edit("hdbscan", labels_=np.zeros(5, dtype=np.intp)),
+        "sklearn.cluster._hdbscan.hdbscan:HDBSCAN",
+        "validation",
+        "labels_ has 5 entries",
+    ),
+    "birch one norm for many centres": (
+        lambda: edit("birch", _subcluster_norms=np.zeros(1)),
+        "sklearn.cluster._birch:Birch",
+        "validation",
+        "_subcluster_norms has 1 entries",
+    ),
+    "birch centres for two features": (
+        lambda: edit("birch", subcluster_centers_=fitted("birch").subcluster_centers_[:, :2].copy()),
+        "sklearn.cluster._birch:Birch",
+        "validation",
+        "subcluster_centers_ has shape",
+    ),
+    "birch fewer labels than centres": (
+        lambda: edit("birch", subcluster_labels_=np.zeros(1, dtype=np.intp)),
+        "sklearn.cluster._birch:Birch",
+        "validation",
+        "subcluster_labels_ has 1 entries",
+    ),
+    "bisecting k-means node with one child": (
+        lambda: _bisect(lambda root: setattr(root, "right", None)),
+        "sklearn.cluster._bisect_k_means:BisectingKMeans",
+        "validation",
+        "one child",
+    ),
+    "bisecting k-means tree with a cycle": (
+        lambda: _bisect(lambda root: vars(root.left).update(left=root, right=root.right)),
+        "sklearn.cluster._bisect_k_means:BisectingKMeans",
+        "validation",
+        "not a tree",
+    ),
+    "bisecting k-means mean for one feature": (
+        lambda: edit("bisect", _X_mean=np.zeros(1)),
+        "sklearn.cluster._bisect_k_means:BisectingKMeans",
+        "validation",
+        "_X_mean has shape (1,)",
+    ),
+    # vocabularies: the columns of the sparse matrices the transforms build
+    "count vectorizer column past its vocabulary": (
+        lambda: _vocabulary("count", cat=10**8),
+        "sklearn.feature_extraction.text:CountVectorizer",
+        "validation",
+        "are not 0..",
+    ),
+    "count vectorizer negative column": (
+        lambda: _vocabulary("count", cat=-5),
+        "sklearn.feature_extraction.text:CountVectorizer",
+        "validation",
+        "below 0",
+    ),
+    "count vectorizer vocabulary not a dict": (
+        lambda: edit("count", vocabulary_=["cat"]),
+        "sklearn.feature_extraction.text:CountVectorizer",
+        "validation",
+        "vocabulary_ is not a dict",
+    ),
+    "dict vectorizer column past its features": (
+        lambda: _vocabulary("dict", a=10**8),
+        "sklearn.feature_extraction._dict_vectorizer:DictVectorizer",
+        "validation",
+        "are not 0..",
+    ),
+    "dict vectorizer vocabulary naming other features": (
+        lambda: _vocabulary("dict", a=1, b=0),
+        "sklearn.feature_extraction._dict_vectorizer:DictVectorizer",
+        "validation",
+        "vocabulary_ is not feature_names_",
+    ),
+    "dict vectorizer fewer feature names": (
+        lambda: edit("dict", feature_names_=["a"]),
+        "sklearn.feature_extraction._dict_vectorizer:DictVectorizer",
+        "validation",
+        "columns, not 1",
+    ),
+    "feature hasher with no features": (
+        lambda: edit("hasher", n_features=0),
+        "sklearn.feature_extraction._hash:FeatureHasher",
+        "validation",
+        "its parameters are invalid",
+    ),
+    "feature hasher with 2**40 features": (
+        lambda: edit("hasher", n_features=2**40),
+        "sklearn.feature_extraction._hash:FeatureHasher",
+        "validation",
+        "its parameters are invalid",
+    ),
+    # scorers call estimator methods by name
+    "scorer calling fit": (
+        lambda: _scorer(_response_method="fit"),
+        "sklearn.metrics._scorer:_Scorer",
+        "validation",
+        "_response_method is 'fit'",
+    ),
+    "scorer calling a dunder method": (
+        lambda: _scorer(_response_method=("predict", "__reduce__")),
+        "sklearn.metrics._scorer:_Scorer",
+        "validation",
+        "_response_method is",
+    ),
+    "scorer with sign 5": (
+        lambda: _scorer(_sign=5),
+        "sklearn.metrics._scorer:_Scorer",
+        "validation",
+        "_sign is not 1 or -1",
+    ),
+    "scorer with keyword arguments by number": (
+        lambda: _scorer(_kwargs={1: 2}),
+        "sklearn.metrics._scorer:_Scorer",
+        "validation",
+        "_kwargs is not a dict of names",
+    ),
 }
 
 
@@ -828,6 +1033,24 @@ PER_CLASS: dict[str, tuple[str, Callable[[Any], None], str]] = {
     ),
     "sklearn_neighbors": ("more samples than data", _set(n_samples_fit_=1000), "not 1000"),
     "sklearn_kernel_density": ("zero bandwidth", _set(bandwidth_=0.0), "bandwidth_"),
+    "sklearn_bisecting_kmeans": (
+        "a centre for one feature",
+        lambda m: setattr(m._bisecting_tree.left, "center", np.zeros(1)),
+        "a node's center has shape (1,)",
+    ),
+    "sklearn_hdbscan": (
+        "a linkage of nodes that do not exist",
+        lambda m: setattr(m, "_single_linkage_tree_", _linkage(left_node=10**12)),
+        "do not exist yet",
+    ),
+    "sklearn_birch": ("one norm", _set(_subcluster_norms=np.zeros(1)), "_subcluster_norms has 1 entries"),
+    "sklearn_count_vectorizer": (
+        "a column past the vocabulary",
+        lambda m: m.vocabulary_.update(cat=10**8),
+        "are not 0..",
+    ),
+    "sklearn_dict_vectorizer": ("a column past the features", lambda m: m.vocabulary_.update(a=10**8), "are not 0.."),
+    "sklearn_feature_hasher": ("no features", _set(n_features=0), "its parameters are invalid"),
 }
 for _validator_name, (_what, _change, _words) in PER_CLASS.items():
     for _qualified in _classes_with(_validator_name):
@@ -880,6 +1103,11 @@ CONTROLS: dict[str, str] = {
     "tree splits past the estimator's features": _PREDICT,
     "svc one support count per class too many": _PREDICT,
     "gradient boosting stages wider than its classes": _PREDICT,
+    # measured: SIGSEGV in the union-find and in scipy's csr_todense, SIGFPE in the hasher
+    "hdbscan linkage joins a node that does not exist": "obj.dbscan_clustering(0.5)",
+    "count vectorizer column past its vocabulary": "obj.transform(['the cat']).toarray()",
+    "dict vectorizer column past its features": "obj.transform([{'a': 1.0}]).toarray()",
+    "feature hasher with no features": "obj.transform([{'a': 1.0}])",
 }
 
 
@@ -892,6 +1120,15 @@ _BALL_TREE_USE = (
 )
 
 
+_BIRCH_USE = (
+    "import numpy\n"
+    "q = numpy.random.RandomState(1).rand(200, 6)\n"
+    "got = obj.predict(q)\n"
+    "obj._subcluster_norms = (obj.subcluster_centers_ ** 2).sum(axis=1)\n"
+    "print('same' if (got == obj.predict(q)).all() else 'garbage')"
+)
+
+
 @pytest.fixture(scope="module")
 def controlled() -> dict[str, Any]:
     rows = {row: (pickle.dumps(ROWS[row][0](), 4), "sklearn", use) for row, use in CONTROLS.items()}
@@ -900,6 +1137,7 @@ def controlled() -> dict[str, Any]:
         "sklearn",
         _BALL_TREE_USE,
     )
+    rows["birch"] = (pickle.dumps(ROWS["birch one norm for many centres"][0](), 4), "sklearn", _BIRCH_USE)
     return controls(rows)
 
 
@@ -911,6 +1149,11 @@ def test_control_the_forged_object_is_unsafe_with_pickle(row: str, controlled: d
 
 def test_control_ball_tree_metric_reads_past_its_weights(controlled: dict[str, Any]) -> None:
     done = controlled["ball tree"]
+    assert done.returncode < 0 or "garbage" in done.stdout, (done.stdout, done.stderr[-500:])
+
+
+def test_control_birch_reads_norms_past_its_array(controlled: dict[str, Any]) -> None:
+    done = controlled["birch"]
     assert done.returncode < 0 or "garbage" in done.stdout, (done.stdout, done.stderr[-500:])
 
 

@@ -239,9 +239,25 @@ class _Auditor(Engine):
                 self.problem(f"{opname} would change the global {target.name!r}")
             elif target.name != "?":
                 granted = [c for c in target.classes if capability in _granted(self.policy, c)]
-                self.record(granted[0] if granted else target.classes[0], capability)
+                if granted:
+                    self.record(granted[0], capability)
+                elif self._made_by_function(target):
+                    # the loader judges the change on the class of what the function
+                    # returned, which only the load knows (RandomState's constructor)
+                    self.record(target.classes[0], capability, deferred=True)
+                else:
+                    self.record(target.classes[0], capability)
             return False
         return True
+
+    def _made_by_function(self, target: _Symbol) -> bool:
+        """Whether ``target`` is what an allowed function (not a class) returned."""
+        module, _, qualname = target.classes[0].partition(":")
+        rule = self.policy.rule(module, qualname)
+        if rule is None or "call" not in _granted(self.policy, target.classes[0]):
+            return False
+        made_by = _loaded_object(rule)
+        return made_by is not _Symbol and not isinstance(made_by, type)
 
     def op_BUILD(self) -> None:
         state = self.stack.pop()
@@ -250,7 +266,13 @@ class _Auditor(Engine):
             self.record(f"builtins:{type(target).__name__}", "state")
             return
         self._change(target, "state", "BUILD")
+        for name in target.classes:  # a state check judges real objects: decided at load
+            module, _, qualname = name.partition(":")
+            rule = self.policy.rule(module, qualname)
+            if rule is not None and rule.state_check is not None:
+                self.record(name, "state", deferred=True)
         target.state = state
+        self._state_check(target)
         if _JOBLIB_WRAPPER in target.classes:
             self._joblib_array(state)
         for part in state if type(state) is tuple and len(state) == 2 else (state,):
@@ -258,7 +280,7 @@ class _Auditor(Engine):
                 for key in part:
                     if isinstance(key, _Symbol) and not key.is_global:
                         continue
-                    refusal = state_key_refusal(key)
+                    refusal = state_key_refusal(key, part[key])
                     if refusal is not None:
                         self.problem(refusal.message)
                     elif not target.is_global:
@@ -304,6 +326,18 @@ class _Auditor(Engine):
         if state.get("numpy_array_alignment_bytes") is not None:
             self.reader.skip(self.read(1)[0])  # type: ignore[attr-defined]
         self.reader.skip(self.length(count * dtype.itemsize))  # type: ignore[attr-defined]
+
+    def _state_check(self, target: _Symbol) -> None:
+        """A rule's state check judges the real instance and state (a partial's function
+        is the one it was made with): only the load decides it."""
+        if target.is_global or target.name == "?":
+            return
+        for name in target.classes:
+            module, _, qualname = name.partition(":")
+            rule = self.policy.rule(module, qualname)
+            if rule is not None and rule.state_check is not None and "state" in _granted(self.policy, name):
+                self.record(name, "state", deferred=True)
+                return
 
     def _state_key(self, target: _Symbol, key: str) -> None:
         for name in target.classes:

@@ -6,6 +6,7 @@ declarative ``Arg`` constraints cannot express.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -247,14 +248,21 @@ def _same(left: Any, right: Any) -> bool:
 
 
 def numpy_frombuffer(call: Call) -> bool:
-    """``_frombuffer(buffer, dtype, shape, order)`` (protocol 5): a view of the buffer,
-    whose size must be exactly what shape and dtype claim."""
-    if len(call.args) != 4 or call.kwargs:
+    """``_frombuffer(buffer, dtype, shape, order[, axis_order])`` (protocol 5): a view of
+    the buffer, whose size must be exactly what shape and dtype claim.  numpy 2.4 writes
+    a transposed array as order ``"K"`` with the permutation of its axes."""
+    if len(call.args) not in (4, 5) or call.kwargs:
         return False
-    buffer, dtype, shape, order = call.args
+    buffer, dtype, shape, order = call.args[:4]
     size = _size(shape)
     dtype = _dtype(dtype)
-    if size is None or dtype is None or dtype.hasobject or order not in ("C", "F"):
+    if size is None or dtype is None or dtype.hasobject:
+        return False
+    if len(call.args) == 5:
+        axes = call.args[4]
+        if order != "K" or type(axes) is not tuple or sorted(axes) != list(range(len(shape))):
+            return False
+    elif order not in ("C", "F"):
         return False
     if type(buffer) in (bytes, bytearray):
         nbytes = len(buffer)
@@ -275,6 +283,71 @@ def numpy_scalar(call: Call) -> bool:
     if dtype is None:
         return False
     return True if dtype.hasobject else _data_matches(call.args[1], 1, dtype)
+
+
+# -- Cython and functools ---------------------------------------------------------------
+
+_PYX_UNPICKLE = "__pyx_unpickle_"
+
+
+def cython_unpickle(call: Call) -> bool:
+    """``__pyx_unpickle_<Class>(cls, checksum, state)``: Cython's rebuilder of a class
+    without ``__reduce__``.  It runs ``<Class>.__new__(cls)`` and then writes the state
+    tuple's items straight into the C fields, so ``cls`` must be the very class
+    ``<Class>`` of the helper's own module, one the policy lets be constructed; the
+    checksum (of the field layout, which Cython compares itself) an int; a non-empty
+    state only for a class the policy lets receive state, whose validator then judges
+    the fields (it runs on every instance a load makes)."""
+    if len(call.args) != 3 or call.kwargs:
+        return False
+    cls, checksum, state = call.args
+    module, _, helper = call.name.partition(":")
+    if not helper.startswith(_PYX_UNPICKLE) or "." in helper:
+        return False
+    if call.global_name(cls) != f"{module}:{helper[len(_PYX_UNPICKLE) :]}" or not call.allows(cls, "construct"):
+        return False
+    if type(checksum) is not int or checksum.bit_length() > 64:
+        return False
+    if state is None or state == ():
+        return True
+    return type(state) is tuple and call.allows(cls, "state")
+
+
+def _plain(value: object, call: Call, depth: int = 0) -> bool:
+    """Plain data: literals, containers of them, and globals this load let be values."""
+    if value is None or type(value) in (bool, int, float, complex, str, bytes):
+        return True
+    if depth > 8:
+        return False
+    if type(value) in (tuple, list, set, frozenset):
+        return all(_plain(item, call, depth + 1) for item in value)  # type: ignore[attr-defined]
+    if type(value) is dict:
+        return all(_plain(k, call, depth + 1) and _plain(v, call, depth + 1) for k, v in value.items())
+    return call.global_name(value) is not None
+
+
+def functools_partial(call: Call) -> bool:
+    """``partial(func)``: the first half of how a partial pickles; ``func`` a global the
+    policy lets be a value (the value-use rule refuses one it may only call), so a
+    pure function of the policy's choosing, which the library calls later."""
+    return len(call.args) == 1 and not call.kwargs and call.global_name(call.args[0]) is not None
+
+
+def functools_partial_state(call: Call) -> bool:
+    """``partial.__setstate__((func, args, keywords, dict))``: the same ``func`` the
+    partial was made with (BUILD never swaps the function for one no check saw), plain
+    data for its arguments, no attribute dict."""
+    if len(call.args) != 2:
+        return False
+    partial, state = call.args
+    if type(partial) is not functools.partial or type(state) is not tuple or len(state) != 4:
+        return False
+    func, args, keywords, attributes = state
+    if func is not partial.func:
+        return False
+    if type(args) is not tuple or not (keywords is None or type(keywords) is dict) or attributes not in (None, {}):
+        return False
+    return _plain(args, call) and (keywords is None or all(type(k) is str for k in keywords)) and _plain(keywords, call)
 
 
 # -- scikit-learn -------------------------------------------------------------------------
@@ -332,6 +405,7 @@ def sklearn_tree_predictor_state(call: Call) -> bool:
 TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
     {
         "copyreg_reconstructor": frozenset({0, 1}),
+        "cython_unpickle": frozenset({0}),
         "numpy_reconstruct": frozenset({0}),
         "numpy_mareconstruct": frozenset({0, 1}),
         "stdlib_array_reconstructor": frozenset({0}),
@@ -340,11 +414,16 @@ TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
 
 #: Checks that can judge the audit's stand-ins (a symbol for each global, literals);
 #: every other check needs the real objects and is decided at load.
-JUDGES_SYMBOLS: frozenset[str] = frozenset({"numpy_reconstruct", "numpy_mareconstruct", "bounded_ints"})
+JUDGES_SYMBOLS: frozenset[str] = frozenset(
+    {"numpy_reconstruct", "numpy_mareconstruct", "bounded_ints", "cython_unpickle"}
+)
 
 _SHIPPED: dict[str, Check] = {
     "copyreg_reconstructor": copyreg_reconstructor,
     "bounded_ints": bounded_ints,
+    "cython_unpickle": cython_unpickle,
+    "functools_partial": functools_partial,
+    "functools_partial_state": functools_partial_state,
     "numpy_reconstruct": numpy_reconstruct,
     "numpy_ndarray_state": numpy_ndarray_state,
     "numpy_masked_state": numpy_masked_state,

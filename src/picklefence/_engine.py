@@ -371,9 +371,9 @@ class Engine:
                 capability=capability,
             )
         if isinstance(inst, NEVER_MUTATED):
-            refusal = mutation_refusal(inst, opname)
-            assert refusal is not None
-            raise violation(refusal)
+            refusal = mutation_refusal(inst, opname, self.policy)
+            if refusal is not None:
+                raise violation(refusal)
         cls = type(inst)
         candidates = self.type_rules.get(cls)
         if candidates is None:
@@ -528,13 +528,17 @@ class Engine:
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
-        it needs its own rule, and the result keeps global provenance."""
+        it needs its own rule, and the result keeps global provenance.  On an object the
+        load made, the gate decides (the policy's signatures already accepted the call)."""
         if len(args) != 2 or type(args[1]) is not str:
             raise PolicyViolation("getattr is only allowed as getattr(<global>, 'name')", capability="arguments")
         target, attr = args
         entry = self.global_entry(target)
         if entry is None:
-            raise PolicyViolation(f"getattr on {_describe(target)}, which is not a global", capability="arguments")
+            refusal = self.gate.instance_attribute(self.policy.rule("builtins", "getattr"), _describe(target), attr)
+            if refusal is not None:
+                raise violation(refusal)
+            return self.invoke(getattr, (target, attr), None, "builtins:getattr")
         module, _, qualname = entry[1][0][0].partition(":")
         if is_dunder(attr) or not attr.isidentifier():
             raise PolicyViolation(f"getattr of {attr!r} is never allowed", capability="reference")

@@ -29,6 +29,7 @@ from ._validators import VALIDATORS
 from .policy import Policy
 
 __all__ = [
+    "INERT_DUNDERS",
     "NEVER_MUTATED",
     "Gate",
     "Refusal",
@@ -39,6 +40,9 @@ __all__ = [
 
 #: Objects that are never the target of BUILD or of item methods, whatever the policy
 #: says of their type: changing them would change code or classes for the process (G3).
+#: The one exception is BUILD on a ``functools.partial`` under a rule whose state check
+#: is the shipped ``functools_partial_state`` (the function stays the one it was made
+#: with, its arguments plain data): see :func:`mutation_refusal`.
 #: Hot callers test ``isinstance(obj, NEVER_MUTATED)`` and ask :func:`mutation_refusal`
 #: for the words.
 NEVER_MUTATED = (
@@ -81,9 +85,18 @@ class Verdict(enum.Enum):
     AT_LOAD = "decided at load"
 
 
-def mutation_refusal(target: object, opname: str) -> Refusal | None:
-    """The never-mutate rule (G3), for what the policy cannot change: code, classes, modules."""
+_PARTIAL_STATE = "functools_partial_state"
+
+
+def mutation_refusal(target: object, opname: str, policy: Policy | None = None) -> Refusal | None:
+    """The never-mutate rule (G3), for what the policy cannot change: code, classes,
+    modules; and partials, unless ``policy``'s rule for ``functools:partial`` checks
+    their BUILD state with the shipped check that keeps the function."""
     if isinstance(target, NEVER_MUTATED):
+        if type(target) is functools.partial and opname == "BUILD" and policy is not None:
+            rule = policy.rule("functools", "partial")
+            if rule is not None and rule.state_check == _PARTIAL_STATE:
+                return None
         return Refusal(
             f"{opname} would change {_describe(target)}; classes, functions and modules are never changed", "state"
         )
@@ -97,9 +110,18 @@ def _describe(obj: object) -> str:
     return f"a {cls.__module__}.{cls.__qualname__} object"
 
 
-def state_key_refusal(key: object) -> Refusal | None:
-    """BUILD state keys are ordinary attribute names: str, and never dunders."""
+#: Dunder state keys that are inert data while they hold a str or None: an instance's
+#: docstring and name (scipy's distributions and numpy's ``vectorize`` pickle them).
+#: Every other dunder (``__class__``, ``__dict__``, ...) reaches a class's machinery.
+INERT_DUNDERS = frozenset({"__doc__", "__name__"})
+
+
+def state_key_refusal(key: object, value: object) -> Refusal | None:
+    """BUILD state keys are ordinary attribute names: str, and never dunders but the
+    inert ones holding text."""
     if type(key) is not str or is_dunder(key):
+        if key in INERT_DUNDERS and (value is None or type(value) is str):
+            return None
         return Refusal(f"BUILD state key {key!r} is not an ordinary attribute name", "state")
     return None
 
@@ -179,6 +201,17 @@ class Gate:
             qualname,
         )
 
+    def instance_attribute(self, rule: Rule | None, target: str, attr: str) -> Refusal | None:
+        """``getattr(obj, "name")`` on an object this load made, not a global (a discrete
+        scipy distribution pickles its bound ``_entropy`` that way): only where the
+        policy's getattr rule constrains its arguments, so that one of its signatures
+        accepted this very object and name, and never for a dunder."""
+        if rule is None or rule.signatures is None:
+            return Refusal(f"getattr on {target}, which is not a global", "arguments")
+        if is_dunder(attr) or not attr.isidentifier():
+            return Refusal(f"getattr of {attr!r} is never allowed", "reference")
+        return None
+
     # -- state -----------------------------------------------------------------------
 
     def state(self, rule: Rule, cls: type, state: object, call: Call) -> Refusal | None:
@@ -192,7 +225,9 @@ class Gate:
             allowed = rule.state_keys
             for key in part:  # (is_dunder only for keys that could be one: a model has many keys)
                 if type(key) is not str or (key[:2] == "__" and is_dunder(key)):
-                    return state_key_refusal(key)
+                    refusal = state_key_refusal(key, part[key])
+                    if refusal is not None:
+                        return refusal
                 if allowed is not None and key not in allowed:
                     return self.refusal(
                         rule.module,

@@ -238,7 +238,7 @@ class _Judge:
         if name is None:
             raise self.plain_refusal(f"{_describe(obj)} has a class with no global name", obj)
         rule = self.rule_for(name, cls, capability, f"{_describe(obj)} needs '{capability}' on its class", obj)
-        refusal = mutation_refusal(obj, "BUILD" if capability == "state" else "an item method")
+        refusal = mutation_refusal(obj, "BUILD" if capability == "state" else "an item method", self.policy)
         if refusal is None and capability == "state":
             refusal = self.gate.state(rule, cls, state, self.call_info(name, (obj, state), None))
         if refusal is not None:

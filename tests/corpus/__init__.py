@@ -104,13 +104,17 @@ def loaded(data: bytes, fmt: str, policy: str | None) -> Any:
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def assert_same(expected: Any, got: Any, where: str = "") -> None:
+def assert_same(expected: Any, got: Any, where: str = "", _active: frozenset[int] = frozenset()) -> None:
     """Raise ``AssertionError`` unless ``got`` is the same value as ``expected``: same
     type, and equal by the library's own comparison (arrays element-wise with NaN equal to
     NaN, frames by pandas' testing helpers, tensors by ``torch.equal``), recursively
     through containers and instance dictionaries.  Objects with neither ``__eq__`` nor a
     ``__dict__`` are compared by re-pickling both with ``pickle``: the same state writes
-    the same bytes."""
+    the same bytes.  An object met again inside itself (a linked list of nodes) is
+    compared once."""
+    if id(expected) in _active:
+        return
+    _active = _active | {id(expected)}
     assert type(expected) is type(got), f"{where}: type {type(got).__name__}, expected {type(expected).__name__}"
     if _compared_by_library(expected, got, where):
         return
@@ -120,20 +124,40 @@ def assert_same(expected: Any, got: Any, where: str = "") -> None:
     if isinstance(expected, dict):
         assert list(expected) == list(got), f"{where}: keys {list(got)!r} != {list(expected)!r}"
         for key in expected:
-            assert_same(expected[key], got[key], f"{where}[{key!r}]")
+            assert_same(expected[key], got[key], f"{where}[{key!r}]", _active)
         return
     if isinstance(expected, list | tuple):
         assert len(expected) == len(got), f"{where}: length {len(got)} != {len(expected)}"
         for n, (a, b) in enumerate(zip(expected, got, strict=True)):
-            assert_same(a, b, f"{where}[{n}]")
+            assert_same(a, b, f"{where}[{n}]", _active)
         return
     if type(expected).__eq__ is not object.__eq__:
         assert expected == got, f"{where}: {got!r} != {expected!r}"
         return
     if hasattr(expected, "__dict__") and not isinstance(expected, type):
-        assert_same(vars(expected), vars(got), f"{where}.__dict__")
+        assert_same(vars(expected), vars(got), f"{where}.__dict__", _active)
+        return
+    reduced = _reduced(expected), _reduced(got)
+    if reduced[0] is not None and reduced[1] is not None:
+        assert reduced[0][0] is reduced[1][0], f"{where}: rebuilt by {reduced[1][0]!r}, expected {reduced[0][0]!r}"
+        assert_same(reduced[0][1:], reduced[1][1:], f"{where}.__reduce__()", _active)
         return
     assert pickle.dumps(expected, 5) == pickle.dumps(got, 5), f"{where}: state differs"
+
+
+def _reduced(obj: Any) -> tuple[Any, ...] | None:
+    """What ``pickle`` would write for a compiled object (a Cython tree): its rebuilder,
+    arguments and state, compared as values (so the padding bytes a copy of a C struct
+    picked up from uninitialised memory are not taken for state)."""
+    if isinstance(obj, type):
+        return None
+    try:
+        reduced = obj.__reduce_ex__(5)
+    except Exception:  # not picklable this way: compared by bytes, which then raise too
+        return None
+    if type(reduced) is not tuple or len(reduced) < 2 or any(part is obj for part in reduced[1:]):
+        return None
+    return reduced
 
 
 def _compared_by_library(expected: Any, got: Any, where: str) -> bool:
@@ -166,6 +190,14 @@ def _compared_by_library(expected: Any, got: Any, where: str) -> bool:
             return True
         if isinstance(expected, pd.api.extensions.ExtensionArray):
             pdt.assert_extension_array_equal(expected, got)
+            return True
+    if module == "scipy":
+        import scipy.sparse
+
+        if scipy.sparse.issparse(expected):
+            assert expected.format == got.format and expected.shape == got.shape, f"{where}: {got.format}{got.shape}"
+            assert_same(expected.dtype, got.dtype, f"{where}.dtype")
+            assert (expected != got).nnz == 0, f"{where}: values differ"
             return True
     if module == "torch":
         import torch

@@ -455,6 +455,161 @@ def sklearn_kmeans(obj: Any) -> None:
     _need(1 <= _int(obj._n_threads, "_n_threads", 1) <= _MAX_THREADS, "_n_threads is out of range")
 
 
+@_validator
+def sklearn_bisecting_kmeans(obj: Any) -> None:
+    """``BisectingKMeans``: ``predict`` walks ``_bisecting_tree`` and hands each node's two
+    child centers (plus ``_X_mean``) to the Cython assignment, which reads them with the
+    input's row length: every center must be ``n_features_in_`` wide, the tree a tree
+    (children in pairs, no node twice) with integer leaf labels."""
+    if not _fitted(obj, "_bisecting_tree", "n_features_in_", "_n_threads"):
+        return
+    n_features = _int(obj.n_features_in_, "n_features_in_", 1)
+    _need(1 <= _int(obj._n_threads, "_n_threads", 1) <= _MAX_THREADS, "_n_threads is out of range")
+    if "_X_mean" in vars(obj):
+        mean = _array(obj._X_mean, "_X_mean", 1, "f")
+        _need(mean.shape == (n_features,), f"_X_mean has shape {mean.shape}")
+    tree_class = _module_class("sklearn.cluster._bisect_k_means", "_BisectingTree")
+    seen: set[int] = set()
+    pending = [obj._bisecting_tree]
+    while pending:
+        node = pending.pop()
+        _need(
+            type(node) is tree_class and id(node) not in seen, "_bisecting_tree is not a tree of _BisectingTree nodes"
+        )
+        seen.add(id(node))
+        center = _array(getattr(node, "center", None), "a node's center", 1, "f")
+        _need(center.shape == (n_features,), f"a node's center has shape {center.shape}")
+        left, right = getattr(node, "left", None), getattr(node, "right", None)
+        if left is None and right is None:
+            _int(getattr(node, "label", None), "a leaf's label", -1)
+        else:
+            _need(left is not None and right is not None, "a node has one child")
+            pending += [left, right]
+
+
+@_validator
+def sklearn_birch(obj: Any) -> None:
+    """``Birch``: ``predict`` hands ``subcluster_centers_`` and their squared norms
+    (``_subcluster_norms``) to the Cython argmin, which reads one norm per center
+    without checking the length: one norm per center, centers ``n_features_in_`` wide,
+    one label per center."""
+    if not _fitted(obj, "subcluster_centers_", "_subcluster_norms", "n_features_in_"):
+        return
+    centers = _array(obj.subcluster_centers_, "subcluster_centers_", 2, "f")
+    n_features = _int(obj.n_features_in_, "n_features_in_", 1)
+    _need(centers.shape[0] >= 1 and centers.shape[1] == n_features, f"subcluster_centers_ has shape {centers.shape}")
+    norms = _array(obj._subcluster_norms, "_subcluster_norms", 1, "f")
+    _need(norms.shape == (centers.shape[0],), f"_subcluster_norms has {norms.size} entries for {len(centers)} centers")
+    if "subcluster_labels_" in vars(obj):
+        labels = _array(obj.subcluster_labels_, "subcluster_labels_", 1, "iu")
+        _need(labels.shape == (centers.shape[0],), f"subcluster_labels_ has {labels.size} entries")
+
+
+_LINKAGE_FIELDS = ("left_node", "right_node", "value", "cluster_size")
+
+
+@_validator
+def sklearn_hdbscan(obj: Any) -> None:
+    """``HDBSCAN``: ``dbscan_clustering`` hands ``_single_linkage_tree_`` to Cython that
+    unions its node numbers in a table of 2n-1 entries without bounds checks: row i of
+    the linkage of n points joins two nodes made before it (below n + i); ``labels_``
+    one per point."""
+    if not _fitted(obj, "_single_linkage_tree_", "labels_"):
+        return
+    linkage = obj._single_linkage_tree_
+    _need(isinstance(linkage, _np().ndarray) and linkage.ndim == 1, "_single_linkage_tree_ is not a 1-D array")
+    _need(linkage.dtype.names == _LINKAGE_FIELDS, "_single_linkage_tree_ does not have the linkage fields")
+    numpy = _np()
+    n = len(linkage) + 1
+    left, right = linkage["left_node"], linkage["right_node"]
+    limit = n + numpy.arange(len(linkage))
+    _need(
+        numpy.all((left >= 0) & (left < limit) & (right >= 0) & (right < limit)),
+        "_single_linkage_tree_ joins nodes that do not exist yet",
+    )
+    labels = _array(obj.labels_, "labels_", 1, "i")
+    _need(len(labels) == n, f"labels_ has {len(labels)} entries for {n} points")
+
+
+# -- text and feature extraction -------------------------------------------------------------
+
+
+def _vocabulary(vocabulary: object, size: int | None, what: str) -> None:
+    """A fitted vocabulary: str (or any hashable a DictVectorizer saw) to column, the
+    columns exactly 0..n-1 — the transforms build sparse matrices n columns wide from
+    these numbers, which scipy's C++ then indexes without checking."""
+    _need(type(vocabulary) is dict, f"{what} is not a dict")
+    assert isinstance(vocabulary, dict)
+    columns = sorted(_int(column, f"a column of {what}") for column in vocabulary.values())
+    _need(columns == list(range(len(columns))), f"the columns of {what} are not 0..{len(columns) - 1}")
+    _need(size is None or size == len(columns), f"{what} has {len(columns)} columns, not {size}")
+
+
+def _own_params(obj: Any) -> None:
+    """scikit-learn's own parameter validation (what ``fit`` runs first): the transforms
+    of stateless extractors use their parameters as given (``n_features`` as a divisor
+    in C: 0 is a SIGFPE)."""
+    _need(getattr(obj, "__dict__", None), "it never received its state")
+    try:
+        obj._validate_params()
+    except Exception as exc:  # (an InvalidParameterError, or forged state breaking it)
+        raise _Invalid(f"its parameters are invalid: {exc}") from None
+
+
+@_validator
+def sklearn_count_vectorizer(obj: Any) -> None:
+    """``CountVectorizer``/``TfidfVectorizer``: valid parameters, and a fitted
+    ``vocabulary_`` whose columns are 0..n-1 (a column past n writes outside the dense
+    array ``toarray()`` makes)."""
+    _own_params(obj)
+    state = getattr(obj, "__dict__", {})
+    if "vocabulary_" in state:
+        _vocabulary(state["vocabulary_"], None, "vocabulary_")
+
+
+@_validator
+def sklearn_dict_vectorizer(obj: Any) -> None:
+    """``DictVectorizer``: ``vocabulary_`` maps each of ``feature_names_`` to its own
+    position in it (``transform`` builds a matrix ``len(vocabulary_)`` wide)."""
+    _own_params(obj)
+    if not _fitted(obj, "vocabulary_", "feature_names_"):
+        return
+    names = obj.feature_names_
+    _need(type(names) is list, "feature_names_ is not a list")
+    _vocabulary(obj.vocabulary_, len(names), "vocabulary_")
+    _need(all(names[column] == name for name, column in obj.vocabulary_.items()), "vocabulary_ is not feature_names_")
+
+
+@_validator
+def sklearn_feature_hasher(obj: Any) -> None:
+    """``FeatureHasher``/``HashingVectorizer``: stateless, so only their parameters,
+    by scikit-learn's own validation (``n_features`` from 1 to 2**31 - 1)."""
+    _own_params(obj)
+
+
+# -- scorers -------------------------------------------------------------------------------
+
+_RESPONSE_METHODS = frozenset({"predict", "predict_proba", "decision_function"})
+
+
+@_validator
+def sklearn_scorer(obj: Any) -> None:
+    """Scorers: ``_response_method`` names the estimator methods the scorer calls by name
+    (``getattr``), so only prediction methods; a sign of 1 or -1; keyword arguments for
+    the metric by name.  The metric itself is a global the policy let be a value."""
+    state: Any = getattr(obj, "__dict__", None)
+    _need(state, "it never received its state")
+    if "_scorers" in state:  # _MultimetricScorer: a dict of scorers, each validated itself
+        _need(type(state["_scorers"]) is dict, "_scorers is not a dict")
+        return
+    method = state.get("_response_method")
+    methods = method if type(method) in (tuple, list) else (method,)
+    _need(methods and all(m in _RESPONSE_METHODS for m in methods), f"_response_method is {method!r}")
+    _need(state.get("_sign") in (1, -1), "_sign is not 1 or -1")
+    kwargs = state.get("_kwargs")
+    _need(type(kwargs) is dict and all(type(k) is str for k in kwargs), "_kwargs is not a dict of names")
+
+
 _METRIC_P = {"EuclideanDistance": 2.0, "ManhattanDistance": 1.0, "ChebyshevDistance": math.inf}
 
 
@@ -585,5 +740,12 @@ VALIDATORS: dict[str, Validator] = {
     "sklearn_binary_tree": sklearn_binary_tree,
     "sklearn_neighbors": sklearn_neighbors,
     "sklearn_kernel_density": sklearn_kernel_density,
+    "sklearn_bisecting_kmeans": sklearn_bisecting_kmeans,
+    "sklearn_hdbscan": sklearn_hdbscan,
+    "sklearn_birch": sklearn_birch,
+    "sklearn_count_vectorizer": sklearn_count_vectorizer,
+    "sklearn_dict_vectorizer": sklearn_dict_vectorizer,
+    "sklearn_feature_hasher": sklearn_feature_hasher,
+    "sklearn_scorer": sklearn_scorer,
 }
 CHECKS: dict[str, Check] = {}
