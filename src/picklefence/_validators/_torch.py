@@ -19,6 +19,7 @@ whatever built them (no hooks, a leaf, the view inside its storage).
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections import OrderedDict
@@ -361,7 +362,177 @@ def _quantized_problem(obj: Any) -> str | None:
     return None
 
 
-VALIDATORS: dict[str, Validator] = {"torch_tensor": torch_tensor}
+
+
+# -- modules (the opt-in torch_modules policy) -------------------------------------------
+
+#: what Module.__init__ and __setstate__ give every module; all the rest is its own
+_HOOKS = (
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)
+_TABLES = ("_parameters", "_buffers", "_modules")
+_INTERNALS = frozenset(
+    (*_HOOKS, *_TABLES, "_non_persistent_buffers_set", "_is_full_backward_hook", "training", "_flat_weight_refs")
+)
+#: modules built from other modules, not from hyper-parameters: checked by their parts
+_COMPOSITE = frozenset(
+    {
+        "Sequential",
+        "ModuleList",
+        "ModuleDict",
+        "TransformerEncoderLayer",
+        "TransformerDecoderLayer",
+        "TransformerEncoder",
+        "TransformerDecoder",
+    }
+)
+
+
+def torch_module(obj: object) -> str | None:
+    """A ``torch.nn`` module: no hooks of any kind, parameters, buffers and submodules of
+    their types, no attribute that hides a method or property of its class (``forward``),
+    and — for a module made from hyper-parameters — exactly the parameters, buffers and
+    attributes its own constructor makes from them (compared with one built on the meta
+    device): an LSTM whose ``hidden_size`` exceeds its weights reads past them in C++."""
+    torch = sys.modules["torch"]
+    state = vars(obj)
+    for name in _HOOKS:
+        hooks = state.get(name)
+        if type(hooks) not in (dict, OrderedDict) or hooks:
+            return f"its {name} is not empty"
+    if state.get("_is_full_backward_hook") not in (None, False, True):
+        return "its _is_full_backward_hook is not a flag"
+    kinds = {"_parameters": torch.nn.Parameter, "_buffers": torch.Tensor, "_modules": torch.nn.Module}
+    for table, kind in kinds.items():
+        entries = state.get(table)
+        if type(entries) not in (dict, OrderedDict):
+            return f"its {table} is not a dict"
+        if not all(type(k) is str and (v is None or isinstance(v, kind)) for k, v in entries.items()):
+            return f"its {table} holds something that is not a {kind.__name__}"
+    persistent = state.get("_non_persistent_buffers_set")
+    if type(persistent) is not set or not all(type(k) is str for k in persistent):
+        return "its _non_persistent_buffers_set is not a set of names"
+    if type(state.get("training")) is not bool:
+        return "its training flag is not a bool"
+    for key in state:
+        if key not in _INTERNALS and hasattr(type(obj), key):
+            return f"its attribute {key!r} hides its class's own {key!r}"
+    if type(obj).__name__ in _COMPOSITE:
+        return _transformer_problem(obj) if type(obj).__name__.startswith("Transformer") else None
+    return _rebuild_problem(obj, torch)
+
+
+def _constructor_kwargs(obj: Any, torch: Any) -> dict[str, Any]:
+    """The hyper-parameters the module's constructor takes, read back from the module."""
+    state = vars(obj)
+    parameters = state["_parameters"]
+    kwargs: dict[str, Any] = {}
+    signature = inspect.signature(type(obj).__init__).parameters
+    if isinstance(obj, torch.nn.RNNBase):  # RNN, LSTM, GRU take RNNBase's (*args, **kwargs)
+        skip = {"mode"} if isinstance(obj, torch.nn.LSTM) else {"mode", "proj_size"}
+        signature = {k: v for k, v in inspect.signature(torch.nn.RNNBase.__init__).parameters.items() if k not in skip}
+        if isinstance(obj, torch.nn.RNN):
+            kwargs["nonlinearity"] = state.get("nonlinearity")
+    for name, param in signature.items():
+        if name in ("self", "device", "dtype") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name in state:
+            kwargs[name] = state[name]
+        elif name == "bias":
+            key = "in_proj_bias" if isinstance(obj, torch.nn.MultiheadAttention) else "bias"
+            kwargs[name] = parameters.get(key) is not None
+        elif name == "add_bias_kv":
+            kwargs[name] = parameters.get("bias_k", state.get("bias_k")) is not None
+        elif param.default is param.empty:
+            raise ValueError(f"its hyper-parameter {name!r} is missing")
+    return kwargs
+
+
+def _rebuild_problem(obj: Any, torch: Any) -> str | None:
+    cls = type(obj)
+    try:
+        kwargs = _constructor_kwargs(obj, torch)
+        takes_device = isinstance(obj, torch.nn.RNNBase) or "device" in inspect.signature(cls.__init__).parameters
+        reference = cls(**kwargs, device="meta") if takes_device else cls(**kwargs)
+    except Exception as exc:  # forged hyper-parameters its constructor refuses
+        return f"its constructor refuses its hyper-parameters: {type(exc).__name__}: {exc}"
+    mine, theirs = vars(obj), vars(reference)
+    for table in ("_parameters", "_buffers"):
+        if list(mine[table]) != list(theirs[table]):
+            return f"its {table} are {list(mine[table])}, its constructor makes {list(theirs[table])}"
+        for name, tensor in mine[table].items():
+            expected = theirs[table][name]
+            if (tensor is None) != (expected is None) or (tensor is not None and tensor.shape != expected.shape):
+                return f"its {name} is not the shape its hyper-parameters make"
+    if list(mine["_modules"]) != list(theirs["_modules"]):
+        return f"its submodules are {list(mine['_modules'])}, its constructor makes {list(theirs['_modules'])}"
+    for name, child in mine["_modules"].items():
+        if type(child) is not type(theirs["_modules"][name]):
+            return f"its submodule {name!r} is a {type(child).__name__}"
+    if mine["_non_persistent_buffers_set"] != theirs["_non_persistent_buffers_set"]:
+        return "its non-persistent buffers are not its constructor's"
+    for key in set(mine) | set(theirs):
+        if key in _INTERNALS or key == "_flat_weights":
+            continue
+        if key not in mine or key not in theirs or type(mine[key]) is not type(theirs[key]) or mine[key] != theirs[key]:
+            return f"its attribute {key!r} is not what its hyper-parameters make"
+    if "_flat_weights" in theirs:  # RNNs hand these to C++ as the weights of every layer
+        flat = mine.get("_flat_weights")
+        names = mine["_flat_weights_names"]
+        if type(flat) is not list or len(flat) != len(names):
+            return "its flat weights are not one per weight name"
+        if not all(w is mine["_parameters"][n] for w, n in zip(flat, names, strict=True)):
+            return "its flat weights are not its parameters"
+    return None
+
+
+#: (submodule, attribute) pairs of a transformer layer that must be the model width
+_WIDTH = (("linear1", "in_features"), ("linear2", "out_features"))
+
+
+def _transformer_problem(obj: Any) -> str | None:
+    """A transformer layer's parts agree on the model width and feed-forward width (its
+    fused C++ fast path takes them from different submodules), and its activation flag is
+    its activation's."""
+    torch = sys.modules["torch"]
+    parts = vars(obj)["_modules"]
+    if type(obj).__name__ in ("TransformerEncoder", "TransformerDecoder"):
+        layers = parts.get("layers")
+        if not isinstance(layers, torch.nn.ModuleList) or vars(obj).get("num_layers") != len(layers):
+            return "its num_layers is not its number of layers"
+        return None
+    try:
+        width = parts["self_attn"].embed_dim
+        widths = [getattr(parts[m], a) for m, a in _WIDTH]
+        widths += [parts[n].normalized_shape for n in parts if n.startswith("norm")]
+        if "multihead_attn" in parts:
+            widths.append(parts["multihead_attn"].embed_dim)
+        hidden = (parts["linear1"].out_features, parts["linear2"].in_features)
+    except (KeyError, AttributeError) as exc:
+        return f"it lacks a part: {exc}"
+    if any(w not in (width, (width,)) for w in widths) or hidden[0] != hidden[1]:
+        return "its parts do not agree on the model and feed-forward widths"
+    activation = vars(obj).get("activation")
+    functional = torch.nn.functional
+    flag = 1 if activation is functional.relu else 2 if activation is functional.gelu else 0
+    if "activation_relu_or_gelu" in vars(obj) and vars(obj)["activation_relu_or_gelu"] != flag:
+        return "its activation flag is not its activation's"
+    if not (isinstance(activation, torch.nn.Module) or flag):
+        return "its activation is neither a module nor relu or gelu"
+    return None
+
+
+VALIDATORS: dict[str, Validator] = {"torch_tensor": torch_tensor, "torch_module": torch_module}
 CHECKS: dict[str, Check] = {
     "torch_rebuild_tensor": torch_rebuild_tensor,
     "torch_rebuild_parameter": torch_rebuild_parameter,
