@@ -77,7 +77,9 @@ def _configs() -> Iterator[Artifact]:
     formats = ("p2", "p5", "torch")
     yield Artifact("omegaconf/dictconfig", _dict_config, "omegaconf", formats, requires=("omegaconf",))
     yield Artifact("omegaconf/listconfig", _list_config, "omegaconf", formats, requires=("omegaconf",))
-    yield Artifact("torch/omegaconf-hparams", lambda: {"hparams": _dict_config()}, "torch", TORCH, requires=("omegaconf",))
+    yield Artifact(
+        "torch/omegaconf-hparams", lambda: {"hparams": _dict_config()}, "torch", TORCH, requires=("omegaconf",)
+    )
 
 
 def _modules() -> Iterator[Artifact]:
@@ -117,7 +119,13 @@ def _views() -> Any:
     import torch
 
     base = torch.arange(24.0).reshape(4, 6)
-    return {"base": base, "transposed": base.t(), "slice": base[1:3, 2:], "row": base[2], "expanded": base[0].expand(3, 6)}
+    return {
+        "base": base,
+        "transposed": base.t(),
+        "slice": base[1:3, 2:],
+        "row": base[2],
+        "expanded": base[0].expand(3, 6),
+    }
 
 
 def _same_views(expected: Any, got: Any) -> None:
@@ -419,7 +427,9 @@ MODULES: dict[str, Callable[[Any], Any]] = {
     "transformer-encoder-gelu": lambda nn: nn.TransformerEncoderLayer(8, 2, 16, activation="gelu", norm_first=True),
     "transformer-decoder-layer": lambda nn: nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0),
     "multihead-attention": lambda nn: nn.MultiheadAttention(8, 2, kdim=4, vdim=6),
-    "module-dict": lambda nn: nn.ModuleDict({"encoder": nn.Linear(4, 4), "heads": nn.ModuleList([nn.Linear(4, 1), nn.RMSNorm(4)])}),
+    "module-dict": lambda nn: nn.ModuleDict(
+        {"encoder": nn.Linear(4, 4), "heads": nn.ModuleList([nn.Linear(4, 1), nn.RMSNorm(4)])}
+    ),
 }
 
 

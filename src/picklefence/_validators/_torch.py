@@ -362,8 +362,6 @@ def _quantized_problem(obj: Any) -> str | None:
     return None
 
 
-
-
 # -- modules (the opt-in torch_modules policy) -------------------------------------------
 
 #: what Module.__init__ and __setstate__ give every module; all the rest is its own
