@@ -478,7 +478,7 @@ _FLOAT8 = lambda: torch.zeros(4, dtype=torch.float8_e4m3fn)  # noqa: E731
 
 ROWS = [
     Row("COO index past its size", _coo([[0, 10**8], [0, 1]]), SPARSE, "", _ARGS, _coalesce, "crash"),
-    Row("COO negative index", _coo([[0, -(10**8)], [0, 1]]), SPARSE, "", _ARGS, _coalesce),
+    Row("COO negative index", _coo([[0, -(10**8)], [0, 1]]), SPARSE, "", _ARGS, _coalesce, "crash"),
     Row("COO claims coalesced with duplicates", _coo([[1, 1], [0, 0]], coalesced=True), SPARSE, "", _ARGS, _coalesce),
     Row(
         "COO with float indices",
@@ -504,6 +504,7 @@ ROWS = [
         "",
         _ARGS,
         _matmul,
+        "crash",
     ),
     Row("CSR rows going backwards", _compressed(torch.sparse_csr, [0, 2, 1], [0, 1]), SPARSE, "", _ARGS, _matmul),
     Row("CSC row past its height", _compressed(torch.sparse_csc, [0, 1, 2], [10**6, 0]), SPARSE, "", _ARGS, repr),
@@ -673,16 +674,17 @@ if importlib.util.find_spec("omegaconf") is not None:
 
 if importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("accelerate") is not None:
 
-    def _training_arguments() -> bytes:
+    def _partial_state() -> bytes:
+        """The PartialState a real TrainingArguments holds (set up by its own __post_init__)."""
         from transformers import TrainingArguments
 
         with tempfile.TemporaryDirectory() as root:
-            return _saved(TrainingArguments(output_dir=root, report_to=[]))
+            return _saved(TrainingArguments(output_dir=root, report_to=[]).distributed_state)
 
     ROWS.append(
         Row(
             "accelerate's process-wide PartialState",
-            _training_arguments,
+            _partial_state,
             "accelerate.state:PartialState",
             "not allowed",
             "reference",

@@ -62,6 +62,14 @@ def _training() -> Iterator[Artifact]:
     yield Artifact("torch/hf-rng-state", _hf_rng_state, "torch", TORCH, requires=("numpy",))
     yield Artifact("torch/numpy-metrics", _numpy_metrics, "torch", TORCH, requires=("numpy",))
     yield Artifact("torch/lightning-checkpoint", _lightning_checkpoint, "torch", TORCH, requires=("lightning",))
+    yield Artifact(
+        "transformers/training-args",
+        _training_arguments,
+        "torch",
+        TORCH,
+        refused="holds accelerate's PartialState, whose instances share one process-wide state",
+        requires=("transformers", "accelerate"),
+    )
 
 
 def _sparse_and_quantized() -> Iterator[Artifact]:
@@ -306,6 +314,14 @@ def _lightning_checkpoint() -> Any:
         path = Path(root) / "last.ckpt"
         trainer.save_checkpoint(path)
         return torch.load(path, weights_only=False)
+
+
+def _training_arguments() -> Any:
+    """What transformers' Trainer writes as ``training_args.bin``."""
+    from transformers import TrainingArguments
+
+    with tempfile.TemporaryDirectory() as root:
+        return TrainingArguments(output_dir=root, report_to=[])
 
 
 # -- sparse and quantized ----------------------------------------------------------------------
