@@ -23,7 +23,7 @@ import inspect
 import math
 import sys
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._rules import Call, Check, Validator
@@ -87,7 +87,7 @@ def _tensor_args(args: tuple[Any, ...]) -> bool:
     storage = args[0]
     if not isinstance(storage, sys.modules["torch"].storage.TypedStorage):
         return False
-    if not _view_args(*args[:4], storage.element_size()):
+    if not _view_args(args[0], args[1], args[2], args[3], storage.element_size()):
         return False
     if len(args) == 4:
         return True
@@ -111,7 +111,7 @@ def _tensor_v3_args(args: tuple[Any, ...]) -> bool:
     dtype = args[6]
     if not isinstance(dtype, torch.dtype) or _quantized(dtype) or dtype.itemsize < 1:
         return False
-    if not _view_args(*args[:4], dtype.itemsize):
+    if not _view_args(args[0], args[1], args[2], args[3], dtype.itemsize):
         return False
     return type(args[4]) is bool and _no_hooks(args[5]) and _flags(args[7] if len(args) == 8 else None)
 
@@ -224,7 +224,7 @@ def _qtensor_args(args: tuple[Any, ...]) -> bool:
         return False
     if str(storage.dtype).removeprefix("torch.") not in _ZERO_POINTS:
         return False
-    if not _view_args(*args[:4], storage.element_size()):
+    if not _view_args(args[0], args[1], args[2], args[3], storage.element_size()):
         return False
     return _quantizer_params(params, storage.dtype, tuple(size)) and type(requires_grad) is bool and _no_hooks(hooks)
 
@@ -413,7 +413,7 @@ def torch_module(obj: object) -> str | None:
     kinds = {"_parameters": torch.nn.Parameter, "_buffers": torch.Tensor, "_modules": torch.nn.Module}
     for table, kind in kinds.items():
         entries = state.get(table)
-        if type(entries) not in (dict, OrderedDict):
+        if not isinstance(entries, dict) or type(entries) not in (dict, OrderedDict):
             return f"its {table} is not a dict"
         if not all(type(k) is str and (v is None or isinstance(v, kind)) for k, v in entries.items()):
             return f"its {table} holds something that is not a {kind.__name__}"
@@ -435,7 +435,7 @@ def _constructor_kwargs(obj: Any, torch: Any) -> dict[str, Any]:
     state = vars(obj)
     parameters = state["_parameters"]
     kwargs: dict[str, Any] = {}
-    signature = inspect.signature(type(obj).__init__).parameters
+    signature: Mapping[str, inspect.Parameter] = inspect.signature(type(obj).__init__).parameters
     if isinstance(obj, torch.nn.RNNBase):  # RNN, LSTM, GRU take RNNBase's (*args, **kwargs)
         skip = {"mode"} if isinstance(obj, torch.nn.LSTM) else {"mode", "proj_size"}
         signature = {k: v for k, v in inspect.signature(torch.nn.RNNBase.__init__).parameters.items() if k not in skip}
