@@ -707,3 +707,28 @@ def test_forged_state_is_refused_before_use(ident: str, state_results: dict[str,
 @pytest.mark.parametrize("ident", [row.id for row in ROWS if row.control is not None])
 def test_control_torch_load_breaks_on_the_forged_state(ident: str) -> None:
     check_control(MODULE, STATE_ROWS[ident])
+
+
+def test_modules_need_the_opt_in_policy() -> None:
+    data = _saved(torch.nn.Linear(2, 2))
+    with pytest.raises(picklefence.PolicyViolation) as info:
+        picklefence.torch.load(io.BytesIO(data))  # policy="torch"
+    assert info.value.name == "torch.nn.modules.linear:Linear"
+    assert type(picklefence.torch.load(io.BytesIO(data), policy="torch_modules")) is torch.nn.Linear
+
+
+def test_sparse_loads_leave_torchs_validation_queue_as_it_was() -> None:
+    queue = torch._utils._sparse_tensors_to_validate
+    before = list(queue)
+    loaded = picklefence.torch.load(io.BytesIO(_saved([torch.eye(2).to_sparse(), torch.eye(2).to_sparse_csr()])))
+    assert [t.layout for t in loaded] == [torch.sparse_coo, torch.sparse_csr]
+    assert queue == before
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "uint16", "uint64", "bits16"])
+def test_new_dtypes_load_as_weights_only_loads_them(dtype: str) -> None:
+    tensor = torch.arange(8, dtype=torch.uint8).view(getattr(torch, dtype))[1:]
+    data = _saved({"t": tensor})
+    ours, theirs = picklefence.torch.load(io.BytesIO(data)), torch.load(io.BytesIO(data), weights_only=True)
+    assert ours["t"].dtype == theirs["t"].dtype and ours["t"].storage_offset() == theirs["t"].storage_offset()
+    assert torch.equal(ours["t"].view(torch.uint8), theirs["t"].view(torch.uint8))
