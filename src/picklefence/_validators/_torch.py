@@ -13,8 +13,19 @@ What torch's own rebuild functions trust, and so what is checked here:
 - ``_rebuild_from_type_v2(func, type, args, state)`` calls ``func(*args)`` itself, so
   the inner call gets exactly the check the same function gets when called directly.
 
+- ``_rebuild_sparse_tensor`` builds COO and compressed tensors with
+  ``check_invariants=False`` and leaves their validation to ``torch.load``, which skips it
+  unless ``check_sparse_tensor_invariants`` is enabled: forged indices write and read
+  outside the values (``coalesce``, ``to_sparse_csr``, a matrix product crash).  torch's
+  own validation runs on the parts before the call.
+- ``_rebuild_qtensor`` trusts its quantizer parameters; ``_rebuild_tensor_v3`` views the
+  checkpoint's bytes as any dtype.
+- ``torch.nn`` modules (the opt-in ``torch_modules`` policy) hand their attributes to C++
+  as hyper-parameters (an LSTM's ``hidden_size`` sizes the buffers its weights are read
+  into), so a module must be what its constructor makes from them.
+
 The validator of finished tensors and parameters repeats the invariants that must hold
-whatever built them (no hooks, a leaf, the view inside its storage).
+whatever built them (no hooks, a leaf, the view inside its storage, valid sparse parts).
 """
 
 from __future__ import annotations
@@ -188,10 +199,11 @@ def _channel_params(values: Any, dtype: Any, length: int) -> list[Any] | None:
 
 
 def _quantizer_params(params: Any, dtype: Any, size: tuple[int, ...]) -> bool:
-    """``(per_tensor_affine, scale, zero_point)`` or ``(per_channel_affine[_float_qparams],
-    scales, zero_points, axis)``: scales finite and positive, integer zero points inside
-    the dtype's range, one scale and zero point per channel of an axis the tensor has
-    (torch's per-channel kernels index them by channel)."""
+    """``(per_tensor_affine, scale, zero_point)`` or ``(per_channel_affine, scales,
+    zero_points, axis)`` (the symmetric and float-qparams schemes are not read): scales
+    finite and positive, integer zero points inside the dtype's range, one scale and zero
+    point per channel of an axis the tensor has (torch's per-channel kernels index them
+    by channel)."""
     torch = sys.modules["torch"]
     if type(params) is not tuple or not params:
         return False
