@@ -6,7 +6,10 @@ process and, if the load returns, performs the ordinary use there.  One child ru
 rows; when a row kills it (a segfault), that row is recorded as crashed and a new child
 goes on with the rest, so a crash is one failed row, never a dead test run.  A row's
 control loads the same bytes with plain ``pickle`` and uses the object, to show the
-forged state really breaks the library.
+forged state really breaks the library.  A table module may name its own loaders:
+``LOAD(data)`` (picklefence's, default ``picklefence.loads`` under its ``POLICY``) and
+``CONTROL_LOAD(data)`` (the library's, default ``pickle.loads``), for formats such as
+torch checkpoints.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ import importlib, json, sys
 module = importlib.import_module(sys.argv[1])
 rows = {row.id: row for row in module.ROWS}
 import picklefence
+load = getattr(module, "LOAD", None) or (lambda data: picklefence.loads(data, policy=module.POLICY))
 for ident in sys.argv[2:]:
     row = rows[ident]
     print(json.dumps({"id": ident, "started": True}), flush=True)
@@ -76,7 +80,7 @@ for ident in sys.argv[2:]:
         print(json.dumps({"id": ident, "error": "forge failed", "message": repr(exc)}), flush=True)
         continue
     try:
-        obj = picklefence.loads(data, policy=module.POLICY)
+        obj = load(data)
     except picklefence.PolicyViolation as exc:
         out = {"error": "PolicyViolation", "name": exc.name, "capability": exc.capability, "message": str(exc)}
     except picklefence.UnpicklingError as exc:
@@ -117,7 +121,7 @@ import importlib, pickle, sys
 module = importlib.import_module(sys.argv[1])
 row = {row.id: row for row in module.ROWS}[sys.argv[2]]
 data = row.forge()
-obj = pickle.loads(data)
+obj = getattr(module, "CONTROL_LOAD", pickle.loads)(data)
 print("loaded", flush=True)
 print("used", row.use(obj), flush=True)
 """

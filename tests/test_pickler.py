@@ -171,12 +171,14 @@ def test_call_only_class_cannot_carry_state() -> None:
 
 
 def test_unrestricted_is_pickle() -> None:
-    for obj in _refused_objects():
+    # Twins, made apart: a reducer may change what it reduces (tblib's, which dask
+    # installs for exceptions, gives each one a __dict__), so no object is pickled twice.
+    for obj, twin in zip(_refused_objects(), _refused_objects(), strict=True):
         try:
             expected = pickle.dumps(obj, 4)
         except Exception:
             continue
-        assert picklefence.dumps(obj, 4, policy=Policy.unrestricted()) == expected
+        assert picklefence.dumps(twin, 4, policy=Policy.unrestricted()) == expected
 
 
 def test_policy_without_implicit_globals_is_verified() -> None:

@@ -25,7 +25,7 @@ OTHER_VERSIONS = {
 }
 
 # Libraries a policy covers, whose rules are checked only where they are installed.
-OPTIONAL_ROOTS = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "torch")
+OPTIONAL_ROOTS = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "torch", "omegaconf")
 
 
 def _resolve(name: str) -> Any:

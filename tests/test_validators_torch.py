@@ -10,10 +10,14 @@ pickle written with the same persistent ids; they are loaded in a subprocess.
 from __future__ import annotations
 
 import copyreg
+import importlib.util
 import io
 import pickle
+import tempfile
+import warnings
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +26,7 @@ import picklefence
 import picklefence.torch
 from picklefence._validators import _torch
 
+from ._state_rows import Forged, Row, assert_refused, check_control, run_rows
 from .forged import control, outcomes
 
 torch = pytest.importorskip("torch")
@@ -30,6 +35,7 @@ from torch._tensor import _rebuild_from_type_v2  # noqa: E402
 from torch._utils import (  # noqa: E402
     _rebuild_parameter,
     _rebuild_parameter_with_state,
+    _rebuild_sparse_tensor,
     _rebuild_tensor,
     _rebuild_tensor_v2,
 )
@@ -105,7 +111,7 @@ V2, PARAMETER, FROM_TYPE = (
 )
 
 # id -> (data.pkl object, refused name, capability)
-ROWS: dict[str, tuple[Any, str, str]] = {
+ARGUMENT_ROWS: dict[str, tuple[Any, str, str]] = {
     "view longer than its storage": (tensor(size=(10,)), V2, "arguments"),
     "offset past the storage's end": (tensor(offset=3, size=(2,)), V2, "arguments"),
     "stride reaches past the storage": (tensor(size=(2, 2), stride=(3, 1)), V2, "arguments"),
@@ -175,12 +181,12 @@ ROWS: dict[str, tuple[Any, str, str]] = {
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, dict[str, Any]]:
-    return outcomes({key: (checkpoint(obj), "torch checkpoint") for key, (obj, *_rest) in ROWS.items()})
+    return outcomes({key: (checkpoint(obj), "torch checkpoint") for key, (obj, *_rest) in ARGUMENT_ROWS.items()})
 
 
-@pytest.mark.parametrize("row", list(ROWS))
+@pytest.mark.parametrize("row", list(ARGUMENT_ROWS))
 def test_forged_tensor_is_refused_naming_the_callee(row: str, results: dict[str, dict[str, Any]]) -> None:
-    _obj, name, capability = ROWS[row]
+    _obj, name, capability = ARGUMENT_ROWS[row]
     result = results[row]
     assert result["outcome"] == "refused", result
     assert (result["name"], result["capability"]) == (name, capability), result
@@ -202,7 +208,9 @@ def test_control_torch_grows_the_storage_for_a_view_past_it() -> None:
 
 def test_control_torch_keeps_hooks_set_through_state() -> None:
     use = "print(dict(obj._backward_hooks))"
-    done = control(checkpoint(ROWS["hooks set through the state of _rebuild_from_type_v2"][0]), "torch checkpoint", use)
+    done = control(
+        checkpoint(ARGUMENT_ROWS["hooks set through the state of _rebuild_from_type_v2"][0]), "torch checkpoint", use
+    )
     assert "OrderedDict" in done.stdout, done  # backward() would call it
 
 
@@ -274,8 +282,21 @@ def test_validator_refuses_a_non_leaf() -> None:
     assert _torch.torch_tensor(torch.ones(2, requires_grad=True) * 2) == "it is not a leaf tensor"
 
 
-def test_validator_refuses_a_sparse_tensor() -> None:
-    assert "layout" in str(_torch.torch_tensor(torch.eye(2).to_sparse()))
+def test_validator_refuses_a_sparse_tensor_with_forged_indices() -> None:
+    forged = torch.sparse_coo_tensor([[0, 5]], [1.0, 2.0], (2,), check_invariants=False)
+    assert "sparse validation" in str(_torch.torch_tensor(forged))
+    csr = torch.sparse_csr_tensor([0, 1, 2], [0, 9], [1.0, 2.0], (2, 2), check_invariants=False)
+    assert "sparse validation" in str(_torch.torch_tensor(csr))
+
+
+def test_validator_accepts_valid_sparse_tensors() -> None:
+    assert _torch.torch_tensor(torch.eye(2).to_sparse()) is None
+    assert _torch.torch_tensor(torch.eye(4).to_sparse_bsc((2, 2))) is None
+
+
+def test_validator_refuses_other_layouts() -> None:
+    nested = torch.nested.nested_tensor([torch.ones(2), torch.ones(3)], layout=torch.jagged)
+    assert _torch.torch_tensor(nested) is not None
 
 
 def test_validator_accepts_real_tensors() -> None:
@@ -318,3 +339,396 @@ def test_never_built_tensor_is_not_constructible() -> None:
     with pytest.raises(picklefence.PolicyViolation) as info:
         picklefence.torch.load(io.BytesIO(data))
     assert info.value.name == "torch:Tensor"
+
+
+# -- hostile state of the newer tensor kinds, modules and configs (tests/_state_rows.py) ----
+# Each row is a real torch.save archive of a real object whose state, or whose rebuild
+# arguments (as torch's own reducer gives them), were edited; loaded in a child process
+# under torch_modules (the torch policy and more), then used.
+
+POLICY = "torch_modules"
+MODULE = __name__
+
+
+def LOAD(data: bytes) -> Any:  # the runner's hook
+    return picklefence.torch.load(io.BytesIO(data), policy=POLICY)
+
+
+def CONTROL_LOAD(data: bytes) -> Any:  # the runner's hook
+    return torch.load(io.BytesIO(data), weights_only=False)
+
+
+def _saved(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _rebuilt(make: Callable[[], Any], edit: Callable[[list[Any]], Any]) -> Callable[[], bytes]:
+    """A real tensor saved through its own reducer, with the rebuild arguments edited."""
+
+    def forge() -> bytes:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            func, args = make()._reduce_ex_internal(2)
+        args = list(args)
+        edit(args)
+        return _saved(Forged(func, tuple(args)))
+
+    return forge
+
+
+def _set(index: int, value: Any) -> Callable[[list[Any]], None]:
+    return lambda args: args.__setitem__(index, value)
+
+
+def _coo(
+    indices: list[list[int]], size: tuple[int, ...] = (2, 2), coalesced: bool | None = None
+) -> Callable[[], bytes]:
+    def forge() -> bytes:
+        values = torch.ones(len(indices[0]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            forged = torch.sparse_coo_tensor(torch.tensor(indices), values, size, check_invariants=False)
+        data = (forged._indices(), forged._values(), forged.size(), coalesced if coalesced is not None else False)
+        return _saved(Forged(_rebuild_sparse_tensor, (torch.sparse_coo, data)))
+
+    return forge
+
+
+def _compressed(layout: Any, compressed: list[int], plain: list[int], blocks: bool = False) -> Callable[[], bytes]:
+    def forge() -> bytes:
+        values = torch.ones(len(plain), 1, 1) if blocks else torch.ones(len(plain))
+        data = (torch.tensor(compressed), torch.tensor(plain), values, torch.Size((2, 2)))
+        return _saved(Forged(_rebuild_sparse_tensor, (layout, data)))
+
+    return forge
+
+
+def _quantized() -> Any:
+    return torch.quantize_per_tensor(torch.linspace(0, 1, 4), 0.1, 2, torch.quint8)
+
+
+def _per_channel() -> Any:
+    scales = torch.tensor([0.1, 0.2], dtype=torch.float64)
+    return torch.quantize_per_channel(torch.ones(2, 3), scales, torch.tensor([0, 1]), 0, torch.qint8)
+
+
+def _module_edited(make: Callable[[], Any], edit: Callable[[Any], None]) -> Callable[[], bytes]:
+    def forge() -> bytes:
+        torch.manual_seed(0)
+        module = make()
+        edit(module)
+        return _saved(module)
+
+    return forge
+
+
+def _config_edited(edit: Callable[[Any], None]) -> Callable[[], bytes]:
+    def forge() -> bytes:
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.create({"a": {"b": 1}, "c": [1, 2]})
+        edit(cfg)
+        return _saved({"hparams": cfg})
+
+    return forge
+
+
+class UserModule(torch.nn.Module):
+    """Any module class of the user's own: its forward is code the policy never saw."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+def _lstm_forward(obj: Any) -> object:
+    return obj(torch.randn(2, 1, 3))
+
+
+def _transformer_forward(obj: Any) -> object:
+    with torch.no_grad():
+        return obj.eval()(torch.randn(2, 3, 8))
+
+
+def _coalesce(obj: Any) -> object:
+    return obj.coalesce().to_dense()
+
+
+def _matmul(obj: Any) -> object:
+    return obj @ torch.ones(2, 3)
+
+
+def _resolve(obj: Any) -> object:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(obj["hparams"], resolve=True)
+
+
+SPARSE, QTENSOR, V3 = (
+    "torch._utils:_rebuild_sparse_tensor",
+    "torch._utils:_rebuild_qtensor",
+    "torch._utils:_rebuild_tensor_v3",
+)
+LSTM, DICT_CONFIG = "torch.nn.modules.rnn:LSTM", "omegaconf.dictconfig:DictConfig"
+_ARGS = "arguments"
+_FLOAT8 = lambda: torch.zeros(4, dtype=torch.float8_e4m3fn)  # noqa: E731
+
+ROWS = [
+    Row("COO index past its size", _coo([[0, 10**8], [0, 1]]), SPARSE, "", _ARGS, _coalesce, "crash"),
+    Row("COO negative index", _coo([[0, -(10**8)], [0, 1]]), SPARSE, "", _ARGS, _coalesce, "crash"),
+    Row("COO claims coalesced with duplicates", _coo([[1, 1], [0, 0]], coalesced=True), SPARSE, "", _ARGS, _coalesce),
+    Row(
+        "COO with float indices",
+        _rebuilt(lambda: torch.eye(2).to_sparse(), lambda a: a.__setitem__(1, (a[1][0].double(), *a[1][1:]))),
+        SPARSE,
+        "",
+        _ARGS,
+        _coalesce,
+    ),
+    Row(
+        "CSR column past its width",
+        _compressed(torch.sparse_csr, [0, 1, 2], [0, 10**8]),
+        SPARSE,
+        "",
+        _ARGS,
+        _matmul,
+        "crash",
+    ),
+    Row(
+        "CSR rows ending past the values",
+        _compressed(torch.sparse_csr, [0, 1, 10**8], [0, 1]),
+        SPARSE,
+        "",
+        _ARGS,
+        _matmul,
+        "crash",
+    ),
+    Row("CSR rows going backwards", _compressed(torch.sparse_csr, [0, 2, 1], [0, 1]), SPARSE, "", _ARGS, _matmul),
+    Row("CSC row past its height", _compressed(torch.sparse_csc, [0, 1, 2], [10**6, 0]), SPARSE, "", _ARGS, repr),
+    Row(
+        "BSR block column past its width",
+        _compressed(torch.sparse_bsr, [0, 1, 2], [0, 7], True),
+        SPARSE,
+        "",
+        _ARGS,
+        repr,
+    ),
+    Row(
+        "quantized view past its storage",
+        _rebuilt(_quantized, _set(2, (100,))),
+        QTENSOR,
+        "",
+        _ARGS,
+        lambda q: q.dequantize(),
+    ),
+    Row("quantized zero scale", _rebuilt(_quantized, _set(4, (torch.per_tensor_affine, 0.0, 2))), QTENSOR, "", _ARGS),
+    Row(
+        "quantized NaN scale",
+        _rebuilt(_quantized, _set(4, (torch.per_tensor_affine, float("nan"), 2))),
+        QTENSOR,
+        "",
+        _ARGS,
+    ),
+    Row(
+        "quantized zero point outside quint8",
+        _rebuilt(_quantized, _set(4, (torch.per_tensor_affine, 0.1, 999))),
+        QTENSOR,
+        "",
+        _ARGS,
+    ),
+    Row(
+        "per-channel axis past the dimensions",
+        _rebuilt(_per_channel, lambda a: a.__setitem__(4, (*a[4][:3], 5))),
+        QTENSOR,
+        "",
+        _ARGS,
+    ),
+    Row(
+        "per-channel scales for fewer channels",
+        _rebuilt(_per_channel, lambda a: a.__setitem__(4, (a[4][0], a[4][1][:1], a[4][2][:1], 0))),
+        QTENSOR,
+        "",
+        _ARGS,
+    ),
+    Row(
+        "per-channel negative scale",
+        _rebuilt(_per_channel, lambda a: a.__setitem__(4, (a[4][0], -a[4][1], a[4][2], 0))),
+        QTENSOR,
+        "",
+        _ARGS,
+    ),
+    Row("float8 view past its bytes", _rebuilt(_FLOAT8, _set(2, (64,))), V3, "", _ARGS, lambda t: t.float().sum()),
+    Row("v3 with a quantized dtype", _rebuilt(_FLOAT8, _set(6, torch.quint8)), V3, "", _ARGS),
+    Row("v3 with backward hooks", _rebuilt(_FLOAT8, _set(5, HOOKS)), V3, "", _ARGS),
+    Row(
+        "LSTM hidden size past its weights",
+        _module_edited(lambda: torch.nn.LSTM(3, 4), lambda m: setattr(m, "hidden_size", 4096)),
+        LSTM,
+        "weight_ih_l0",
+        use=_lstm_forward,
+        control="crash",
+    ),
+    Row(
+        "LSTM with one layer's weights claiming three",
+        _module_edited(lambda: torch.nn.LSTM(3, 4), lambda m: setattr(m, "num_layers", 3)),
+        LSTM,
+        "_parameters",
+        use=_lstm_forward,
+    ),
+    Row(
+        "LSTM flat weights that are not its parameters",
+        _module_edited(lambda: torch.nn.LSTM(3, 4), lambda m: m._flat_weights.reverse()),
+        LSTM,
+        "flat weights",
+        use=_lstm_forward,
+    ),
+    Row(
+        "forward hook",
+        _module_edited(
+            lambda: torch.nn.Linear(3, 1), lambda m: m._forward_hooks.__setitem__(0, torch.nn.functional.relu)
+        ),
+        "torch.nn.modules.linear:Linear",
+        "_forward_hooks",
+    ),
+    Row(
+        "state dict hook",
+        _module_edited(
+            lambda: torch.nn.Linear(3, 1), lambda m: m._state_dict_hooks.__setitem__(0, torch.nn.functional.relu)
+        ),
+        "torch.nn.modules.linear:Linear",
+        "_state_dict_hooks",
+    ),
+    Row(
+        "forward replaced by an attribute",
+        _module_edited(
+            lambda: torch.nn.Linear(3, 1), lambda m: m.__dict__.__setitem__("forward", torch.nn.functional.relu)
+        ),
+        "torch.nn.modules.linear:Linear",
+        "hides",
+    ),
+    Row(
+        "linear weight of another shape",
+        _module_edited(lambda: torch.nn.Linear(3, 1), lambda m: setattr(m, "in_features", 30)),
+        "torch.nn.modules.linear:Linear",
+        "weight",
+    ),
+    Row(
+        "transformer layer of two widths",
+        _module_edited(
+            lambda: torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True),
+            lambda m: setattr(m, "linear1", torch.nn.Linear(4, 16)),
+        ),
+        "torch.nn.modules.transformer:TransformerEncoderLayer",
+        "widths",
+        use=_transformer_forward,
+    ),
+    Row(
+        "attention heads that do not divide the width",
+        _module_edited(lambda: torch.nn.MultiheadAttention(8, 2), lambda m: setattr(m, "num_heads", 3)),
+        "torch.nn.modules.activation:MultiheadAttention",
+        "constructor",
+    ),
+    Row("user module class", lambda: _saved(UserModule()), f"{__name__}:UserModule", "not allowed", "reference"),
+]
+
+if importlib.util.find_spec("omegaconf") is not None:
+    ROWS += [
+        Row(
+            "config object type the pickle chose",
+            _config_edited(lambda c: setattr(c._metadata, "object_type", OrderedDict)),
+            DICT_CONFIG,
+            "object type",
+            use=_resolve,
+        ),
+        Row(
+            "config element type the pickle chose",
+            _config_edited(lambda c: setattr(c._metadata, "element_type", OrderedDict)),
+            DICT_CONFIG,
+            "plain value type",
+            use=_resolve,
+        ),
+        Row(
+            "config flags that are not flags",
+            _config_edited(lambda c: c._metadata.flags.__setitem__("readonly", [1])),
+            DICT_CONFIG,
+            "flags",
+            use=_resolve,
+        ),
+        Row(
+            "config parents in a cycle",
+            _config_edited(lambda c: c.__dict__.__setitem__("_parent", c._get_node("a"))),
+            DICT_CONFIG,
+            "cycle",
+        ),
+        Row(
+            "config child that is not a node",
+            _config_edited(lambda c: c.__dict__["_content"].__setitem__("x", 5)),
+            DICT_CONFIG,
+            "not a config node",
+            use=_resolve,
+        ),
+    ]
+
+if importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("accelerate") is not None:
+
+    def _partial_state() -> bytes:
+        """The PartialState a real TrainingArguments holds (set up by its own __post_init__)."""
+        from transformers import TrainingArguments
+
+        with tempfile.TemporaryDirectory() as root:
+            return _saved(TrainingArguments(output_dir=root, report_to=[]).distributed_state)
+
+    ROWS.append(
+        Row(
+            "accelerate's process-wide PartialState",
+            _partial_state,
+            "accelerate.state:PartialState",
+            "not allowed",
+            "reference",
+        )
+    )
+
+STATE_ROWS = {row.id: row for row in ROWS}
+
+
+@pytest.fixture(scope="module")
+def state_results() -> dict[str, dict[str, Any]]:
+    return run_rows(MODULE, STATE_ROWS)
+
+
+@pytest.mark.parametrize("ident", list(STATE_ROWS))
+def test_forged_state_is_refused_before_use(ident: str, state_results: dict[str, dict[str, Any]]) -> None:
+    assert_refused(STATE_ROWS[ident], state_results[ident])
+
+
+@pytest.mark.parametrize("ident", [row.id for row in ROWS if row.control is not None])
+def test_control_torch_load_breaks_on_the_forged_state(ident: str) -> None:
+    check_control(MODULE, STATE_ROWS[ident])
+
+
+def test_modules_need_the_opt_in_policy() -> None:
+    data = _saved(torch.nn.Linear(2, 2))
+    with pytest.raises(picklefence.PolicyViolation) as info:
+        picklefence.torch.load(io.BytesIO(data))  # policy="torch"
+    assert info.value.name == "torch.nn.modules.linear:Linear"
+    assert type(picklefence.torch.load(io.BytesIO(data), policy="torch_modules")) is torch.nn.Linear
+
+
+def test_sparse_loads_leave_torchs_validation_queue_as_it_was() -> None:
+    queue = torch._utils._sparse_tensors_to_validate
+    before = list(queue)
+    loaded = picklefence.torch.load(io.BytesIO(_saved([torch.eye(2).to_sparse(), torch.eye(2).to_sparse_csr()])))
+    assert [t.layout for t in loaded] == [torch.sparse_coo, torch.sparse_csr]
+    assert queue == before
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "uint16", "uint64", "bits16"])
+def test_new_dtypes_load_as_weights_only_loads_them(dtype: str) -> None:
+    tensor = torch.arange(8, dtype=torch.uint8).view(getattr(torch, dtype))[1:]
+    data = _saved({"t": tensor})
+    ours, theirs = picklefence.torch.load(io.BytesIO(data)), torch.load(io.BytesIO(data), weights_only=True)
+    assert ours["t"].dtype == theirs["t"].dtype and ours["t"].storage_offset() == theirs["t"].storage_offset()
+    assert torch.equal(ours["t"].view(torch.uint8), theirs["t"].view(torch.uint8))

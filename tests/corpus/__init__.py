@@ -11,10 +11,13 @@ why.  ``tests/test_corpus.py`` runs every artifact in every format it lists; the
 
 from __future__ import annotations
 
+import contextlib
+import copyreg
 import functools
 import io
 import math
 import pickle
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,8 +60,37 @@ def made(artifact: Artifact) -> Any:
 
 @functools.cache
 def dumped(artifact: Artifact, fmt: str) -> bytes:
-    """The artifact written in ``fmt`` by the library's own writer."""
+    """The artifact written in ``fmt`` by the library's own writer, as a process that
+    imported only that library writes it (see :func:`_own_reducers_only`)."""
     obj = made(artifact)
+    with _own_reducers_only():
+        return _dumped(obj, fmt)
+
+
+@contextlib.contextmanager
+def _own_reducers_only() -> Iterator[None]:
+    """Hide, while an artifact is written, the reducers a third package registered in
+    ``copyreg`` for types not its own: dask installs tblib's for every exception once
+    imported, and an artifact must not depend on which tests ran before it (tblib's
+    unpickler is rightly refused by every shipped policy)."""
+    foreign = {
+        cls: reducer
+        for cls, reducer in copyreg.dispatch_table.items()
+        if _package(reducer) not in (_package(cls), *sys.stdlib_module_names)
+    }
+    for cls in foreign:
+        del copyreg.dispatch_table[cls]
+    try:
+        yield
+    finally:
+        copyreg.dispatch_table.update(foreign)
+
+
+def _package(obj: object) -> str:
+    return str(getattr(obj, "__module__", None) or "").partition(".")[0]
+
+
+def _dumped(obj: Any, fmt: str) -> bytes:
     if fmt in _PROTOCOLS:
         return pickle.dumps(obj, protocol=int(fmt[1]))
     buffer = io.BytesIO()

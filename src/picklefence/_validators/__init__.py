@@ -15,13 +15,13 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .._rules import Validator
-from . import _numpy, _pandas, _scipy, _sklearn, _stdlib, _torch
+from . import _numpy, _omegaconf, _pandas, _scipy, _sklearn, _stdlib, _torch
 
 __all__ = ["LIBRARIES", "VALIDATORS", "merged"]
 
 #: The per-library modules: each defines ``VALIDATORS`` and ``CHECKS`` (state and
 #: argument checks, merged into the shipped checks).
-LIBRARIES = (_numpy, _pandas, _scipy, _sklearn, _stdlib, _torch)
+LIBRARIES = (_numpy, _pandas, _scipy, _sklearn, _stdlib, _torch, _omegaconf)
 
 
 _T = TypeVar("_T")
