@@ -21,7 +21,7 @@ xgboost re-derives from the Model where they matter; the thread count in it is b
 
 from __future__ import annotations
 
-import sys
+import ctypes
 from array import array
 from collections.abc import Sequence
 from typing import Any
@@ -178,7 +178,6 @@ def xgboost_booster(booster: Any) -> str | None:
     """A finished ``Booster`` has a native handle: one never BUILT has none, and every
     method would pass ``NULL`` to the C API."""
     handle = getattr(booster, "__dict__", {}).get("handle")
-    ctypes = sys.modules["ctypes"]
     if not isinstance(handle, ctypes.c_void_p) or not handle.value:
         return "it never received its model"
     return None
