@@ -365,6 +365,7 @@ def test_control_plain_pickle_really_crashes(row: Row) -> None:
 # -- real models ----------------------------------------------------------------------------
 
 
+@cache
 def _models() -> dict[str, Any]:
     ranker = xgb.XGBRanker(n_estimators=2, max_depth=2, n_jobs=1).fit(X, Y3, qid=np.repeat([0, 1], 20))
     return {

@@ -15,7 +15,8 @@ models in subprocesses):
 
 So the text is read first, in Python, as strictly as LightGBM writes it: ASCII lines,
 no NUL (C sees only the prefix before one), one ``key=value`` per line, integers in
-plain decimal, each tree block exactly where ``tree_sizes`` puts it.  Linear trees are
+plain decimal (the header's one flag line, ``average_output`` of random forests,
+aside), each tree block exactly where ``tree_sizes`` puts it.  Linear trees are
 not checked and so refused.  Thresholds, leaf values and the parameters section are
 used as given.
 """
@@ -155,7 +156,7 @@ def _model(text: str) -> None:
     _need(start >= 0 and end > start, "the model has no trees")
     lines = text[:start].split("\n")
     _need(lines[0] == "tree", "the model text does not start with 'tree'")
-    header = _pairs([line for line in lines[1:] if line], "the header")
+    header = _pairs([line for line in lines[1:] if line and line != "average_output"], "the header")
     n_classes = _int(header.get("num_class", ""), "num_class")
     _need(n_classes >= 1, "num_class is below 1")
     per_iteration = _int(header.get("num_tree_per_iteration", ""), "num_tree_per_iteration")
