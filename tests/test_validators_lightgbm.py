@@ -98,10 +98,12 @@ def _use(booster: Any) -> object:
 
 
 _S = (_BOOSTER, _CHECK, "state", _use)
+# (trees-per-iteration and objective-classes corrupt the heap: pickle's process aborts in
+# most runs, not all, so they have no control)
 #: (row, what model_problem says of its model)
 _TABLE: list[tuple[Row, str]] = [
     (Row("split-feature-past", in_tree("split_feature", "1000000"), *_S, "crash"), "splits on feature 1000000"),
-    (Row("split-feature-negative", in_tree("split_feature", "-5"), *_S, "crash"), "splits on feature -5"),
+    (Row("split-feature-negative", in_tree("split_feature", "-5"), *_S), "splits on feature -5"),
     (Row("child-past", in_tree("left_child", "100000"), *_S, "crash"), "child 100000, outside [0, 1)"),
     (Row("leaf-past", in_tree("left_child", "-100000"), *_S), "leaf 99999, outside [0, 2)"),
     (Row("child-cycle", in_tree("left_child", "0"), *_S), "node 0 is reached twice"),
@@ -111,8 +113,8 @@ _TABLE: list[tuple[Row, str]] = [
     (Row("leaves-short", in_tree("leaf_value", "0.5"), *_S), "leaf_value has 1 entries, not 2"),
     (Row("linear", in_tree("is_linear", "1"), *_S), "linear tree"),
     (Row("num-cat", in_tree("num_cat", "1"), *_S), "cat_boundaries has 0 entries"),
-    (Row("trees-per-iteration", in_header("num_tree_per_iteration", "5"), *_S, "crash"), "is not num_class 3"),
-    (Row("objective-classes", in_header("objective", "multiclass num_class:9"), *_S, "crash"), "objective's"),
+    (Row("trees-per-iteration", in_header("num_tree_per_iteration", "5"), *_S), "is not num_class 3"),
+    (Row("objective-classes", in_header("objective", "multiclass num_class:9"), *_S), "objective's"),
     (Row("num-class", in_header("num_class", "7"), *_S), "num_tree_per_iteration 3 is not num_class 7"),
     (Row("tree-sizes", in_header("tree_sizes", "3 345 346 357 358 358"), *_S, "crash"), "does not start with"),
     (Row("tree-sizes-missing", in_header("tree_sizes", ""), *_S), "tree_sizes is not an integer"),
