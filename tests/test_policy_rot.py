@@ -18,7 +18,7 @@ OTHER_VERSIONS = {
 }
 
 # Libraries a policy covers, whose rules are checked only where they are installed.
-OPTIONAL_ROOTS = ("numpy", "pandas", "sklearn", "torch")
+OPTIONAL_ROOTS = ("numpy", "pandas", "sklearn", "torch", "xgboost", "lightgbm", "statsmodels")
 
 
 def _resolve(name: str) -> Any:
