@@ -66,7 +66,7 @@ def _keyed_vectors(kv: object, what: str) -> int:
     if "vectors" not in state and "vectors" in state.get("__numpys", ()):
         raise _Invalid(f"{what}'s vectors were saved in a separate file, which is not loaded")
     vectors = _array(state.get("vectors"), f"{what}'s vectors", 2, "f")
-    n, width = vectors.shape
+    n, width = int(vectors.shape[0]), int(vectors.shape[1])
     _need(state.get("vector_size") == width, f"{what}'s vector_size is not its vectors' width {width}")
     keys, index = state.get("index_to_key"), state.get("key_to_index")
     _need(type(keys) is list and len(keys) == n, f"{what} has not one key per vector")

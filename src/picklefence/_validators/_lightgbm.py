@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+from itertools import pairwise
 from typing import Any
 
 from .._rules import Call, Check, Validator
@@ -119,7 +120,7 @@ def _tree(block: str, index: int, n_features: int) -> None:
     if n_cat:
         bounds = _ints(tree.get("cat_boundaries", ""), n_cat + 1, f"{where}'s cat_boundaries")
         words = tree.get("cat_threshold", "").split(" ")
-        _need(bounds[0] == 0 and all(a <= b for a, b in zip(bounds, bounds[1:])), f"{where}'s cat_boundaries")
+        _need(bounds[0] == 0 and all(a <= b for a, b in pairwise(bounds)), f"{where}'s cat_boundaries")
         _need(bounds[-1] == len(words), f"{where}'s cat_boundaries end at {bounds[-1]}, not {len(words)}")
         for word in words:
             _need(0 <= _int(word, f"{where}'s cat_threshold") < 1 << 32, f"{where}'s cat_threshold")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 from array import array
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from .. import _ubjson
@@ -113,7 +114,7 @@ def _trees(model: dict[str, Any], n_features: int, n_groups: int, what: str) -> 
     _need(type(indptr) is list or isinstance(indptr, array), f"{what}'s iteration_indptr is not an array")
     assert isinstance(indptr, list | array)
     _need(len(indptr) >= 1 and indptr[0] == 0 and indptr[-1] == n_trees, f"{what}'s iteration_indptr")
-    _need(all(type(a) is int and a <= b for a, b in zip(indptr, indptr[1:])), f"{what}'s iteration_indptr")
+    _need(all(type(a) is int and a <= b for a, b in pairwise(indptr)), f"{what}'s iteration_indptr")
     cats = _dict(model.get("cats", {}), f"{what}'s cats")
     _need(not any(len(v) for v in cats.values()), f"{what} has a category recoder, which is not checked")
     for n, tree in enumerate(trees):
