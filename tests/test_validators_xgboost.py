@@ -390,3 +390,12 @@ def test_real_models_load_and_predict_like_pickle(proto: int) -> None:
         matrix = xgb.DMatrix(X)
         np.testing.assert_array_equal(ours.predict(matrix), theirs.predict(matrix), err_msg=name)
         assert _xgboost.model_problem(model.get_booster().__getstate__()["handle"]) is None
+
+
+def test_scan_suggests_the_opt_in_policy_only_where_it_is_needed(tmp_path: Any) -> None:
+    from picklefence._scan import scan_path
+
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(_models()["classifier"], 5))
+    (tmp_path / "array.pkl").write_bytes(pickle.dumps(np.arange(3), 5))
+    assert scan_path(tmp_path / "model.pkl")["pickles"][0]["allowed_by"] == ["xgboost"]
+    assert "xgboost" not in scan_path(tmp_path / "array.pkl")["pickles"][0]["allowed_by"]
