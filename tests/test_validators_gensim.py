@@ -127,7 +127,14 @@ ROWS = [
         control="crash",
     ),
     Row("huffman-point-past", edited(_point_past, lambda: _word2vec(hs=1, negative=0)), _W2V, "point past", use=_use),
-    Row("syn1neg-short", edited(_set("syn1neg", lambda m: m.syn1neg[:1].copy())), _W2V, "syn1neg is (1, 8)", use=_use),
+    Row(
+        "syn1neg-short",
+        edited(_set("syn1neg", lambda m: m.syn1neg[:1].copy())),
+        _W2V,
+        "syn1neg is (1, 8)",
+        use=_use,
+        control="crash",
+    ),
     Row(
         "syn1-wide",
         edited(_set("syn1", lambda m: np.zeros((5, 9), np.float32)), lambda: _word2vec(hs=1)),

@@ -9,11 +9,13 @@ its other arrays and never check them (found by forging models in subprocesses):
 - hierarchical softmax walks each word's Huffman ``code`` for as many digits as it has,
   reading the word's ``point`` array alongside as rows of ``syn1``: a code longer than
   its points, or a point past ``syn1``, reads and writes out of bounds;
-- the buffers are ``layer1_size`` wide and the rows ``vector_size``: they must agree.
+- the output layers are indexed by word and read ``vector_size`` numbers a row: a
+  ``syn1neg`` shorter than the vocabulary is written past (segfault in ``train()``).
 
 So each ``KeyedVectors`` must be one consistent vocabulary (its vectors one row per
 key, ``key_to_index`` the inverse of ``index_to_key``, per-word arrays one entry per
-word), and each model's output layers that vocabulary's size and width.  Doc2Vec's
+word), and each model's output layers that vocabulary's size and width (and
+``layer1_size`` the width, as in every model gensim makes).  Doc2Vec's
 concatenating mode (``dm_concat``), whose layer width depends on the window, is not
 checked and so refused.  Vectors saved in separate ``.npy`` files by gensim's ``save``
 are not part of the pickle and are refused as missing.
@@ -61,7 +63,9 @@ def _state(obj: object) -> dict[str, Any]:
 
 def _keyed_vectors(kv: object, what: str) -> int:
     """The checks of one ``KeyedVectors``; its vocabulary size."""
-    _need(type(kv).__name__ == "KeyedVectors", f"{what} is a {type(kv).__name__}, not KeyedVectors")
+    cls = type(kv)
+    known = (cls.__module__, cls.__name__) == ("gensim.models.keyedvectors", "KeyedVectors")
+    _need(known, f"{what} is a {cls.__name__}, not KeyedVectors")
     state = _state(kv)
     if "vectors" not in state and "vectors" in state.get("__numpys", ()):
         raise _Invalid(f"{what}'s vectors were saved in a separate file, which is not loaded")
