@@ -194,14 +194,14 @@ _TABLE: list[tuple[Row, str]] = [
     (
         Row(
             "tree-info-past",
-            forged(_set(_model, "tree_info", [0, 1, 2, 0, 1, 100_000])),
+            forged(_set(_model, "tree_info", [0, 1, 2, 0, 1, 100_000_000])),
             _BOOSTER,
             _CHECK,
             "state",
             _use,
             "crash",
         ),
-        "output 100000 of 3",
+        "output 100000000 of 3",
     ),
     (
         Row(
