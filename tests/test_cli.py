@@ -212,6 +212,16 @@ def test_explain_annotates_the_disassembly(files: Path) -> None:
     assert safe.returncode == 0 and "allowed: builtins:set" in safe.stdout
 
 
+def test_explain_says_why_a_policy_excludes_a_name(tmp_path: Path) -> None:
+    policy = tmp_path / "mine.toml"
+    policy.write_text('include = ["default"]\n[exclude."fractions:Fraction"]\nwhy = "we keep no fractions"\n')
+    (tmp_path / "f.pkl").write_bytes(pickle.dumps(fractions.Fraction(1, 3), 4))
+    result = run("explain", "--policy", str(policy), str(tmp_path / "f.pkl"))
+    assert result.returncode == 1
+    assert f"fractions:Fraction: the policy {policy} excludes it on purpose: we keep no fractions" in result.stdout
+    assert '[allow."fractions:Fraction"]' in result.stdout
+
+
 def test_learn_writes_the_smallest_policy_that_loads(tmp_path: Path) -> None:
     trusted = {
         "f": fractions.Fraction(1, 3),

@@ -81,7 +81,8 @@ def test_learn_says_first_which_shipped_policies_cover_the_files(
     code, _, err = cli(capsys, "learn", str(arrays / "array.pkl"), "-o", "-")
     assert code == 0
     assert err.splitlines()[0] == (
-        "picklefence: every use is allowed by the shipped policy 'numpy' (also 'pandas', 'sklearn'); use --base numpy"
+        "picklefence: every use is allowed by the shipped policy 'numpy' "
+        "(also 'pandas', 'sklearn', 'ml'); use --base numpy"
     )
 
 
@@ -155,8 +156,8 @@ def test_scan_json_names_the_shipped_policy_that_allows_every_refusal(
 ) -> None:
     code, report = scan_json(capsys, str(arrays / "array.pkl"), str(arrays / "array-p2.pkl"))
     assert code == 1
-    assert [p["allowed_by"] for p in report["pickles"]] == [["numpy", "pandas", "sklearn"]] * 2
-    assert report["suggestion"] == {"allowed_by": ["numpy", "pandas", "sklearn"], "policy": ["numpy"]}
+    assert [p["allowed_by"] for p in report["pickles"]] == [["numpy", "pandas", "sklearn", "ml"]] * 2
+    assert report["suggestion"] == {"allowed_by": ["numpy", "pandas", "sklearn", "ml"], "policy": ["numpy"]}
     code, report = scan_json(capsys, "--policy", "numpy", str(arrays / "array.pkl"))
     assert code == 0 and report["suggestion"] is None
 
@@ -164,9 +165,9 @@ def test_scan_json_names_the_shipped_policy_that_allows_every_refusal(
 def test_scan_text_names_the_fix(arrays: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "scan", "-q", str(arrays / "array.pkl"))
     assert code == 1
-    assert "          allowed by the shipped policy 'numpy' (also 'pandas', 'sklearn')" in out
+    assert "          allowed by the shipped policy 'numpy' (also 'pandas', 'sklearn', 'ml')" in out
     assert out.splitlines()[-1] == (
-        "Every refusal is allowed by the shipped policy 'numpy' (also 'pandas', 'sklearn'): "
+        "Every refusal is allowed by the shipped policy 'numpy' (also 'pandas', 'sklearn', 'ml'): "
         "scan with --policy numpy (policy='numpy' when loading), if you trust what it allows."
     )
 
@@ -202,7 +203,7 @@ def test_scan_suggests_nothing_when_files_need_different_policies(
     (tmp_path / "evil.pkl").write_bytes(HOSTILE)
     code, report = scan_json(capsys, str(arrays / "array.pkl"), str(tmp_path / "evil.pkl"))
     assert code == 1
-    assert report["pickles"][0]["allowed_by"] == ["numpy", "pandas", "sklearn"]
+    assert report["pickles"][0]["allowed_by"] == ["numpy", "pandas", "sklearn", "ml"]
     assert report["suggestion"] is None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import fractions
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -198,6 +199,13 @@ def test_python_checks_cannot_be_written_as_toml() -> None:
         ('[allow."a:b"]\nsignatures = []\n', "allows no call", 2),
         ('[allow."a:b.__globals__"]\n', "special attribute", 1),
         ('[allow."a:b"]\n[allow."a:b"]\n', "", None),
+        ('[exclude."a:b"]\nwhy = "no"\n\n[allow."a:b"]\nwhy = "yes"\n', "both allowed and excluded", 4),
+        ('[allow."a:b"]\nwhy = "yes"\n\n[exclude."a:b"]\nwhy = "no"\n', "both allowed and excluded", 1),
+        ('\n[exclude."a:b"]\n', "exactly one key, why", 2),
+        ('[exclude."a:b"]\nwhy = "no"\ncan = ["call"]\n', "exactly one key, why", 1),
+        ('[exclude."a:b"]\nwhy = " "\n', "must say why", 2),
+        ('\n[exclude."not a name"]\nwhy = "no"\n', "not of the form", 2),
+        ('exclude = ["a:b"]\n', "must be a table", 1),
     ],
 )
 def test_malformed_policy_files_are_errors_with_line_numbers(text: str, message: str, line: int | None) -> None:
@@ -254,3 +262,74 @@ def test_aliases_match_the_canonical_rule() -> None:
     policy = Policy().allow("pathlib:PurePosixPath")
     assert policy.rule("pathlib._local", "PurePosixPath") is not None
     assert policy.rule("pathlib._locals", "PurePosixPath") is None
+
+
+EXCLUDING = 'include = ["default"]\n\n[exclude."this:s"]\nwhy = "importing it prints a poem"\n'
+
+
+def test_an_excluded_name_is_refused_with_the_reason_and_nothing_is_imported(tmp_path: Path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text(EXCLUDING)
+    policy = Policy.from_toml(path)
+    assert dict(policy.exclusions) == {
+        ("this", "s"): picklefence._rules.Exclusion("importing it prints a poem", str(path))
+    }
+    assert "this" not in sys.modules
+    data = b"\x80\x04\x8c\x04this\x8c\x01s\x93."  # PROTO 4, STACK_GLOBAL this.s
+    with pytest.raises(PolicyViolation) as info:
+        picklefence.loads(data, policy=policy)
+    error = info.value
+    assert (error.name, error.capability) == ("this:s", "reference")
+    assert f"the policy {path} excludes it on purpose: importing it prints a poem" in str(error)
+    assert "this" not in sys.modules
+
+
+def test_the_pickler_says_why_a_name_is_excluded() -> None:
+    policy = Policy.from_toml('include = ["default"]\n[exclude."fractions:Fraction"]\nwhy = "we keep no fractions"\n')
+    with pytest.raises(picklefence.PicklingError) as info:
+        picklefence.dumps(fractions.Fraction(1, 3), policy=policy)
+    assert (
+        "'fractions:Fraction' is not allowed by the policy; the policy excludes it on purpose: we keep no fractions"
+        in str(info.value)
+    )
+
+
+def test_exclusions_come_through_includes_unless_the_including_file_allows_the_name(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(EXCLUDING)
+    (tmp_path / "top.toml").write_text('include = ["base.toml"]\n')
+    (tmp_path / "lifted.toml").write_text('include = ["base.toml"]\n[allow."this:s"]\nwhy = "we read the poem"\n')
+    inherited = Policy.from_toml(tmp_path / "top.toml").exclusion("this", "s")
+    assert inherited is not None and inherited.source == str(tmp_path / "base.toml")
+    lifted = Policy.from_toml(tmp_path / "lifted.toml")
+    assert lifted.exclusion("this", "s") is None and "this:s" in lifted
+
+
+def test_a_file_excluding_an_included_name_refuses_it() -> None:
+    policy = Policy.from_toml('include = ["default"]\n[exclude."builtins:bytearray"]\nwhy = "no mutable bytes"\n')
+    assert "builtins:bytearray" not in policy and "builtins:bytes" in policy
+    with pytest.raises(PolicyViolation, match="excludes it on purpose: no mutable bytes") as info:
+        picklefence.loads(pickle.dumps(bytearray(b"ab"), 4), policy=policy)
+    assert (info.value.name, info.value.capability) == ("builtins:bytearray", "reference")
+
+
+def test_exclusions_survive_toml_union_and_deny_but_allow_lifts_them() -> None:
+    policy = Policy.from_toml(EXCLUDING)
+    assert Policy.from_toml(policy.to_toml()) == policy
+    assert '[exclude."this:s"]' in policy.to_toml()
+    assert (policy | Policy()).exclusion("this", "s") is not None
+    assert policy.deny("builtins:bytearray").exclusion("this", "s") is not None
+    assert policy.allow("this:s").exclusion("this", "s") is None
+    assert policy != Policy.from_toml('include = ["default"]\n')
+
+
+def test_a_shipped_policy_s_exclusion_is_said_to_come_from_its_name() -> None:
+    from picklefence._hints import exclusion_words
+    from picklefence.policy import _relabelled
+
+    key = ("sklearn.x", "Y")
+    relabelled = _relabelled(
+        {key: picklefence._rules.Exclusion("it is not needed", "policies/sklearn.toml")}, "sklearn"
+    )
+    assert exclusion_words(relabelled[key]) == "the shipped policy 'sklearn' excludes it on purpose: it is not needed"
+    inherited = picklefence._rules.Exclusion("no", "policies/numpy.toml")
+    assert _relabelled({key: inherited}, "sklearn")[key] is inherited  # (relabelled when numpy's file is read)

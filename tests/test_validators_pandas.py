@@ -2,8 +2,8 @@
 refused at load, real objects load and behave as pickle's do.
 
 The hostile rows run in subprocesses (tests/_state_rows.py); each is forged from a real
-pandas object whose state is edited.  Labels are integers: pandas 3 with pyarrow stores
-strings as ArrowStringArray, which the shipped policy does not cover yet."""
+pandas object whose state is edited.  Labels are integers, so that the rows do not
+depend on how strings are stored (Arrow-backed strings: test_validators_pandas_more.py)."""
 
 from __future__ import annotations
 

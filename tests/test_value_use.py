@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import importlib.util
+import io
 import pickle
 
 import pytest
@@ -87,6 +88,27 @@ def test_a_call_only_global_never_becomes_a_value(data: bytes, policy: str, name
 def test_calls_and_arguments_that_rules_take_still_load(proto: int, value: object) -> None:
     data = pickle.dumps(value, proto)
     assert picklefence.loads(data, policy="stdlib") == value
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a call-only global, then the result above it: pickle drops what is left below STOP
+        g("collections", "Counter") + b"(}(X\x01\x00\x00\x00aK\x02ut.",
+        # ... and what is left in an unclosed MARK
+        b"(" + g("collections", "Counter") + b"(}(X\x01\x00\x00\x00aK\x02ut.",
+    ],
+    ids=["below the result", "in an open MARK"],
+)
+def test_a_call_only_global_left_behind_at_stop_is_no_value(data: bytes) -> None:
+    expected = pickle.loads(data)
+    loads = (
+        lambda: picklefence.loads(data, policy="stdlib"),
+        lambda: picklefence.Unpickler(io.BytesIO(data), policy="stdlib").load(),
+        lambda: picklefence.load(io.BytesIO(data), policy="stdlib"),
+    )
+    assert [load() for load in loads] == [expected] * 3
+    assert picklefence.audit(data, policy="stdlib").first_refusal is None
 
 
 @pytest.mark.skipif(not HAS_NUMPY, reason="numpy not installed")

@@ -71,6 +71,9 @@ NAMES: Mapping[str, str] = MappingProxyType(
         "pandas.arrays:PeriodArray": "pandas.core.arrays.period:PeriodArray",
         "pandas.arrays:IntervalArray": "pandas.core.arrays.interval:IntervalArray",
         "pandas.arrays:SparseArray": "pandas.core.arrays.sparse.array:SparseArray",
+        "pandas.arrays:ArrowExtensionArray": "pandas.core.arrays.arrow.array:ArrowExtensionArray",
+        "pandas:ArrowDtype": "pandas.core.dtypes.dtypes:ArrowDtype",
+        "pandas:DateOffset": "pandas._libs.tslibs.offsets:DateOffset",
     }
 )
 

@@ -334,6 +334,7 @@ TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
         "copyreg_reconstructor": frozenset({0, 1}),
         "numpy_reconstruct": frozenset({0}),
         "numpy_mareconstruct": frozenset({0, 1}),
+        "stdlib_array_reconstructor": frozenset({0}),
     }
 )
 

@@ -965,6 +965,10 @@ class Engine:
 
     def op_STOP(self) -> None:
         value = self.stack.pop()
+        # What is left below the result (and in unclosed MARKs) is dropped, as pickle
+        # drops it: it is no value of the load, so it must not count as one.
+        self.stack = []
+        self.metastack = []
         self.finish(value)
         raise _Stop(value)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
-from ._hints import allow_hint
+from ._hints import allow_hint, exclusion_words
 from ._names import is_dunder
 from ._rules import Call, Rule, Validator
 from ._validators import VALIDATORS
@@ -123,8 +123,12 @@ class Gate:
     # -- refusals --------------------------------------------------------------------
 
     def refusal(self, module: str, qualname: str, capability: str, message: str) -> Refusal:
-        """A refusal about a global, with the lines that would allow it."""
+        """A refusal about a global, with the lines that would allow it, and why the
+        policy refuses it where a policy file excludes it on purpose."""
         hint = allow_hint(self.policy, module, qualname, capability)
+        exclusion = self.policy.exclusion(module, qualname)
+        if exclusion is not None:
+            message += f"; {exclusion_words(exclusion)}"
         return Refusal(message, capability, module, qualname, hint)
 
     # -- calls -----------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._danger import danger_of
 from ._names import join_name
-from ._rules import CAPABILITIES
+from ._rules import CAPABILITIES, Exclusion
 from ._toml import quote
 from .policy import Policy
 
@@ -34,3 +34,15 @@ def arguments_hint(policy: Policy, name: str) -> str:
         f"To accept these arguments, widen its rule: {policy.expression()}.allow({name!r}, signatures=[...]) "
         "in Python (this replaces the rule), or add an entry to its 'signatures' list in TOML."
     )
+
+
+def exclusion_words(exclusion: Exclusion) -> str:
+    """``the shipped policy 'sklearn' excludes it on purpose: <why>``."""
+    source = exclusion.source
+    if source.startswith("<"):
+        who = "the policy"  # given as text: it has no name
+    elif "/" in source or source.endswith(".toml"):
+        who = f"the policy {source}"
+    else:
+        who = f"the shipped policy {source!r}"
+    return f"{who} excludes it on purpose: {exclusion.why}"

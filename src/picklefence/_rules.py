@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from ._aliases import canonical
 from ._names import join_name
 
-__all__ = ["CAPABILITIES", "Arg", "Call", "Rule", "Signature", "Validator"]
+__all__ = ["CAPABILITIES", "Arg", "Call", "Exclusion", "Rule", "Signature", "Validator"]
 
 #: Every capability a rule can grant, in the order the docs list them.
 CAPABILITIES: tuple[str, ...] = ("reference", "call", "construct", "state", "items")
@@ -251,6 +251,15 @@ class Signature:
             return True
         check = checks[self.check] if isinstance(self.check, str) else self.check
         return bool(check(call))
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A name a policy deliberately does not allow: why, and which policy says so, for
+    the refusal of a pickle that names it (a rule with no table would say nothing)."""
+
+    why: str
+    source: str
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ Format::
       { args = [], varargs = { type = ["str"] } },   # any number of str arguments
     ]
 
+    [exclude."myapp.models:Secret"]      # a class deliberately not allowed
+    why = "holds a live connection"      # said in the refusal of a pickle that names it
+
 Argument constraint keys: ``type``, ``value``, ``global``, ``max_len``, ``min``, ``max``,
 ``pattern``.  Unknown keys are errors: a typo must never widen a policy.
 """
@@ -27,15 +30,15 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from ._checks import CHECKS
-from ._names import split_name
-from ._rules import CAPABILITIES, Arg, Rule, Signature
+from ._names import join_name, split_name
+from ._rules import CAPABILITIES, Arg, Exclusion, Rule, Signature
 from ._validators import VALIDATORS
 
-_TOP_KEYS = {"include", "description", "allow"}
+_TOP_KEYS = {"include", "description", "allow", "exclude"}
 _SIG_KEYS = {"args", "varargs", "kwargs", "check"}
 _ARG_KEYS = {"type", "value", "global", "max_len", "min", "max", "pattern"}
 
@@ -51,10 +54,10 @@ class _Located:
         self.source = source
         self.lines = text.splitlines()
 
-    def line_of(self, name: str | None, key: str | None = None) -> int | None:
+    def line_of(self, name: str | None, key: str | None = None, table: str = "allow") -> int | None:
         start = 0
         if name is not None:
-            header = re.compile(r"^\s*\[\s*allow\s*\.\s*[\"']" + re.escape(name) + r"[\"']\s*\]")
+            header = re.compile(r"^\s*\[\s*" + table + r"\s*\.\s*[\"']" + re.escape(name) + r"[\"']\s*\]")
             for i, line in enumerate(self.lines):
                 if header.match(line):
                     start = i
@@ -71,14 +74,29 @@ class _Located:
                 return i + 1
         return start + 1
 
-    def error(self, message: str, name: str | None = None, key: str | None = None) -> PolicyFileError:
-        line = self.line_of(name, key)
+    def error(
+        self, message: str, name: str | None = None, key: str | None = None, table: str = "allow"
+    ) -> PolicyFileError:
+        line = self.line_of(name, key, table)
         where = f"{self.source}, line {line}" if line else self.source
         return PolicyFileError(f"{where}: {message}")
 
 
-def parse(text: str, source: str, load_include: Callable[[str], Iterable[Rule]]) -> tuple[list[Rule], str]:
-    """Rules defined by ``text`` (includes first), and its description."""
+class Included(Protocol):
+    """What an ``include`` gives: its rules, and the names it excludes."""
+
+    def __iter__(self) -> Iterator[Rule]: ...
+
+    @property
+    def exclusions(self) -> Mapping[tuple[str, str], Exclusion]: ...
+
+
+def parse(
+    text: str, source: str, load_include: Callable[[str], Included]
+) -> tuple[list[Rule], str, dict[tuple[str, str], Exclusion]]:
+    """Rules defined by ``text`` (includes first), its description, and the names it
+    excludes.  The file has the last word on what it includes: its exclusions drop the
+    included rules of those names, its rules lift the included exclusions."""
     loc = _Located(text, source)
     try:
         doc = tomllib.loads(text)
@@ -88,20 +106,50 @@ def parse(text: str, source: str, load_include: Callable[[str], Iterable[Rule]])
         if key not in _TOP_KEYS:
             raise loc.error(f"unknown top-level key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})", key=key)
     rules: list[Rule] = []
+    excludes: dict[tuple[str, str], Exclusion] = {}
     includes = doc.get("include", [])
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
         raise loc.error("'include' must be a list of policy names or paths", key="include")
     for inc in includes:
-        rules.extend(load_include(inc))
+        included = load_include(inc)
+        rules.extend(included)
+        excludes.update(included.exclusions)
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise loc.error("'description' must be a string", key="description")
     allow = doc.get("allow", {})
     if not isinstance(allow, dict):
         raise loc.error("'allow' must be a table of [allow.\"module:qualname\"] tables", key="allow")
+    own = _parse_excludes(doc.get("exclude", {}), loc, source)
+    rules = [r for r in rules if (r.module, r.qualname) not in own]  # this file's word on an included name
     for name, body in allow.items():
-        rules.append(_parse_rule(name, body, loc))
-    return rules, description
+        rule = _parse_rule(name, body, loc)
+        if (rule.module, rule.qualname) in own:
+            raise loc.error(
+                f'{name!r} is both allowed and excluded; keep one of [allow."{name}"] and [exclude."{name}"]', name
+            )
+        rules.append(rule)
+        excludes.pop((rule.module, rule.qualname), None)
+    excludes.update(own)
+    return rules, description, excludes
+
+
+def _parse_excludes(table: Any, loc: _Located, source: str) -> dict[tuple[str, str], Exclusion]:
+    if not isinstance(table, dict):
+        raise loc.error("'exclude' must be a table of [exclude.\"module:qualname\"] tables", key="exclude")
+    found: dict[tuple[str, str], Exclusion] = {}
+    for name, body in table.items():
+        try:
+            key = split_name(name)
+        except ValueError as exc:
+            raise loc.error(str(exc), name, table="exclude") from None
+        if not isinstance(body, dict) or set(body) != {"why"}:
+            raise loc.error(f'[exclude."{name}"] must have exactly one key, why', name, table="exclude")
+        why = body["why"]
+        if not isinstance(why, str) or not why.strip():
+            raise loc.error("'why' must say why the name is excluded", name, "why", table="exclude")
+        found[key] = Exclusion(why, source)
+    return found
 
 
 def _parse_rule(name: str, body: Any, loc: _Located) -> Rule:
@@ -239,11 +287,16 @@ def _parse_arg(arg: Any) -> Arg:
     )
 
 
-def render(rules: Iterable[Rule], description: str = "") -> str:
-    """TOML text that parses back to the same rules."""
+def render(
+    rules: Iterable[Rule], description: str = "", excludes: Mapping[tuple[str, str], Exclusion] | None = None
+) -> str:
+    """TOML text that parses back to the same rules and exclusions."""
     out: list[str] = []
     if description:
         out.append(f"description = {quote(description)}")
+    for (module, qualname), exclusion in sorted((excludes or {}).items()):
+        out.append("")
+        out.append(render_exclude(join_name(module, qualname), exclusion.why))
     for rule in sorted(rules, key=lambda r: r.name):
         out.append("")
         out.append(f"[allow.{quote(rule.name)}]")
@@ -267,6 +320,10 @@ def render(rules: Iterable[Rule], description: str = "") -> str:
                 out.append(f"  {_render_signature(sig, rule.name)},")
             out.append("]")
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+def render_exclude(name: str, why: str) -> str:
+    return f"[exclude.{quote(name)}]\nwhy = {quote(why)}"
 
 
 def _render_signature(sig: Signature, name: str) -> str:

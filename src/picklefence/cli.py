@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import _demo
-from ._hints import allow_hint
+from ._generate import generate, to_toml
+from ._hints import allow_hint, exclusion_words
 from ._learn import covering, learn, learned_toml, still_refused
 from ._rules import CAPABILITIES
 from ._sarif import sarif
@@ -232,6 +233,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 print(f"\n{name}: the arguments at the offsets above break its rule's signatures")
                 continue
             capability = next(c for c in reversed(CAPABILITIES) if c in caps)
+            exclusion = policy.exclusion(module, qualname)
+            if exclusion is not None:
+                print(f"\n{name}: {exclusion_words(exclusion)}", end="")
             print("\n" + allow_hint(policy, module, qualname, capability))
     else:
         print("\nThe policy allows every global this file uses.")
@@ -312,6 +316,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
+    if args.action == "generate":
+        return _generate_policy(args.packages, args.output)
     try:
         if args.action == "show":
             sys.stdout.write(resolve_policy(args.target).to_toml())
@@ -321,6 +327,29 @@ def cmd_policy(args: argparse.Namespace) -> int:
         print(f"picklefence: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"{args.target}: ok, {len(policy)} rules")
+    return EXIT_SAFE
+
+
+def _generate_policy(packages: Sequence[str], output: str) -> int:
+    generated = generate(packages)
+    text = to_toml(generated)
+    Policy.from_toml(text)  # a draft that does not load would be worse than none
+    for module, error in generated.failures:
+        print(f"picklefence: not imported: {module}: {error}", file=sys.stderr)
+    for name, error in generated.skipped:
+        print(f"picklefence: not drafted: {name}: {error}", file=sys.stderr)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(generated.counts().items()))
+    review = sum(1 for d in generated.drafts if d.review is not None)
+    where = "" if output == "-" else f" to {output}"
+    print(
+        f"picklefence: drafted {len(generated.drafts)} tables{where} ({kinds}); {review} are marked REVIEW "
+        "and commented out until someone reviews them",
+        file=sys.stderr,
+    )
     return EXIT_SAFE
 
 
@@ -361,9 +390,15 @@ def _parser() -> argparse.ArgumentParser:
     learn.add_argument("-o", "--output", required=True, help="TOML file to write, or - for stdout")
     learn.add_argument("--force", action="store_true", help="learn names no policy should allow")
 
-    policy = commands.add_parser("policy", help="show or check a policy")
-    policy.add_argument("action", choices=["show", "check"])
-    policy.add_argument("target", metavar="NAME|FILE")
+    policy = commands.add_parser("policy", help="show, check or draft a policy")
+    actions = policy.add_subparsers(dest="action", required=True)
+    actions.add_parser("show", help="print a policy as TOML").add_argument("target", metavar="NAME|FILE")
+    actions.add_parser("check", help="check a policy file").add_argument("target", metavar="NAME|FILE")
+    generate = actions.add_parser(
+        "generate", help="draft a policy for trusted, installed libraries from their classes (imports them)"
+    )
+    generate.add_argument("packages", nargs="+", metavar="PACKAGE")
+    generate.add_argument("-o", "--output", default="-", help="TOML file to write, or - for stdout (the default)")
     return parser
 
 

@@ -14,7 +14,7 @@ from typing import Union
 from . import _toml
 from ._aliases import canonical
 from ._names import join_name, split_name
-from ._rules import Arg, ArgLike, Check, Rule, Signature, Validator, make_signatures
+from ._rules import Arg, ArgLike, Check, Exclusion, Rule, Signature, Validator, make_signatures
 
 __all__ = ["Arg", "Policy", "PolicyFileError", "PolicyLike", "Rule", "Signature"]
 
@@ -31,7 +31,7 @@ class Policy:
     they are.  ``a | b`` allows what either allows.
     """
 
-    __slots__ = ("_description", "_hash", "_label", "_rules", "_unrestricted")
+    __slots__ = ("_description", "_excludes", "_hash", "_label", "_rules", "_unrestricted")
 
     def __init__(
         self,
@@ -40,8 +40,13 @@ class Policy:
         description: str = "",
         _label: str = "",
         _unrestricted: bool = False,
+        _excludes: Mapping[tuple[str, str], Exclusion] | None = None,
     ) -> None:
         self._rules: Mapping[tuple[str, str], Rule] = MappingProxyType(dict(_toml.as_mapping(rules)))
+        # A name some rule allows is not excluded: the allow is the later, explicit word.
+        self._excludes: Mapping[tuple[str, str], Exclusion] = MappingProxyType(
+            {key: e for key, e in (_excludes or {}).items() if key not in self._rules}
+        )
         self._unrestricted = _unrestricted
         self._label = _label
         self._description = description
@@ -70,8 +75,8 @@ class Policy:
         ):
             path = Path(source)
             return _from_file(path, _label=str(path), _seen=())
-        rules, description = _toml.parse(source, "<policy text>", lambda inc: _include(inc, None, ()))
-        return cls(rules, description=description, _label="policy")
+        rules, description, excludes = _toml.parse(source, "<policy text>", lambda inc: _include(inc, None, ()))
+        return cls(rules, description=description, _label="policy", _excludes=excludes)
 
     @classmethod
     def unrestricted(cls) -> Policy:
@@ -102,6 +107,21 @@ class Policy:
             if alias is not None:
                 rule = self._rules.get(alias)
         return rule
+
+    @property
+    def exclusions(self) -> Mapping[tuple[str, str], Exclusion]:
+        """Names the policy's files deliberately do not allow (``[exclude."m:q"]``), keyed
+        like the rules; refusing one says why."""
+        return self._excludes
+
+    def exclusion(self, module: str, qualname: str) -> Exclusion | None:
+        """Why this name, or the canonical name it is an alias of, is excluded, if it is."""
+        found = self._excludes.get((module, qualname))
+        if found is None:
+            alias = canonical(module, qualname)
+            if alias is not None:
+                found = self._excludes.get(alias)
+        return found
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -164,8 +184,9 @@ class Policy:
         if any(p._unrestricted for p in policies):
             return Policy.unrestricted()
         rules = [r for p in policies for r in p._rules.values()]
+        excludes = {key: e for p in policies for key, e in p._excludes.items()}
         label = " | ".join(p._label or "Policy()" for p in policies)
-        return Policy(rules, _label=label)
+        return Policy(rules, _label=label, _excludes=excludes)
 
     def __or__(self, other: object) -> Policy:
         if not isinstance(other, Policy):
@@ -175,7 +196,7 @@ class Policy:
     def _derive(self, rules: Iterable[Rule]) -> Policy:
         if self._unrestricted:
             return self
-        return Policy(rules, description=self._description, _label=self._label)
+        return Policy(rules, description=self._description, _label=self._label, _excludes=self._excludes)
 
     # -- rendering -------------------------------------------------------------------
 
@@ -183,7 +204,7 @@ class Policy:
         """The policy as TOML text that :meth:`from_toml` reads back to an equal policy."""
         if self._unrestricted:
             raise ValueError("Policy.unrestricted() allows everything and has no TOML form")
-        return _toml.render(self._rules.values(), self._description)
+        return _toml.render(self._rules.values(), self._description, self._excludes)
 
     def expression(self) -> str:
         """Python that evaluates to this policy, where it has a name (for hints)."""
@@ -196,7 +217,11 @@ class Policy:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Policy):
             return NotImplemented
-        return self._unrestricted == other._unrestricted and dict(self._rules) == dict(other._rules)
+        return (
+            self._unrestricted == other._unrestricted
+            and dict(self._rules) == dict(other._rules)
+            and {k: e.why for k, e in self._excludes.items()} == {k: e.why for k, e in other._excludes.items()}
+        )
 
     def __hash__(self) -> int:
         try:
@@ -234,8 +259,8 @@ def _shipped(name: str) -> Policy:
         known = ", ".join(Policy.shipped_names())
         raise ValueError(f"no shipped policy named {name!r} (shipped: {known})")
     text = resource.read_text(encoding="utf-8")
-    rules, description = _toml.parse(text, f"policies/{name}.toml", lambda inc: _include(inc, None, (name,)))
-    return Policy(rules, description=description, _label=name)
+    rules, description, excludes = _toml.parse(text, f"policies/{name}.toml", lambda inc: _include(inc, None, (name,)))
+    return Policy(rules, description=description, _label=name, _excludes=_relabelled(excludes, name))
 
 
 def _from_file(path: Path, *, _label: str, _seen: tuple[str, ...]) -> Policy:
@@ -246,11 +271,17 @@ def _from_file(path: Path, *, _label: str, _seen: tuple[str, ...]) -> Policy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyFileError(f"{path}: cannot read policy file: {exc.strerror}") from None
-    rules, description = _toml.parse(text, str(path), lambda inc: _include(inc, path.parent, (*_seen, key)))
-    return Policy(rules, description=description, _label=_label)
+    rules, description, excludes = _toml.parse(text, str(path), lambda inc: _include(inc, path.parent, (*_seen, key)))
+    return Policy(rules, description=description, _label=_label, _excludes=excludes)
 
 
-def _include(ref: str, base: Path | None, seen: tuple[str, ...]) -> Iterable[Rule]:
+def _relabelled(excludes: Mapping[tuple[str, str], Exclusion], name: str) -> dict[tuple[str, str], Exclusion]:
+    """A shipped file's own exclusions, said to come from the shipped name (not its path)."""
+    source = f"policies/{name}.toml"
+    return {key: Exclusion(e.why, name) if e.source == source else e for key, e in excludes.items()}
+
+
+def _include(ref: str, base: Path | None, seen: tuple[str, ...]) -> Policy:
     if _SHIPPED_NAME.fullmatch(ref):
         if ref in seen:
             raise PolicyFileError(f"include cycle through shipped policy {ref!r}")

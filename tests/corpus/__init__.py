@@ -22,7 +22,8 @@ from typing import Any
 __all__ = ["FORMATS", "Artifact", "assert_same", "dumped", "loaded", "made"]
 
 #: how an artifact can be written: pickle protocols, joblib's format, torch.save's zip
-FORMATS = ("p2", "p5", "joblib", "torch")
+FORMATS = ("p0", "p2", "p4", "p5", "joblib", "torch")
+_PROTOCOLS = ("p0", "p2", "p4", "p5")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def made(artifact: Artifact) -> Any:
 def dumped(artifact: Artifact, fmt: str) -> bytes:
     """The artifact written in ``fmt`` by the library's own writer."""
     obj = made(artifact)
-    if fmt in ("p2", "p5"):
+    if fmt in _PROTOCOLS:
         return pickle.dumps(obj, protocol=int(fmt[1]))
     buffer = io.BytesIO()
     if fmt == "joblib":
@@ -78,7 +79,7 @@ def loaded(data: bytes, fmt: str, policy: str | None) -> Any:
     """The bytes read back: by picklefence under ``policy``, or by the real consumer
     (``pickle``, ``joblib.load``, ``torch.load(weights_only=False)``) when ``policy`` is
     None — the oracle."""
-    if fmt in ("p2", "p5"):
+    if fmt in _PROTOCOLS:
         if policy is None:
             return pickle.loads(data)
         import picklefence

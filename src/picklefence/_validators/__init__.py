@@ -15,13 +15,13 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .._rules import Validator
-from . import _gensim, _lightgbm, _numpy, _pandas, _sklearn, _torch, _xgboost
+from . import _gensim, _lightgbm, _numpy, _pandas, _sklearn, _stdlib, _torch, _xgboost
 
 __all__ = ["LIBRARIES", "VALIDATORS", "merged"]
 
 #: The per-library modules: each defines ``VALIDATORS`` and ``CHECKS`` (state and
 #: argument checks, merged into the shipped checks).
-LIBRARIES = (_numpy, _pandas, _sklearn, _torch, _gensim, _lightgbm, _xgboost)
+LIBRARIES = (_numpy, _pandas, _sklearn, _stdlib, _torch, _gensim, _lightgbm, _xgboost)
 
 
 _T = TypeVar("_T")

@@ -261,6 +261,22 @@ def interval_array(obj: Any) -> str | None:
     return None
 
 
+#: What pandas writes for an IntervalArray (through Cython's ``__setstate_cython__``,
+#: which puts every key into the instance's ``__dict__``).
+_INTERVAL_ARRAY_STATE = frozenset({"_left", "_right", "_dtype", "_readonly", "_cache"})
+
+
+def interval_array_state(call: Call) -> bool:
+    """The keys of an IntervalArray's state, as a dict (NEWOBJ and BUILD) or as the
+    1-tuple holding it that ``__pyx_unpickle_IntervalMixin``'s instance is BUILT with."""
+    if len(call.args) != 2:
+        return False
+    state = call.args[1]
+    if type(state) is tuple and len(state) == 1:
+        state = state[0]
+    return type(state) is dict and set(state) <= _INTERVAL_ARRAY_STATE and type(state.get("_readonly", False)) is bool
+
+
 # -- indexes ------------------------------------------------------------------------------
 
 
@@ -305,6 +321,285 @@ def array_index(obj: Any) -> str | None:
     if data.ndim != 1:  # blocks hold 2-D arrays; an index's engines take 1-D ones
         return f"it holds a {data.ndim}-dimensional array"
     return validator(data)
+
+
+# -- sparse arrays ------------------------------------------------------------------------
+
+_SPARSE_ARRAY_STATE = frozenset({"_sparse_index", "_sparse_values", "_dtype"})
+
+
+def sparse_index(obj: Any) -> str | None:
+    """``IntIndex`` and ``BlockIndex``: the sparse kernels (``sparse_add_int64`` and
+    friends, ``boundscheck(False)``) walk the values with these positions.  IntIndex's
+    constructor checks itself; BlockIndex's accepts a negative block length."""
+    numpy = _np()
+    sparse = sys.modules["pandas._libs.sparse"]
+    length, npoints = obj.length, obj.npoints
+    if not 0 <= npoints <= length:
+        return f"it has {npoints} points for a length of {length}"
+    if type(obj) is sparse.IntIndex:
+        indices = obj.indices
+        if indices.dtype != numpy.int32 or indices.shape != (npoints,):
+            return "its indices are not one int32 per point"
+        if npoints and (int(indices[0]) < 0 or int(indices[-1]) >= length or not numpy.all(indices[1:] > indices[:-1])):
+            return "its indices are not strictly increasing inside its length"
+        return None
+    starts, lengths = obj.blocs, obj.blengths
+    if starts.dtype != numpy.int32 or lengths.dtype != numpy.int32 or starts.shape != lengths.shape or starts.ndim != 1:
+        return "its block starts and lengths are not int32 arrays of one shape"
+    ends = starts.astype(numpy.int64) + lengths
+    if len(starts) and (
+        int(lengths.min()) < 0 or int(starts[0]) < 0 or int(ends[-1]) > length or not numpy.all(starts[1:] >= ends[:-1])
+    ):
+        return "its blocks are not ordered, non-overlapping and inside its length"
+    if int(lengths.sum(dtype=numpy.int64)) != npoints:
+        return "its block lengths do not add up to its points"
+    return None
+
+
+def sparse_dtype(obj: Any) -> str | None:
+    state = vars(obj)
+    if set(state) != {"_dtype", "_fill_value"}:
+        return _UNINITIALISED if not state else f"its attributes are {sorted(state)}"
+    if not isinstance(state["_dtype"], _np().dtype) or state["_dtype"].kind not in "biufcmMO":
+        return f"its subtype {state['_dtype']!r} is not a plain numpy dtype"
+    if not sys.modules["pandas._libs.lib"].is_scalar(state["_fill_value"]):
+        return "its fill value is not a scalar"
+    return None
+
+
+def sparse_array_state(call: Call) -> bool:
+    """``SparseArray.__setstate__`` runs ``ndarray.__setstate__`` on a tuple state (the
+    pandas < 0.24 form, with none of numpy's state checks); pandas writes a dict."""
+    return len(call.args) == 2 and type(call.args[1]) is dict and set(call.args[1]) == _SPARSE_ARRAY_STATE
+
+
+def sparse_array(obj: Any) -> str | None:
+    """One value per point of the index, of the dtype's subtype."""
+    state = vars(obj)
+    if set(state) != _SPARSE_ARRAY_STATE:
+        return _UNINITIALISED
+    index, values, dtype = state["_sparse_index"], state["_sparse_values"], state["_dtype"]
+    sparse = sys.modules["pandas._libs.sparse"]
+    if type(index) not in (sparse.IntIndex, sparse.BlockIndex):
+        return f"its index is a {type(index).__name__}"
+    problem = sparse_index(index) or _ndarray(values, "its values", (1,))
+    if problem is not None:
+        return problem
+    if len(values) != index.npoints:
+        return f"it has {len(values)} values for {index.npoints} points"
+    if not isinstance(dtype, _pd().SparseDtype) or sparse_dtype(dtype) is not None or dtype.subtype != values.dtype:
+        return f"its dtype {dtype!r} is not a valid SparseDtype of its values' {values.dtype}"
+    return None
+
+
+# -- date offsets -------------------------------------------------------------------------
+
+#: ``DateOffset``'s keywords (pandas' ``_relativedelta_kwds``) and its own attributes:
+#: its ``__setstate__`` puts every key of the state into the instance's ``__dict__``.
+_DATE_OFFSET_STATE = frozenset(
+    {"_offset", "_use_relativedelta", "n", "normalize", "_cache", "offset"}
+    | {"years", "months", "weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"}
+    | {"year", "month", "day", "weekday", "hour", "minute", "second", "microsecond", "nanosecond"}
+)
+
+
+def date_offset_state(call: Call) -> bool:
+    """The keys ``DateOffset`` writes, of plain types (a key named after a method would
+    replace it on the instance)."""
+    if len(call.args) != 2 or type(call.args[1]) is not dict:
+        return False
+    state = call.args[1]
+    import datetime
+
+    relativedelta = sys.modules.get("dateutil.relativedelta")
+    offsets = (datetime.timedelta,) if relativedelta is None else (datetime.timedelta, relativedelta.relativedelta)
+    for key, value in state.items():
+        if key not in _DATE_OFFSET_STATE:
+            return False
+        if key in ("_offset", "offset"):
+            if not isinstance(value, offsets):
+                return False
+        elif key == "_cache":
+            if value != {}:
+                return False
+        elif key == "weekday":
+            common = sys.modules.get("dateutil._common")
+            if type(value) is not int and (common is None or type(value) is not common.weekday):
+                return False
+        elif type(value) not in (int, float, bool):
+            return False
+    return True
+
+
+# -- Arrow-backed arrays -------------------------------------------------------------------
+
+#: What pandas' Arrow-backed arrays may set when BUILT (``__setstate__`` updates the
+#: instance's ``__dict__`` with whatever it is given, methods included).
+_ARROW_ARRAY_STATE = frozenset({"_pa_array", "_data", "_dtype", "_cache", "_readonly"})
+
+
+def _pa() -> Any:
+    return sys.modules["pyarrow"]
+
+
+def _array_data_problem(data: object, dtype: Any = None) -> str | None:
+    """``pyarrow.lib._restore_array``'s argument, ``(type, length, null_count, offset,
+    buffers, children, dictionary)`` nested for children and dictionaries: Arrow's C++
+    ``MakeArray`` takes the buffer, child and dictionary counts on trust (a dictionary
+    type without a dictionary, or a list without its child, fails an ``ARROW_CHECK``
+    and aborts the process), so they must be the type's own before it is called."""
+    pa = _pa()
+    if type(data) is not tuple or len(data) != 7:
+        return "its array data is not a 7-tuple"
+    kind, length, null_count, offset, buffers, children, dictionary = data
+    if not isinstance(kind, pa.DataType) or isinstance(kind, pa.BaseExtensionType):
+        return f"its type is a {type(kind).__name__}"
+    if dtype is not None and not kind.equals(dtype):
+        return f"a child or dictionary is {kind}, where its parent's type says {dtype}"
+    if pa.types.is_binary_view(kind) or pa.types.is_string_view(kind):  # variadic buffers
+        return f"{kind} arrays are not supported"
+    if not all(type(v) is int for v in (length, null_count, offset)):
+        return "its length, null count and offset are not ints"
+    if length < 0 or offset < 0 or not -1 <= null_count <= length:
+        return f"length {length}, offset {offset}, null count {null_count}"
+    if type(buffers) is not list or len(buffers) != kind.num_buffers:
+        return f"{kind} takes {kind.num_buffers} buffers"
+    if not all(b is None or type(b) is pa.Buffer for b in buffers):
+        return "a buffer is not a pyarrow Buffer"
+    if type(children) is not list or len(children) != kind.num_fields:
+        return f"{kind} takes {kind.num_fields} children"
+    for i, child in enumerate(children):
+        problem = _array_data_problem(child, kind.field(i).type)
+        if problem is not None:
+            return problem
+    if pa.types.is_dictionary(kind) != (dictionary is not None):
+        return "a dictionary goes with a dictionary type, and only with one"
+    problem = _null_count_problem(kind, length, null_count, offset, buffers[0] if buffers else None)
+    if problem is not None:
+        return problem
+    return None if dictionary is None else _array_data_problem(dictionary, kind.value_type)
+
+
+def _null_count_problem(kind: Any, length: int, null_count: int, offset: int, bitmap: Any) -> str | None:
+    """A stated null count is the one its validity bitmap gives (Arrow's full validation
+    does not compare them, and kernels take a count of 0 to mean "no bitmap to read")."""
+    pa = _pa()
+    if null_count == -1:  # unknown: Arrow counts the bitmap itself
+        return None
+    if pa.types.is_null(kind):
+        return None if null_count == length else f"a null array of {length} says {null_count} nulls"
+    if bitmap is None:
+        return None if null_count == 0 else f"it says {null_count} nulls and has no validity bitmap"
+    try:  # the bitmap read as booleans: Arrow checks its size first
+        valid = pa.Array.from_buffers(pa.bool_(), length, [None, bitmap], 0, offset).true_count
+    except pa.ArrowException as exc:
+        return f"its validity bitmap: {exc}"
+    return None if length - valid == null_count else f"it says {null_count} nulls, its bitmap {length - valid}"
+
+
+def pyarrow_restore_array(call: Call) -> bool:
+    """The array ``_restore_array`` will make: its structure (above), then Arrow's own
+    ``validate(full=True)`` on a candidate built from the same buffers, so that no
+    invalid array exists even during the load (pandas' own unpicklers and the other
+    validators compute on the arrays they hold)."""
+    if len(call.args) != 1 or call.kwargs or _array_data_problem(call.args[0]) is not None:
+        return False
+    return pyarrow_array(sys.modules["pyarrow.lib"]._restore_array(call.args[0])) is None
+
+
+def pyarrow_chunked_array(call: Call) -> bool:
+    """``chunked_array(chunks, type)`` as a ChunkedArray reduces: chunks already rebuilt
+    (and validated) by ``_restore_array``, of that type; anything else it would convert
+    as Python data."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    chunks, kind = call.args
+    pa = _pa()
+    return (
+        type(chunks) is list
+        and isinstance(kind, pa.DataType)
+        and all(isinstance(chunk, pa.Array) and chunk.type.equals(kind) for chunk in chunks)
+    )
+
+
+def pyarrow_array(obj: Any) -> str | None:
+    """Arrow's compute kernels trust offsets, lengths, null counts and dictionary
+    indices; Arrow's full validation checks all of them."""
+    try:
+        obj.validate(full=True)
+    except _pa().ArrowException as exc:
+        return f"Arrow's validation refuses it: {exc}"
+    return None
+
+
+def arrow_array_state(call: Call) -> bool:
+    """``ArrowExtensionArray.__setstate__`` hands its array to ``pa.chunked_array``,
+    which converts anything else as Python data, and sets every key it is given."""
+    if len(call.args) != 2 or call.kwargs:
+        return False
+    state = call.args[1]
+    if type(state) is not dict or not set(state) <= _ARROW_ARRAY_STATE:
+        return False
+    pa = _pa()
+    data = state.get("_data", state.get("_pa_array"))
+    return isinstance(data, pa.Array | pa.ChunkedArray) and type(state.get("_cache", {})) is dict
+
+
+def arrow_dtype(obj: Any) -> str | None:
+    """A pyarrow type, and a cache (pandas writes its ``cache_readonly`` values) that
+    holds what pandas computes from that type: a forged ``numpy_dtype`` or
+    ``itemsize`` would describe memory the array does not have."""
+    state = vars(obj)
+    if not {"_storage", "pyarrow_dtype"} <= set(state) <= {"_storage", "pyarrow_dtype", "_cache"}:
+        return _UNINITIALISED if not state else f"its attributes are {sorted(state)}"
+    if state["_storage"] != "pyarrow" or not isinstance(state["pyarrow_dtype"], _pa().DataType):
+        return "it is not a pyarrow storage dtype of a pyarrow type"
+    cache = state.get("_cache", {})
+    if type(cache) is not dict:
+        return "its cache is not a dict"
+    if cache:
+        fresh = type(obj)(state["pyarrow_dtype"])
+        cached = sys.modules["pandas._libs.properties"].cache_readonly
+        for key, value in cache.items():
+            if type(key) is not str or not isinstance(getattr(type(obj), key, None), cached):
+                return f"its cache holds {key!r}, which is not one of its cached properties"
+            if not _same_value(getattr(fresh, key), value):
+                return f"its cached {key} is not the one its pyarrow type gives"
+    return None
+
+
+def _same_value(expected: object, got: object) -> bool:
+    if isinstance(expected, type) or isinstance(got, type):
+        return expected is got
+    return type(expected) is type(got) and bool(expected == got)
+
+
+def arrow_extension_array(obj: Any) -> str | None:
+    """``ArrowExtensionArray`` and ``ArrowStringArray``: a chunked array Arrow's full
+    validation accepts, of the type the dtype says."""
+    pa = _pa()
+    state = vars(obj)
+    chunked, dtype = state.get("_pa_array"), state.get("_dtype")
+    if chunked is None or dtype is None:
+        return _UNINITIALISED
+    if type(chunked) is not pa.ChunkedArray:
+        return f"it holds a {type(chunked).__name__}, not a ChunkedArray"
+    if type(state.get("_cache")) is not dict or state["_cache"]:
+        return "its cache is not empty"
+    if type(state.get("_readonly", False)) is not bool:
+        return "its read-only flag is not a bool"
+    if isinstance(dtype, _pd().StringDtype):
+        if string_dtype(dtype) is not None or dtype.storage != "pyarrow":
+            return "its dtype is not a valid pyarrow-storage StringDtype"
+        if not (pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)):
+            return f"it holds {chunked.type}, not strings"
+    elif isinstance(dtype, _pd().ArrowDtype) and arrow_dtype(dtype) is None:
+        if not dtype.pyarrow_dtype.equals(chunked.type):
+            return f"its dtype says {dtype.pyarrow_dtype}, its array holds {chunked.type}"
+    else:
+        return f"its dtype {type(dtype).__name__} is not an Arrow dtype"
+    return pyarrow_array(chunked)
 
 
 # -- frames and their block managers ------------------------------------------------------
@@ -456,5 +751,19 @@ VALIDATORS: dict[str, Validator] = {
     "pandas_interval_dtype": interval_dtype,
     "pandas_string_dtype": string_dtype,
     "pandas_period_dtype": period_dtype,
+    "pandas_arrow_dtype": arrow_dtype,
+    "pandas_arrow_extension_array": arrow_extension_array,
+    "pyarrow_array": pyarrow_array,
+    "pandas_sparse_index": sparse_index,
+    "pandas_sparse_dtype": sparse_dtype,
+    "pandas_sparse_array": sparse_array,
 }
-CHECKS: dict[str, Check] = {"pandas_block_manager_state": block_manager_state}
+CHECKS: dict[str, Check] = {
+    "pandas_block_manager_state": block_manager_state,
+    "pandas_arrow_array_state": arrow_array_state,
+    "pyarrow_restore_array": pyarrow_restore_array,
+    "pyarrow_chunked_array": pyarrow_chunked_array,
+    "pandas_sparse_array_state": sparse_array_state,
+    "pandas_date_offset_state": date_offset_state,
+    "pandas_interval_array_state": interval_array_state,
+}
