@@ -1,5 +1,5 @@
 """statsmodels results, under the opt-in ``policy="statsmodels"``: linear, generalized
-linear and discrete models fitted on numpy data, compared by their parameters and
+linear and discrete models fitted on numpy data (one on a pandas frame), compared by their parameters and
 predictions.  The results wrappers (what ``fit`` returns) and GLMs whose variance
 function is a shared module-level instance are refused for now: both pickle a
 ``__doc__`` state key."""
@@ -42,6 +42,7 @@ def _same(expected: Any, got: Any) -> None:
 def _fit(kind: str, wrapped: bool) -> Callable[[], Any]:
     def make() -> Any:
         import numpy as np
+        import pandas as pd
         import statsmodels.api as sm
 
         x, y = _data()
@@ -58,6 +59,8 @@ def _fit(kind: str, wrapped: bool) -> Callable[[], Any]:
             "logit": lambda: sm.Logit(binary, x).fit(disp=0),
             "probit": lambda: sm.Probit(binary, x).fit(disp=0),
             "poisson": lambda: sm.Poisson(counts, x).fit(disp=0),
+            "mnlogit": lambda: sm.MNLogit(np.digitize(y, np.quantile(y, [0.33, 0.66])), x).fit(disp=0),
+            "ols-pandas": lambda: sm.OLS(pd.Series(y, name="y"), pd.DataFrame(x, columns=["c", "a", "b"])).fit(),
         }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -71,7 +74,7 @@ def artifacts() -> Iterator[Artifact]:
     if importlib.util.find_spec("statsmodels") is None:
         return
     kinds = ["ols", "ols-hc1", "wls", "gls", "glm-gaussian", "glm-binomial", "glm-poisson", "glm-gamma", "logit"]
-    kinds += ["probit", "poisson"]
+    kinds += ["probit", "poisson", "mnlogit", "ols-pandas"]
     for kind in kinds:
         refused = _VARIANCE if kind in _SHARED_VARIANCE else None
         formats = ("p5",) if refused else _FORMATS  # (a refusal is the same in every format)
