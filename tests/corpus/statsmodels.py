@@ -1,6 +1,6 @@
 """statsmodels results, under the opt-in ``policy="statsmodels"``: linear, generalized
-linear and discrete models fitted on numpy data (one on a pandas frame), compared by their parameters and
-predictions.  The results wrappers (what ``fit`` returns) and GLMs whose variance
+linear and discrete models fitted on numpy data (one on a pandas frame), compared by
+their parameters and predictions.  The results wrappers (what ``fit`` returns) and GLMs whose variance
 function is a shared module-level instance are refused for now: both pickle a
 ``__doc__`` state key."""
 
