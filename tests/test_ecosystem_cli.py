@@ -82,7 +82,7 @@ def test_learn_says_first_which_shipped_policies_cover_the_files(
     assert code == 0
     assert err.splitlines()[0] == (
         "picklefence: every use is allowed by the shipped policy 'numpy' "
-        "(also 'torch', 'torch_modules', 'pandas', 'scipy', 'sklearn', 'ml'); use --base numpy"
+        "(also 'torch', 'pandas', 'scipy', 'sklearn', 'ml'); use --base numpy"
     )
 
 
@@ -156,11 +156,9 @@ def test_scan_json_names_the_shipped_policy_that_allows_every_refusal(
 ) -> None:
     code, report = scan_json(capsys, str(arrays / "array.pkl"), str(arrays / "array-p2.pkl"))
     assert code == 1
-    assert [p["allowed_by"] for p in report["pickles"]] == [
-        ["numpy", "torch", "torch_modules", "pandas", "scipy", "sklearn", "ml"]
-    ] * 2
+    assert [p["allowed_by"] for p in report["pickles"]] == [["numpy", "torch", "pandas", "scipy", "sklearn", "ml"]] * 2
     assert report["suggestion"] == {
-        "allowed_by": ["numpy", "torch", "torch_modules", "pandas", "scipy", "sklearn", "ml"],
+        "allowed_by": ["numpy", "torch", "pandas", "scipy", "sklearn", "ml"],
         "policy": ["numpy"],
     }
     code, report = scan_json(capsys, "--policy", "numpy", str(arrays / "array.pkl"))
@@ -170,13 +168,10 @@ def test_scan_json_names_the_shipped_policy_that_allows_every_refusal(
 def test_scan_text_names_the_fix(arrays: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "scan", "-q", str(arrays / "array.pkl"))
     assert code == 1
-    assert (
-        "          allowed by the shipped policy 'numpy' (also 'torch', 'torch_modules', 'pandas', 'scipy', 'sklearn', 'ml')"
-        in out
-    )
+    assert "          allowed by the shipped policy 'numpy' (also 'torch', 'pandas', 'scipy', 'sklearn', 'ml')" in out
     assert out.splitlines()[-1] == (
         "Every refusal is allowed by the shipped policy 'numpy' "
-        "(also 'torch', 'torch_modules', 'pandas', 'scipy', 'sklearn', 'ml'): "
+        "(also 'torch', 'pandas', 'scipy', 'sklearn', 'ml'): "
         "scan with --policy numpy (policy='numpy' when loading), if you trust what it allows."
     )
 
@@ -212,7 +207,7 @@ def test_scan_suggests_nothing_when_files_need_different_policies(
     (tmp_path / "evil.pkl").write_bytes(HOSTILE)
     code, report = scan_json(capsys, str(arrays / "array.pkl"), str(tmp_path / "evil.pkl"))
     assert code == 1
-    assert report["pickles"][0]["allowed_by"] == ["numpy", "torch", "torch_modules", "pandas", "scipy", "sklearn", "ml"]
+    assert report["pickles"][0]["allowed_by"] == ["numpy", "torch", "pandas", "scipy", "sklearn", "ml"]
     assert report["suggestion"] is None
 
 

@@ -20,6 +20,7 @@ import picklefence
 from picklefence import Limits, Policy, PolicyViolation, UnpicklingError
 from picklefence._gate import Gate
 from picklefence._rules import Rule
+from picklefence._scan import OPT_IN
 
 from . import test_hostile, test_stdlib_hostile, test_value_use
 from .corpus import assert_same, dumped, loaded
@@ -30,13 +31,11 @@ _TEXT = (resources.files("picklefence") / "policies" / "ml.toml").read_text(enco
 MEMBERS: tuple[str, ...] = tuple(tomllib.loads(_TEXT)["include"])
 #: shipped policies that are not data-science libraries of their own
 _GENERAL = {"default", "stdlib", "ml"}
-#: shipped policies a user names on purpose, never part of a union that needs no thought
-_OPT_IN = {"torch_modules"}
 
 
 def test_ml_includes_every_shipped_data_science_policy() -> None:
     assert {"numpy", "pandas", "sklearn", "torch"} <= set(MEMBERS)
-    assert set(Policy.shipped_names()) - _GENERAL - _OPT_IN == set(MEMBERS), (
+    assert set(Policy.shipped_names()) - _GENERAL - OPT_IN == set(MEMBERS), (
         "a shipped library policy is missing from ml"
     )
 

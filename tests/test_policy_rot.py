@@ -25,7 +25,19 @@ OTHER_VERSIONS = {
 }
 
 # Libraries a policy covers, whose rules are checked only where they are installed.
-OPTIONAL_ROOTS = ("numpy", "pandas", "pyarrow", "scipy", "sklearn", "torch", "omegaconf")
+OPTIONAL_ROOTS = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scipy",
+    "sklearn",
+    "torch",
+    "omegaconf",
+    "xgboost",
+    "lightgbm",
+    "statsmodels",
+    "gensim",
+)
 
 
 def _resolve(name: str) -> Any:

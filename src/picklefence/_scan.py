@@ -162,7 +162,18 @@ def allowed_by(found: list[Found], policy: Policy) -> list[tuple[str, ...]]:
                 for i in candidates:
                     if found[i].audit.start in safe:
                         result[i].append(name)
-    return [tuple(names) for names in result]
+    return [tuple(_general_first(names)) for names in result]
+
+
+#: Shipped policies named on purpose (one library's models, whole torch modules), never
+#: part of ``ml``: suggested for a pickle only when no general policy allows it (an
+#: xgboost model), never as one more choice.
+OPT_IN = frozenset({"gensim", "lightgbm", "statsmodels", "torch_modules", "xgboost"})
+
+
+def _general_first(names: list[str]) -> list[str]:
+    general = [name for name in names if name not in OPT_IN]
+    return general or names
 
 
 @cache

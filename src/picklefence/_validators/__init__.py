@@ -15,13 +15,13 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .._rules import Validator
-from . import _numpy, _omegaconf, _pandas, _scipy, _sklearn, _stdlib, _torch
+from . import _gensim, _lightgbm, _numpy, _omegaconf, _pandas, _scipy, _sklearn, _stdlib, _torch, _xgboost
 
 __all__ = ["LIBRARIES", "VALIDATORS", "merged"]
 
 #: The per-library modules: each defines ``VALIDATORS`` and ``CHECKS`` (state and
 #: argument checks, merged into the shipped checks).
-LIBRARIES = (_numpy, _pandas, _scipy, _sklearn, _stdlib, _torch, _omegaconf)
+LIBRARIES = (_numpy, _pandas, _scipy, _sklearn, _stdlib, _torch, _omegaconf, _gensim, _lightgbm, _xgboost)
 
 
 _T = TypeVar("_T")
