@@ -257,8 +257,12 @@ def test_the_sklearn_draft_has_a_rule_for_every_class_the_shipped_policy_allows(
     for rule in shipped:
         found = sklearn_drafts[rule.name]
         if found["kind"] in ("default", "container", "callables"):
-            assert found["can"] == sorted(rule.can or ()), rule.name
-            assert found["signatures"] == [_render_signature(s, rule.name) for s in rule.signatures or ()], rule.name
+            # the shipped rule is the draft, or the draft plus what a person added with
+            # its why (KFold is also called, by RepeatedKFold): never less than the draft
+            assert set(found["can"]) <= set(rule.can or ()), rule.name
+            if rule.signatures is not None and set(rule.can or ()) == set(found["can"]):
+                shipped_signatures = [_render_signature(s, rule.name) for s in rule.signatures]
+                assert all(s in shipped_signatures for s in found["signatures"]), rule.name
 
 
 def test_the_sklearn_draft_marks_cython_and_callable_holding_classes_for_review(

@@ -6,17 +6,25 @@ re-pickling — as the one ``pickle`` returns."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterator
 
 import pytest
 
 import picklefence
 from picklefence import PolicyViolation
 
-from .corpus import Artifact, stdlib
+from .corpus import Artifact, own_reducers_only, stdlib
 
 PROTOCOLS = (0, 2, 4, 5)
 LOADS = [a for a in stdlib.artifacts() if a.refused is None]
 REFUSED = {a.name: a for a in stdlib.artifacts() if a.refused is not None}
+
+
+@pytest.fixture(autouse=True)
+def _as_a_plain_process_pickles() -> Iterator[None]:
+    """pickle's bytes as a process without dask's tblib reducers writes them."""
+    with own_reducers_only():
+        yield
 
 
 @pytest.mark.parametrize("artifact", LOADS, ids=[a.name for a in LOADS])

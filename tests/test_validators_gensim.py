@@ -132,8 +132,7 @@ ROWS = [
         edited(_set("syn1neg", lambda m: m.syn1neg[:1].copy())),
         _W2V,
         "syn1neg is (1, 8)",
-        use=_use,
-        control="crash",
+        use=_use,  # (plain pickle reads past syn1neg: a crash in most runs, not all, so no control)
     ),
     Row(
         "syn1-wide",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FORMATS", "Artifact", "assert_same", "dumped", "loaded", "made"]
+__all__ = ["FORMATS", "Artifact", "assert_same", "dumped", "loaded", "made", "own_reducers_only"]
 
 #: how an artifact can be written: pickle protocols, joblib's format, torch.save's zip
 FORMATS = ("p0", "p2", "p4", "p5", "joblib", "torch")
@@ -61,14 +61,14 @@ def made(artifact: Artifact) -> Any:
 @functools.cache
 def dumped(artifact: Artifact, fmt: str) -> bytes:
     """The artifact written in ``fmt`` by the library's own writer, as a process that
-    imported only that library writes it (see :func:`_own_reducers_only`)."""
+    imported only that library writes it (see :func:`own_reducers_only`)."""
     obj = made(artifact)
-    with _own_reducers_only():
+    with own_reducers_only():
         return _dumped(obj, fmt)
 
 
 @contextlib.contextmanager
-def _own_reducers_only() -> Iterator[None]:
+def own_reducers_only() -> Iterator[None]:
     """Hide, while an artifact is written, the reducers a third package registered in
     ``copyreg`` for types not its own: dask installs tblib's for every exception once
     imported, and an artifact must not depend on which tests ran before it (tblib's
