@@ -27,17 +27,10 @@ import sys
 from typing import Any
 
 from .._rules import Check, Validator
+from ._invariants import Invalid as _Invalid
+from ._invariants import need as _need
 
 _MAX_THREADS = 4096
-
-
-class _Invalid(Exception):
-    pass
-
-
-def _need(condition: object, problem: str) -> None:
-    if not condition:
-        raise _Invalid(problem)
 
 
 def _array(value: object, what: str, ndim: int, kinds: str) -> Any:

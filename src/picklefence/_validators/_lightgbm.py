@@ -29,6 +29,8 @@ from itertools import pairwise
 from typing import Any
 
 from .._rules import Call, Check, Validator
+from ._invariants import Invalid as _Invalid
+from ._invariants import need as _need
 
 _INT = re.compile(r"-?[0-9]{1,10}")
 _MISSING_TYPES = 3  # decision_type bits 2-3: none, zero, NaN
@@ -54,15 +56,6 @@ _TREE_KEYS = frozenset(
         "shrinkage",
     }
 )
-
-
-class _Invalid(Exception):
-    pass
-
-
-def _need(condition: object, problem: str) -> None:
-    if not condition:
-        raise _Invalid(problem)
 
 
 def _int(token: str, what: str) -> int:

@@ -14,33 +14,14 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from .._rules import Call, Check, Validator
+from ._invariants import Invalid as _Invalid
+from ._invariants import need as _need
+from ._invariants import validator as _validator
 
 __all__ = ["CHECKS", "VALIDATORS"]
-
-
-class _Invalid(Exception):
-    """An invariant the object breaks; the validator returns its message."""
-
-
-def _validator(fn: Callable[[Any], None]) -> Validator:
-    @wraps(fn)
-    def run(obj: Any) -> str | None:
-        try:
-            fn(obj)
-        except _Invalid as problem:
-            return str(problem)
-        return None
-
-    return run
-
-
-def _need(condition: object, problem: str) -> None:
-    if not condition:
-        raise _Invalid(problem)
 
 
 def _np() -> Any:

@@ -15,34 +15,15 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Sequence
-from functools import wraps
+from collections.abc import Sequence
 from typing import Any
 
 from .._rules import Check, Validator
+from ._invariants import Invalid as _Invalid
+from ._invariants import need as _need
+from ._invariants import validator as _validator
 
 _MAX_THREADS = 4096  # OpenMP thread counts stored in fitted k-means
-
-
-class _Invalid(Exception):
-    """An invariant the object breaks; the validator returns its message."""
-
-
-def _validator(fn: Callable[[Any], None]) -> Validator:
-    @wraps(fn)
-    def run(obj: Any) -> str | None:
-        try:
-            fn(obj)
-        except _Invalid as problem:
-            return str(problem)
-        return None
-
-    return run
-
-
-def _need(condition: object, problem: str) -> None:
-    if not condition:
-        raise _Invalid(problem)
 
 
 def _fitted(obj: Any, *names: str) -> bool:

@@ -29,19 +29,12 @@ from typing import Any
 
 from .. import _ubjson
 from .._rules import Call, Check, Validator
+from ._invariants import Invalid as _Invalid
+from ._invariants import need as _need
 
 _MAX_THREADS = 4096
 _NO_PARENT = 0x7FFFFFFF  # RegTree's kInvalidNodeId, as its JSON writes the root's parent
 _INT_ARRAYS = "bBhiq"
-
-
-class _Invalid(Exception):
-    pass
-
-
-def _need(condition: object, problem: str) -> None:
-    if not condition:
-        raise _Invalid(problem)
 
 
 def _dict(value: object, what: str) -> dict[str, Any]:
