@@ -2,8 +2,8 @@
 pipelines, column transformers with selectors, searches with scorers and splitters,
 calibration, multiclass and multioutput wrappers, stacking and voting, univariate
 selection with each score function, functions by reference, text pipelines, frozen
-estimators, and histogram gradient boosting on pandas categoricals (which pickles a
-``functools.partial``)."""
+estimators, the experimental estimators (iterative imputer, halving searches), and
+histogram gradient boosting on pandas categoricals (which pickles a ``functools.partial``)."""
 
 from __future__ import annotations
 
@@ -149,6 +149,9 @@ def _compositions() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
     made["calibrated-isotonic"] = clf(
         calibration.CalibratedClassifierCV(naive_bayes.GaussianNB(), method="isotonic", cv=3)
     )
+    made["calibrated-temperature"] = clf(
+        calibration.CalibratedClassifierCV(lm.LogisticRegression(), method="temperature", cv=3)
+    )
     made["one-vs-rest"] = clf(multiclass.OneVsRestClassifier(lm.LogisticRegression()))
     made["one-vs-one"] = clf(multiclass.OneVsOneClassifier(svm.LinearSVC()))
     made["output-code"] = clf(multiclass.OutputCodeClassifier(lm.LogisticRegression(), random_state=0))
@@ -248,11 +251,42 @@ def _compositions() -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
         ),
         on(X),
     )
+    made.update(_experimental(X, labels))
     made["tuned-threshold"] = clf(
         model_selection.TunedThresholdClassifierCV(lm.LogisticRegression(), scoring="balanced_accuracy", cv=3),
         labels % 2,
     )
     return made
+
+
+def _experimental(X: Any, labels: Any) -> dict[str, tuple[Callable[[], Any], Callable[[], Any]]]:
+    """The experimental estimators, which all_estimators() leaves out unless enabled."""
+    import numpy as np
+    from sklearn import tree
+    from sklearn.experimental import enable_halving_search_cv, enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+    from sklearn.model_selection import HalvingGridSearchCV, HalvingRandomSearchCV
+
+    holes = X.copy()
+    holes[np.random.RandomState(0).rand(*X.shape) < 0.2] = np.nan
+    stump = tree.DecisionTreeClassifier(random_state=0)
+    return {
+        "iterative-imputer": ((lambda: _fit(IterativeImputer(max_iter=3, random_state=0), holes, None)), lambda: holes),
+        "halving-grid-search": (
+            (lambda: _fit(HalvingGridSearchCV(stump, {"max_depth": [1, 2, 3]}, cv=2, random_state=0), X, labels)),
+            lambda: X,
+        ),
+        "halving-random-search": (
+            (
+                lambda: _fit(
+                    HalvingRandomSearchCV(stump, {"max_depth": [1, 2, 3]}, n_candidates=3, cv=2, random_state=0),
+                    X,
+                    labels,
+                )
+            ),
+            lambda: X,
+        ),
+    }
 
 
 def artifacts() -> Iterator[Artifact]:
