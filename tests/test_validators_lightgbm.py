@@ -104,7 +104,9 @@ _S = (_BOOSTER, _CHECK, "state", _use)
 _TABLE: list[tuple[Row, str]] = [
     (Row("split-feature-past", in_tree("split_feature", "1000000"), *_S, "crash"), "splits on feature 1000000"),
     (Row("split-feature-negative", in_tree("split_feature", "-5"), *_S), "splits on feature -5"),
-    (Row("child-past", in_tree("left_child", "100000"), *_S, "crash"), "child 100000, outside [0, 1)"),
+    # (plain pickle then walks memory past the tree: a crash, or an endless walk, by what
+    # lies there, so no control)
+    (Row("child-past", in_tree("left_child", "100000"), *_S), "child 100000, outside [0, 1)"),
     (Row("leaf-past", in_tree("left_child", "-100000"), *_S), "leaf 99999, outside [0, 2)"),
     (Row("child-cycle", in_tree("left_child", "0"), *_S), "node 0 is reached twice"),
     (Row("leaf-twice", in_tree("right_child", "-1"), *_S), "leaf 0 is reached twice"),
