@@ -130,16 +130,16 @@ print("used", row.use(obj), flush=True)
 
 def run_control(module: str, ident: str) -> subprocess.CompletedProcess[str]:
     """Plain pickle on the row's bytes, then the ordinary use, in a child of its own."""
-    return _child(_CONTROL, module, ident)
+    return _child(_CONTROL, module, ident, timeout=CONTROL_TIMEOUT)
 
 
-def _child(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _child(script: str, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     """``script`` in a fresh interpreter with the test environment, its output captured."""
     return subprocess.run(
         [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
-        timeout=TIMEOUT,
+        timeout=timeout,
         env=ENV,
         cwd=ROOT,
         check=False,
@@ -159,12 +159,19 @@ def assert_refused(row: Row, outcome: dict[str, Any]) -> None:
 #: A read past an allocation faults only where the memory after it is unmapped, which
 #: the allocator decides anew in every process: a control may take a few tries.
 CONTROL_TRIES = 3
+#: A write past an allocation can also leave the allocator spinning or deadlocked on its
+#: own corrupted lists instead of faulting: a control still running after this long hung
+#: the process, which is a break too (a row's own children load and use in seconds).
+CONTROL_TIMEOUT = 60
 
 
 def check_control(module: str, row: Row) -> None:
     """The row's control really breaks the library (in one of a few fresh processes)."""
     for _ in range(CONTROL_TRIES):
-        proc = run_control(module, row.id)
+        try:
+            proc = run_control(module, row.id)
+        except subprocess.TimeoutExpired:
+            return
         crashed = proc.returncode < 0  # killed by a signal, at load or at the use
         # an out-of-bounds read returns garbage, or crashes where the memory is unmapped
         if crashed or (row.control != "crash" and "GARBAGE" in proc.stdout):
