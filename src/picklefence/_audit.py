@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._engine import Engine, build_dispatch
-from ._gate import Verdict, state_key_refusal
+from ._gate import Gate, Verdict, state_key_refusal
 from ._names import join_name, python2_rename
 from ._reader import BytesReader, FileReader
 from ._rules import CAPABILITIES, CallInfo, Rule
@@ -530,9 +530,7 @@ def _granted(policy: Policy, name: str) -> frozenset[str]:
     rule = policy.rule(module, qualname)
     if rule is None:
         return frozenset()
-    if rule.can is not None:
-        return rule.can
-    return rule.capabilities(_loaded_object(rule))
+    return Gate.capabilities(rule, _loaded_object(rule))
 
 
 def _loaded_object(rule: Rule) -> object:

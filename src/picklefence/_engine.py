@@ -17,13 +17,14 @@ import codecs
 import collections
 import copyreg
 import importlib
+import operator
 import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._gate import NEVER_MUTATED, Gate, Refusal, mutation_refusal, run_validators
+from ._gate import NEVER_MUTATED, Gate, Named, PositionalTest, Refusal, mutation_refusal, run_validators
 from ._hints import arguments_hint
 from ._names import is_dunder, join_name, python2_rename
 from ._opcodes import NAMES, name_of
@@ -85,7 +86,7 @@ def _short_repr(value: object) -> str:
     return f"<{cls.__module__}.{cls.__qualname__} object>"
 
 
-GlobalEntry = tuple[object, tuple[tuple[str, Rule], ...]]
+GlobalEntry = tuple[object, tuple[Named, ...]]
 
 
 class Engine:
@@ -122,8 +123,12 @@ class Engine:
         self.memo: dict[int, Any] = {}
         self.globals: dict[int, GlobalEntry] = {}
         self.found: dict[tuple[str, str], Any] = {}
+        # how each global of this load may be called where the gate needs nothing but
+        # the positional arguments (Gate.plain_call), by id: the global as the pickle
+        # holds it, the object called, the name, the arguments' test (None: any)
+        self.plans: dict[int, tuple[object, Any, str, PositionalTest | None]] = {}
         self.buffer_ids: dict[int, object] = {}
-        self.type_rules: dict[type, tuple[Rule, ...]] = {}
+        self.type_rules: dict[type, tuple[Named, ...]] = {}
         # objects this load made whose class has a validator, with it (G8)
         self.pending: list[tuple[object, tuple[str, Any]]] = []
         self.made_info: dict[type, tuple[bool, tuple[str, Any] | None]] = {}  # see class_info
@@ -300,23 +305,21 @@ class Engine:
         if self.proto < 3 and self.fix_imports:
             module, qualname = python2_rename(module, qualname)
         key = (module, qualname)
-        try:
-            return self.found[key]
-        except KeyError:
-            pass
+        value = self.found.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
         if self.unrestricted:
             obj = _resolve(module, qualname, dotted=self.proto >= 4)
-            rule = Rule(module, qualname)
+            named, call_only = (join_name(module, qualname), Rule(module, qualname)), False
         else:
-            found_rule = self.policy.rule(module, qualname)
-            if found_rule is None:
+            reference = self.gate.reference(module, qualname)
+            if reference is None:
                 message = f"global {join_name(module, qualname)!r} is not allowed by the policy"
                 raise self.refusal(module, qualname, "reference", message)
-            rule = found_rule
+            named, call_only = reference
             obj = _resolve(module, qualname, dotted=True)
-        named = (join_name(module, qualname), rule)
         value = obj
-        if not self.unrestricted and self.gate.call_only(rule):
+        if call_only:
             # The pickle gets a stand-in it can only call (or pass where a signature's
             # 'global' constraint names it); the object itself never becomes a value.
             value = self.tokens.get(id(obj))
@@ -327,9 +330,17 @@ class Engine:
         self._record(value, named)
         return value
 
-    def _record(self, obj: object, named: tuple[str, Rule]) -> None:
-        entry = self.global_entry(obj)
-        self.globals[id(obj)] = (obj, (named,)) if entry is None else (obj, (*entry[1], named))
+    def _record(self, obj: object, named: Named) -> None:
+        key = id(obj)
+        entry = self.globals.get(key)
+        names = (named,) if entry is None or entry[0] is not obj else (*entry[1], named)
+        self.globals[key] = (obj, names)
+        real = obj.obj if type(obj) is CallOnly else obj
+        plan = None if self.unrestricted or real is getattr else self.gate.plain_call(names, real)
+        if plan is not None:
+            self.plans[key] = (obj, real, *plan)
+        elif key in self.plans:
+            del self.plans[key]
 
     def global_entry(self, obj: object) -> GlobalEntry | None:
         """The names and rules ``obj`` was looked up by in this load, if it is a global."""
@@ -348,10 +359,9 @@ class Engine:
                 f"policy allows; only allowed globals can be used for '{capability}'",
                 capability=capability,
             )
-        real = obj.obj if type(obj) is CallOnly else obj
-        for name, rule in entry[1]:
-            if capability in rule.capabilities(real):
-                return name, rule
+        granted = self.gate.grant(entry[1], obj.obj if type(obj) is CallOnly else obj, capability)
+        if granted is not None:
+            return granted
         name = entry[1][0][0]
         module, _, qualname = name.partition(":")
         raise self.refusal(
@@ -370,19 +380,20 @@ class Engine:
                 qualname=qualname,
                 capability=capability,
             )
-        if isinstance(inst, NEVER_MUTATED):
-            refusal = mutation_refusal(inst, opname, self.policy)
-            if refusal is not None:
-                raise violation(refusal)
         cls = type(inst)
-        candidates = self.type_rules.get(cls)
+        candidates = self.type_rules.get(cls)  # (kept only for classes never refused below)
         if candidates is None:
-            candidates = _class_rules(self.global_entry(cls), self.policy, cls)
-            if candidates:
+            never = isinstance(inst, NEVER_MUTATED)
+            if never:
+                refusal = mutation_refusal(inst, opname, self.policy)
+                if refusal is not None:
+                    raise violation(refusal)
+            candidates = _class_names(self.global_entry(cls), self.gate, cls)
+            if candidates and not never:
                 self.type_rules[cls] = candidates
-        for rule in candidates:
-            if capability in rule.capabilities(cls):
-                return rule
+        granted = self.gate.grant(candidates, cls, capability)
+        if granted is not None:
+            return granted[1]
         module, qualname = cls.__module__, cls.__qualname__
         raise self.refusal(
             module,
@@ -424,7 +435,7 @@ class Engine:
     def allows(self, obj: object, capability: str) -> bool:
         """Whether ``obj`` is a global of this load whose rule grants ``capability``."""
         entry = self.global_entry(obj)
-        return entry is not None and any(capability in rule.capabilities(real_global(obj)) for _, rule in entry[1])
+        return entry is not None and self.gate.grant(entry[1], real_global(obj), capability) is not None
 
     def authorize(
         self, func: object, args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, capability: str, opname: str
@@ -460,6 +471,12 @@ class Engine:
         self.count_call()
         if self.unrestricted:
             return self.invoke(func, args, None, _callable_name(func))
+        plan = self.plans.get(id(func))
+        if plan is not None and plan[0] is func and (not self.tokens or not _holds_token(args)):
+            test = plan[3]  # (most calls: see Gate.plain_call; a failed test takes the full path, for its words)
+            if test is None or test(args):
+                result = self.invoke(plan[1], args, None, plan[2])
+                return result if self.made_info.get(type(result)) is _PLAIN else self.made(result)
         real_args = args
         if self.tokens:
             for arg in args:  # (inline: most calls pass no call-only global)
@@ -507,7 +524,7 @@ class Engine:
         back from the memo into the result is then held once more, and refused)."""
         if not self.memo and not self.token_args:  # (the fast path: its memo was C's)
             for token in self.tokens.values():
-                if sys.getrefcount(token) > 4 + sum(1 for v in self.found.values() if v is token):
+                if sys.getrefcount(token) > self._held_by_load(token):
                     raise self.value_refusal(
                         token, "returned as the result" if result is token else "kept as a value in the result"
                     )
@@ -518,13 +535,19 @@ class Engine:
             if sys.getrefcount(args) > 3 + memo.get(id(args), 0):
                 raise self.value_refusal(next(a for a in args if type(a) is CallOnly), "kept as a value in the result")
         for token in self.tokens.values():
-            # held by: tokens, its globals entry, found (once per name), the memo, the
-            # tuples above, getrefcount's argument, this loop
-            kept = 4 + sum(1 for v in self.found.values() if v is token) + memo.get(id(token), 0)
+            # held by: the load's tables, the memo, the tuples above
+            kept = self._held_by_load(token) + memo.get(id(token), 0)
             kept += sum(args.count(token) for args in self.token_args.values())
             if sys.getrefcount(token) > kept:
                 where = "returned as the result" if result is token else "kept as a value in the result"
                 raise self.value_refusal(token, where)
+
+    def _held_by_load(self, token: CallOnly) -> int:
+        """The references to ``token`` of the load's own tables, of a loop over them and
+        of ``sys.getrefcount``'s argument: tokens, its globals entry, found (once per name
+        it was found by), its call plan, the loop variable, the argument."""
+        plan = self.plans.get(id(token))
+        return 4 + operator.countOf(self.found.values(), token) + (plan is not None and plan[0] is token)
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
@@ -591,8 +614,7 @@ class Engine:
         """Whether ``cls`` tells its memory, and its validator, from the rules this load
         found it by or its own name's (kept for the load: a class made once is made often)."""
         entry = self.global_entry(cls)
-        rules = () if entry is None else (rule for _, rule in entry[1])
-        info = (cls in _MEASURED, self.gate.validator(cls, rules))
+        info = (cls in _MEASURED, self.gate.validator(cls, () if entry is None else entry[1]))
         if info == _PLAIN:
             info = _PLAIN
         self.made_info[cls] = info
@@ -1121,20 +1143,29 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
     return obj
 
 
-def _class_rules(entry: GlobalEntry | None, policy: Policy, cls: type) -> tuple[Rule, ...]:
-    """The rules for ``cls``: from its entry among this load's globals, or by its own name
-    if its module is already imported and the name really leads to it (nothing is
-    imported here)."""
+def _holds_token(args: tuple[Any, ...]) -> bool:
+    """Whether a call-only global is among ``args`` (then :meth:`Engine.unwrap_args`
+    decides whether the callee takes it there)."""
+    for arg in args:  # noqa: SIM110 (per call: a loop costs less than any())
+        if type(arg) is CallOnly:
+            return True
+    return False
+
+
+def _class_names(entry: GlobalEntry | None, gate: Gate, cls: type) -> tuple[Named, ...]:
+    """The names and rules for ``cls``: from its entry among this load's globals, or by
+    its own name if its module is already imported and the name really leads to it
+    (nothing is imported here)."""
     if entry is not None:
-        return tuple(rule for _, rule in entry[1])
+        return entry[1]
     module, qualname = cls.__module__, cls.__qualname__
-    rule = policy.rule(module, qualname)
-    if rule is None or module not in sys.modules:
+    reference = gate.reference(module, qualname)
+    if reference is None or module not in sys.modules:
         return ()
     obj: Any = sys.modules[module]
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
-    return (rule,) if obj is cls else ()
+    return (reference[0],) if obj is cls else ()
 
 
 def build_dispatch(cls: type[Engine]) -> list[Callable[[Any], None]]:

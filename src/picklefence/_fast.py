@@ -102,7 +102,7 @@ def _any_text_latin1(sig: Signature) -> bool:
 # The strict engine's handlers, by the code the verifier gives each compiled opcode.
 _HANDLERS: dict[int, Callable[[Engine], None]] = {}
 _MARKED: frozenset[int] = frozenset()  # (target, items): the handler pops the items as a MARK's
-_NEWOBJ_EX = _SETITEM = -1
+_NEWOBJ_EX = _SETITEM = _REDUCE = -1
 if verify is not None:
     _HANDLERS = {
         _fastcheck.C_REDUCE: Engine.op_REDUCE,
@@ -117,7 +117,7 @@ if verify is not None:
         _fastcheck.C_LATIN1: _encode_latin1,
     }
     _MARKED = frozenset({_fastcheck.C_APPENDS, _fastcheck.C_SETITEMS, _fastcheck.C_ADDITEMS})
-    _NEWOBJ_EX, _SETITEM = _fastcheck.C_NEWOBJ_EX, _fastcheck.C_SETITEM
+    _NEWOBJ_EX, _SETITEM, _REDUCE = _fastcheck.C_NEWOBJ_EX, _fastcheck.C_SETITEM, _fastcheck.C_REDUCE
 
 
 class _Loader(_pickle.Unpickler):
@@ -133,6 +133,8 @@ class _Loader(_pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         engine = self.engine
         code = pid[-1]
+        if code == _REDUCE:  # (callable, args, code): the commonest, without the stack
+            return engine.call(pid[0], pid[1], "REDUCE")
         if code == _NEWOBJ_EX:  # ((cls, args, kwargs), code)
             engine.stack = list(pid[0])
         elif code == _SETITEM:  # (target, (key, value), code)

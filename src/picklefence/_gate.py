@@ -17,14 +17,14 @@ from __future__ import annotations
 import enum
 import functools
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
 from ._hints import allow_hint, exclusion_words
-from ._names import is_dunder
-from ._rules import Call, Rule, Validator
+from ._names import is_dunder, join_name
+from ._rules import Call, Rule, Signature, Validator
 from ._validators import VALIDATORS
 from .policy import Policy
 
@@ -32,6 +32,8 @@ __all__ = [
     "INERT_DUNDERS",
     "NEVER_MUTATED",
     "Gate",
+    "Named",
+    "PositionalTest",
     "Refusal",
     "Verdict",
     "mutation_refusal",
@@ -64,6 +66,12 @@ NEVER_MUTATED = (
     classmethod,
     property,
 )
+
+
+#: A global's provenance: the name the pickle found it by, and the rule of that name.
+Named = tuple[str, Rule]
+#: Whether a call's positional arguments match a rule's signatures.
+PositionalTest = Callable[[tuple[Any, ...]], bool]
 
 
 @dataclass(frozen=True)
@@ -130,12 +138,16 @@ class Gate:
     """The decisions of one policy.  Made once per policy (``Gate.of``) and shared, so
     what does not depend on a load (a class's validator) is worked out once."""
 
-    __slots__ = ("_takes", "_validators", "policy")
+    __slots__ = ("_plans", "_references", "_takes", "_tests", "_validators", "policy")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._validators: dict[type, tuple[str, Validator] | None] = {}
         self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
+        self._references: dict[tuple[str, str], tuple[Named, bool]] = {}
+        self._tests: dict[int, tuple[Rule, PositionalTest | None]] = {}
+        # plain_call's answers for globals found by one name (kept named, by its id)
+        self._plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
 
     @staticmethod
     @functools.lru_cache(maxsize=64)
@@ -152,6 +164,63 @@ class Gate:
         if exclusion is not None:
             message += f"; {exclusion_words(exclusion)}"
         return Refusal(message, capability, module, qualname, hint)
+
+    # -- globals ---------------------------------------------------------------------
+
+    def reference(self, module: str, qualname: str) -> tuple[Named, bool] | None:
+        """Whether the pickle may name this global: its provenance (the same pair for
+        every load, kept here: a name's rule depends on the policy alone) and whether it
+        is call-only (:meth:`call_only`); ``None`` if the policy does not allow it.
+        Only allowed names are kept, so a stream of refused names grows nothing."""
+        key = (module, qualname)
+        known = self._references.get(key)
+        if known is None:
+            rule = self.policy.rule(module, qualname)
+            if rule is None:
+                return None
+            known = self._references[key] = ((join_name(module, qualname), rule), self.call_only(rule))
+        return known
+
+    @staticmethod
+    def capabilities(rule: Rule, obj: object) -> frozenset[str]:
+        """What ``rule`` grants on ``obj``: its ``can``, or by what ``obj`` is (a class may
+        be constructed, a function called, another value only referenced)."""
+        return rule.capabilities(obj)
+
+    def grant(self, names: Iterable[Named], obj: object, capability: str) -> Named | None:
+        """Of the names a global was found by, the first whose rule grants ``capability``
+        on ``obj`` (see :meth:`capabilities`)."""
+        for named in names:
+            if capability in named[1].capabilities(obj):
+                return named
+        return None
+
+    def plain_call(self, names: tuple[Named, ...], obj: object) -> tuple[str, PositionalTest | None] | None:
+        """The name under which ``obj`` may be called, and the test its positional
+        arguments must pass (``None``: any), where nothing else decides the call: no
+        signature has a check or a ``globals`` constraint.  A hot caller keeps the answer
+        for the load and asks :meth:`arguments` only when the test fails (for the words)
+        or the call has keyword arguments; ``None`` when every call needs that."""
+        if len(names) == 1:  # (a global found by one name: the same answer in every load)
+            known_plan = self._plans.get(id(names[0]))
+            if known_plan is not None and known_plan[0] is names[0] and known_plan[1] is obj:
+                return known_plan[2]
+            plan = self._plain_call(names, obj)
+            self._plans[id(names[0])] = (names[0], obj, plan)
+            return plan
+        return self._plain_call(names, obj)
+
+    def _plain_call(self, names: tuple[Named, ...], obj: object) -> tuple[str, PositionalTest | None] | None:
+        named = self.grant(names, obj, "call")
+        if named is None:
+            return None
+        rule = named[1]
+        if rule.signatures is None:
+            return named[0], None
+        known = self._tests.get(id(rule))
+        if known is None or known[0] is not rule:
+            known = self._tests[id(rule)] = (rule, _positional_test(rule.signatures))
+        return None if known[1] is None else (named[0], known[1])
 
     # -- calls -----------------------------------------------------------------------
 
@@ -246,10 +315,10 @@ class Gate:
 
     # -- validators (G8) -------------------------------------------------------------
 
-    def validator(self, cls: type, rules: Iterable[Rule] = ()) -> tuple[str, Validator] | None:
-        """The validator of ``cls``'s instances: from ``rules`` (the names this load
-        found the class by), else from the rule for the class's own name."""
-        for rule in rules:
+    def validator(self, cls: type, names: Iterable[Named] = ()) -> tuple[str, Validator] | None:
+        """The validator of ``cls``'s instances: from the rules of ``names`` (the names
+        this load found the class by), else from the rule for the class's own name."""
+        for _, rule in names:
             if rule.validator is not None:
                 return _resolve_validator(rule)
         try:
@@ -260,6 +329,20 @@ class Gate:
         found = _resolve_validator(own) if own is not None and own.validator is not None else None
         self._validators[cls] = found
         return found
+
+
+def _positional_test(signatures: tuple[Signature, ...]) -> PositionalTest | None:
+    """The signatures as one test of positional arguments, if none needs the load."""
+    if any(sig.needs_load for sig in signatures):
+        return None
+
+    def test(args: tuple[Any, ...]) -> bool:
+        for sig in signatures:  # noqa: SIM110 (per call: a loop costs less than any())
+            if sig.accepts_positional(args, None):
+                return True
+        return False
+
+    return test
 
 
 def _resolve_validator(rule: Rule) -> tuple[str, Validator]:

@@ -125,14 +125,14 @@ class _Judge:
             return False
         module, _, qualname = name.partition(":")
         rule = self.policy.rule(module, qualname)
-        return rule is not None and capability in rule.capabilities(obj)
+        return rule is not None and self.gate.grant(((name, rule),), obj, capability) is not None
 
     def rule_for(self, name: str, target: object, capability: str, what: str, subject: object) -> Rule:
         """The rule granting ``capability`` on the global ``name`` (the object
         ``target``), needed because of ``subject``, the object being dumped."""
         module, _, qualname = name.partition(":")
         rule = self.policy.rule(module, qualname)
-        if rule is None or capability not in rule.capabilities(target):
+        if rule is None or self.gate.grant(((name, rule),), target, capability) is None:
             missing = "is not allowed by the policy" if rule is None else f"is not allowed for '{capability}'"
             raise self.refusal(module, qualname, capability, subject, f"{what}: global {name!r} {missing}")
         return rule

@@ -160,12 +160,14 @@ class Arg:
             except re.error as exc:
                 raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {exc}") from None
 
-    def accepts(self, value: object, call: Call) -> bool:
+    def accepts(self, value: object, call: Call | None) -> bool:
+        """Whether ``value`` meets every constraint; ``call`` (which names the load's
+        globals) is needed only for a ``globals`` constraint."""
         if self.types is not None and type(value) not in self._builtins and not _type_matches(value, self.types):
             return False
         if self.values is not None and not any(type(value) is type(v) and value == v for v in self.values):
             return False
-        if self.globals is not None and not _is_one_of(call.global_name(value), self.globals):
+        if self.globals is not None and (call is None or not _is_one_of(call.global_name(value), self.globals)):
             return False
         if self.max_len is not None:
             try:
@@ -229,8 +231,15 @@ class Signature:
     check: Check | str | None = None
     varargs: Arg | None = None
 
-    def accepts(self, call: Call, checks: Mapping[str, Check]) -> bool:
-        args = call.args
+    @property
+    def needs_load(self) -> bool:
+        """Whether judging a call needs more than its positional arguments: a check, or
+        a ``globals`` constraint (both ask the load about its globals)."""
+        specs = (*(self.args or ()), *((self.varargs,) if self.varargs is not None else ()))
+        return self.check is not None or any(spec.globals is not None for spec in specs)
+
+    def accepts_positional(self, args: tuple[Any, ...], call: Call | None) -> bool:
+        """Whether positional ``args`` match (``call`` as for :meth:`Arg.accepts`)."""
         if self.args is not None or self.varargs is not None:
             fixed = self.args or ()
             if len(args) < len(fixed) or (self.varargs is None and len(args) != len(fixed)):
@@ -242,6 +251,11 @@ class Signature:
                 for value in args[len(fixed) :]:
                     if not self.varargs.accepts(value, call):
                         return False
+        return True
+
+    def accepts(self, call: Call, checks: Mapping[str, Check]) -> bool:
+        if not self.accepts_positional(call.args, call):
+            return False
         if call.kwargs:  # (most calls have none: no items() to make)
             for key, value in call.kwargs.items():
                 kwspec = self.kwargs.get(key)
