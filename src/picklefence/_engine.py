@@ -93,6 +93,41 @@ class Engine:
     """One unpickling session: the memo and provenance outlive a single ``load``
     (as ``pickle.Unpickler`` keeps its memo), the stack does not."""
 
+    # (slots: a small load pays for making its engine)
+    __slots__ = (
+        "budget",
+        "buffer_ids",
+        "buffers",
+        "calls",
+        "created",
+        "encoding",
+        "errors",
+        "find_class_hook",
+        "fix_imports",
+        "found",
+        "gate",
+        "globals",
+        "input_size",
+        "limits",
+        "lookups",
+        "made_info",
+        "memo",
+        "metastack",
+        "op_start",
+        "pending",
+        "persistent_load",
+        "plans",
+        "policy",
+        "proto",
+        "read",
+        "reader",
+        "readline",
+        "stack",
+        "token_args",
+        "tokens",
+        "type_rules",
+        "unrestricted",
+    )
     dispatch: list[Callable[[Any], None]]
 
     def __init__(
@@ -325,16 +360,20 @@ class Engine:
             value = self.tokens.get(id(obj))
             if value is None:
                 value = self.tokens[id(obj)] = CallOnly(obj)
-            self._record(obj, named)  # so checks shown the unwrapped object can name it
+            self._record(obj, named, planned=False)  # so checks shown the unwrapped object can name it
         self.found[key] = value
         self._record(value, named)
         return value
 
-    def _record(self, obj: object, named: Named) -> None:
+    def _record(self, obj: object, named: Named, planned: bool = True) -> None:
+        """``obj`` was found by ``named``: its provenance, and its call plan (``planned``:
+        the object the pickle holds; its calls are the ones worth a plan)."""
         key = id(obj)
         entry = self.globals.get(key)
         names = (named,) if entry is None or entry[0] is not obj else (*entry[1], named)
         self.globals[key] = (obj, names)
+        if not planned:
+            return
         real = obj.obj if type(obj) is CallOnly else obj
         plan = None if self.unrestricted or real is getattr else self.gate.plain_call(names, real)
         if plan is not None:
@@ -461,7 +500,7 @@ class Engine:
         except UnpicklingError:
             raise
         except Exception as exc:
-            raise mixed(CallFailedError, type(exc))(f"{name}(...) raised {type(exc).__name__}: {exc}") from exc
+            raise _call_failed(name, exc) from exc
 
     def call(self, func: Any, args: Any, opname: str) -> Any:
         if type(args) is not tuple:
@@ -475,7 +514,12 @@ class Engine:
         if plan is not None and plan[0] is func and (not self.tokens or not _holds_token(args)):
             test = plan[3]  # (most calls: see Gate.plain_call; a failed test takes the full path, for its words)
             if test is None or test(args):
-                result = self.invoke(plan[1], args, None, plan[2])
+                try:  # (invoke's, inline)
+                    result = plan[1](*args)
+                except UnpicklingError:
+                    raise
+                except Exception as exc:
+                    raise _call_failed(plan[2], exc) from exc
                 return result if self.made_info.get(type(result)) is _PLAIN else self.made(result)
         real_args = args
         if self.tokens:
@@ -613,8 +657,8 @@ class Engine:
     def class_info(self, cls: type) -> tuple[bool, tuple[str, Any] | None]:
         """Whether ``cls`` tells its memory, and its validator, from the rules this load
         found it by or its own name's (kept for the load: a class made once is made often)."""
-        entry = self.global_entry(cls)
-        info = (cls in _MEASURED, self.gate.validator(cls, () if entry is None else entry[1]))
+        entry = self.globals.get(id(cls))
+        info = (cls in _MEASURED, self.gate.validator(cls, entry[1] if entry is not None and entry[0] is cls else ()))
         if info == _PLAIN:
             info = _PLAIN
         self.made_info[cls] = info
@@ -1141,6 +1185,11 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
                 f"cannot get attribute {qualname!r} of module {module!r}"
             ) from exc
     return obj
+
+
+def _call_failed(name: str, exc: Exception) -> CallFailedError:
+    """An allowed call raised: the error says which, and is also of the raised type."""
+    return mixed(CallFailedError, type(exc))(f"{name}(...) raised {type(exc).__name__}: {exc}")
 
 
 def _holds_token(args: tuple[Any, ...]) -> bool:

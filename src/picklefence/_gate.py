@@ -150,9 +150,16 @@ class Gate:
         self._plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
 
     @staticmethod
-    @functools.lru_cache(maxsize=64)
     def of(policy: Policy) -> Gate:
-        return Gate(policy)
+        """The gate of ``policy``, kept by identity (a policy is a value that never
+        changes; hashing one per load would cost more than the rest of a small load)."""
+        kept = _GATES.get(id(policy))
+        if kept is not None and kept.policy is policy:
+            return kept
+        if len(_GATES) >= _GATES_KEPT:
+            _GATES.clear()
+        gate = _GATES[id(policy)] = Gate(policy)
+        return gate
 
     # -- refusals --------------------------------------------------------------------
 
@@ -217,10 +224,19 @@ class Gate:
         rule = named[1]
         if rule.signatures is None:
             return named[0], None
+        test = self.positional_test(rule)
+        return None if test is None else (named[0], test)
+
+    def positional_test(self, rule: Rule) -> PositionalTest | None:
+        """``rule``'s signatures as one test of a call's positional arguments, where no
+        signature needs the load (a check, a ``globals`` constraint): a call without
+        keyword arguments that passes it is accepted by :meth:`arguments` too, and one
+        that fails it is refused there (ask it then, for the words)."""
         known = self._tests.get(id(rule))
         if known is None or known[0] is not rule:
-            known = self._tests[id(rule)] = (rule, _positional_test(rule.signatures))
-        return None if known[1] is None else (named[0], known[1])
+            test = None if rule.signatures is None else _positional_test(rule.signatures)
+            known = self._tests[id(rule)] = (rule, test)
+        return known[1]
 
     # -- calls -----------------------------------------------------------------------
 
@@ -329,6 +345,11 @@ class Gate:
         found = _resolve_validator(own) if own is not None and own.validator is not None else None
         self._validators[cls] = found
         return found
+
+
+#: Gates by the id of their policy (which each holds, so the id stays its own).
+_GATES: dict[int, Gate] = {}
+_GATES_KEPT = 64
 
 
 def _positional_test(signatures: tuple[Signature, ...]) -> PositionalTest | None:

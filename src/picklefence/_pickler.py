@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ._audit import audit
-from ._gate import Gate, Refusal, mutation_refusal
+from ._gate import Gate, PositionalTest, Refusal, mutation_refusal
 from ._hints import arguments_hint
 from ._names import join_name
 from ._rules import CallInfo, Rule
@@ -75,6 +75,15 @@ class _Judge:
         # per thread: ids of call-only globals the C pickler is about to write as a
         # callee or as an argument a rule takes (it writes them right after asking)
         self.local = threading.local()
+        # the names classes and functions are written under, by id: the object, its
+        # __module__ and __qualname__ when the name was worked out (a renamed class is
+        # named anew; a C type makes these strings anew each time, so they are compared
+        # by value), the name; bounded, as programs make classes at run time
+        self.names: dict[int, tuple[object, object, object, str | None]] = {}
+        # what check_call found for a callee whose rule needs only the positional
+        # arguments, by id: the callee, its __module__ and __qualname__, the rule's
+        # positional test (None: any), the positions where it takes call-only globals
+        self.call_plans: dict[int, tuple[Any, str, str, PositionalTest | None, frozenset[int]]] = {}
 
     def begin(self) -> None:
         """A new dump: no global is expected yet."""
@@ -97,10 +106,15 @@ class _Judge:
     def global_name(self, obj: object) -> str | None:
         """The name ``obj`` is written under when pickled by reference, if it is."""
         if isinstance(obj, type) or type(obj) is types.FunctionType:
-            qualname = getattr(obj, "__qualname__", None)
-            if not isinstance(qualname, str):
-                return None
-            return join_name(_which_module(obj, qualname), qualname)
+            module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+            known = self.names.get(id(obj))
+            if known is not None and known[0] is obj and known[1] == module and known[2] == qualname:
+                return known[3]
+            name = join_name(_which_module(obj, qualname), qualname) if isinstance(qualname, str) else None
+            if len(self.names) >= _NAMES_KEPT:
+                self.names.clear()
+            self.names[id(obj)] = (obj, module, qualname, name)
+            return name
         try:
             rv = self.reduce_of(obj)
         except Exception:
@@ -127,15 +141,16 @@ class _Judge:
         rule = self.policy.rule(module, qualname)
         return rule is not None and self.gate.grant(((name, rule),), obj, capability) is not None
 
-    def rule_for(self, name: str, target: object, capability: str, what: str, subject: object) -> Rule:
+    def rule_for(self, name: str, target: object, capability: str, what: Callable[[], str], subject: object) -> Rule:
         """The rule granting ``capability`` on the global ``name`` (the object
-        ``target``), needed because of ``subject``, the object being dumped."""
+        ``target``), needed because of ``subject``, the object being dumped (``what()``
+        says so, for the refusal only)."""
         module, _, qualname = name.partition(":")
-        rule = self.policy.rule(module, qualname)
-        if rule is None or self.gate.grant(((name, rule),), target, capability) is None:
-            missing = "is not allowed by the policy" if rule is None else f"is not allowed for '{capability}'"
-            raise self.refusal(module, qualname, capability, subject, f"{what}: global {name!r} {missing}")
-        return rule
+        reference = self.gate.reference(module, qualname)
+        if reference is None or self.gate.grant((reference[0],), target, capability) is None:
+            missing = "is not allowed by the policy" if reference is None else f"is not allowed for '{capability}'"
+            raise self.refusal(module, qualname, capability, subject, f"{what()}: global {name!r} {missing}")
+        return reference[0][1]
 
     def refusal(self, module: str, qualname: str, capability: str, subject: object, message: str) -> _Refusal:
         return self.refused(self.gate.refusal(module, qualname, capability, message), subject)
@@ -176,7 +191,7 @@ class _Judge:
             if parent is None:
                 raise self.plain_refusal(f"{_describe(obj)} cannot be found under its name {name!r}", obj)
             self.check_call(getattr, (parent, last), obj)
-        rule = self.rule_for(name, obj, "reference", f"{_describe(obj)} is written by reference", obj)
+        rule = self.rule_for(name, obj, "reference", lambda: f"{_describe(obj)} is written by reference", obj)
         if self.gate.call_only(rule):
             expected: set[int] = getattr(self.local, "expected", set())
             if id(obj) not in expected and not self.implicit(name):
@@ -193,18 +208,39 @@ class _Judge:
     def check_call(
         self, func: Any, args: tuple[Any, ...], obj: object, kwargs: Mapping[str, Any] | None = None
     ) -> None:
+        plan = self.call_plans.get(id(func))
+        if (
+            plan is not None
+            and plan[0] is func
+            and not kwargs
+            and (plan[3] is None or plan[3](args))
+            and func.__module__ == plan[1]  # (not renamed since)
+            and func.__qualname__ == plan[2]
+        ):
+            for position in plan[4]:
+                if position < len(args):
+                    self.expect(args[position])
+            self.expect(func)
+            return
         name = self.global_name(func)
         if name is None:
             raise self.plain_refusal(
                 f"{_describe(obj)} reduces to a call of {_describe(func)}, which has no global name", obj
             )
-        self.check_arguments(name, func, args, kwargs, "call", obj)
+        rule = self.check_arguments(name, func, args, kwargs, "call", obj)
         self.expect(func)
+        test = self.gate.positional_test(rule)
+        if func is not getattr and (rule.signatures is None or test is not None):
+            if len(self.call_plans) >= _NAMES_KEPT:
+                self.call_plans.clear()
+            takes = self.gate.takes_globals(rule)
+            self.call_plans[id(func)] = (func, func.__module__, func.__qualname__, test, takes)
         if func is getattr and len(args) == 2 and isinstance(args[1], str):
             parent = self.global_name(args[0])
             if parent is not None:
-                what = f"{_describe(obj)} is written by reference"
-                self.rule_for(f"{parent}.{args[1]}", func, "reference", what, obj)
+                self.rule_for(
+                    f"{parent}.{args[1]}", func, "reference", lambda: f"{_describe(obj)} is written by reference", obj
+                )
 
     def check_arguments(
         self,
@@ -214,16 +250,23 @@ class _Judge:
         kwargs: Mapping[str, Any] | None,
         capability: str,
         obj: object,
-    ) -> None:
-        what = f"{_describe(obj)} is rebuilt by {'calling' if capability == 'call' else 'constructing'} {name}"
+    ) -> Rule:
+        """The rule that lets ``func`` be called (or constructed) with these arguments."""
+
+        def what() -> str:
+            return f"{_describe(obj)} is rebuilt by {'calling' if capability == 'call' else 'constructing'} {name}"
+
         rule = self.rule_for(name, func, capability, what, obj)
         for position in self.gate.takes_globals(rule):
             if position < len(args):
                 self.expect(args[position])
-        if not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
+        if rule.signatures is None:
+            return rule
+        test = None if kwargs else self.gate.positional_test(rule)  # (most calls: no check needs the dump)
+        if (test is None or not test(args)) and not self.gate.arguments(rule, self.call_info(name, args, kwargs)):
             module, _, qualname = name.partition(":")
             error = PicklingError(
-                f"{what} with arguments the policy does not accept",
+                f"{what()} with arguments the policy does not accept",
                 module=module,
                 qualname=qualname,
                 capability="arguments",
@@ -231,13 +274,14 @@ class _Judge:
                 hint=arguments_hint(self.policy, name),
             )
             raise _Refusal(error, obj)
+        return rule
 
     def check_instance(self, obj: object, capability: str, state: object = None) -> None:
         cls = type(obj)
         name = self.global_name(cls)
         if name is None:
             raise self.plain_refusal(f"{_describe(obj)} has a class with no global name", obj)
-        rule = self.rule_for(name, cls, capability, f"{_describe(obj)} needs '{capability}' on its class", obj)
+        rule = self.rule_for(name, cls, capability, lambda: f"{_describe(obj)} needs '{capability}' on its class", obj)
         refusal = mutation_refusal(obj, "BUILD" if capability == "state" else "an item method", self.policy)
         if refusal is None and capability == "state":
             refusal = self.gate.state(rule, cls, state, self.call_info(name, (obj, state), None))
@@ -517,6 +561,8 @@ def dumps(
 
 
 _reuse = threading.local()
+#: How many class and function names a judge keeps (see _Judge.names).
+_NAMES_KEPT = 4096
 #: Outputs longer than this retire the thread's reused pickler (see dumps).
 _REUSE_MAX = 64 << 10
 

@@ -1,0 +1,202 @@
+"""The gate's answers kept per policy and per load (call plans, references, names) decide
+exactly as the full questions: a cached answer never outlives what it was worked out
+from, and a call that fails a kept test is refused with the full path's words."""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+import pickletools
+import types
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import picklefence
+from picklefence import Policy, PolicyViolation
+from picklefence._gate import Gate
+from picklefence._rules import CallInfo
+from picklefence.errors import PicklingError
+
+_STDLIB = Policy.named("stdlib")
+_PACKED = b"\x07\xe8\x01\x02\x03\x04\x05\x00\x00\x00"  # datetime(2024, 1, 2, 3, 4, 5)
+
+
+def _reduce(func: Any, args: tuple[Any, ...], protocol: int = 2) -> bytes:
+    """A pickle of ``func(*args)`` as the C pickler writes it."""
+
+    class Reduced:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return func, args
+
+    return pickle.dumps(Reduced(), protocol)
+
+
+def _rules_with_positional_tests() -> list[tuple[str, Any]]:
+    found = []
+    for name in Policy.shipped_names():
+        policy = Policy.named(name)
+        gate = Gate.of(policy)
+        for rule in policy:
+            if rule.signatures is not None and gate.positional_test(rule) is not None:
+                found.append((f"{name}/{rule.name}", rule))
+    return found
+
+
+_TESTED = _rules_with_positional_tests()
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.binary(max_size=12),
+    st.sampled_from(["latin1", "utf-8", "ascii", "", "a" * 40, b"\x00" * 10, 0, 1, -1, 255, 256]),
+    st.tuples(st.integers(), st.text(max_size=3)),
+    st.lists(st.integers(), max_size=3),
+    st.just(datetime.UTC),
+    st.just(datetime.datetime),
+)
+
+
+def test_there_are_positional_tests_to_compare() -> None:
+    assert len(_TESTED) > 50
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(index=st.integers(min_value=0, max_value=len(_TESTED) - 1), args=st.lists(_VALUES, max_size=4))
+def test_a_positional_test_decides_as_the_full_signature_check(index: int, args: list[Any]) -> None:
+    label, rule = _TESTED[index]
+    call = CallInfo(rule.name, tuple(args), {}, lambda obj: None, lambda obj, cap: False)
+    gate = Gate.of(Policy([rule]))
+    test = gate.positional_test(rule)
+    assert test is not None, label
+    assert test(tuple(args)) == gate.arguments(rule, call), label
+
+
+def test_a_rule_with_a_check_or_a_global_constraint_has_no_positional_test() -> None:
+    policy = (
+        Policy()
+        .allow("collections:OrderedDict", signatures=[[]], check=lambda call: True)
+        .allow("copyreg:_reconstructor", args=[picklefence.Arg(globals=frozenset({"builtins:object"}))])
+    )
+    gate = Gate.of(policy)
+    for rule in policy:
+        assert gate.positional_test(rule) is None, rule.name
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_a_call_failing_the_kept_test_is_refused_as_by_the_full_path(protocol: int) -> None:
+    good = pickle.dumps([datetime.datetime(2024, 1, 2, 3, 4, 5)] * 2, protocol)
+    bad = pickle.dumps([datetime.datetime(2024, 1, 2, 3, 4, 5), _Forged(b"\x07" * 11)], protocol)
+    assert picklefence.loads(good, policy=_STDLIB) == pickle.loads(good)
+    with pytest.raises(PolicyViolation) as refused:
+        picklefence.loads(bad, policy=_STDLIB)  # the first call made the plan, the second fails its test
+    assert (refused.value.module, refused.value.qualname, refused.value.capability) == (
+        "datetime",
+        "datetime",
+        "arguments",
+    )
+
+
+class _Forged:
+    """Reduces to ``datetime.datetime(packed)`` with the bytes given (too long: refused)."""
+
+    def __init__(self, packed: bytes) -> None:
+        self.packed = packed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return datetime.datetime, (self.packed,)
+
+
+def _two_names(first: str, second: str) -> bytes:
+    """A pickle that looks up OrderedDict by both names (``_collections`` holds the class
+    ``collections`` exports), then calls what the second lookup gave."""
+    body = f"c{first.replace(':', chr(10))}\n0c{second.replace(':', chr(10))}\n(](S'a'\nI1\ntatR.".encode()
+    return b"\x80\x02" + body
+
+
+def test_a_global_found_by_two_names_is_called_under_a_name_that_grants_the_call() -> None:
+    import _collections
+    import collections
+
+    assert _collections.OrderedDict is collections.OrderedDict
+    policy = Policy().allow("_collections:OrderedDict", can=["reference"]).allow("collections:OrderedDict")
+    called_by_the_other_name = _two_names("collections:OrderedDict", "_collections:OrderedDict")
+    only_referenced = _two_names("_collections:OrderedDict", "_collections:OrderedDict")
+    for _ in range(2):  # and again, with the gate's kept answers warm: the same verdicts
+        assert picklefence.loads(called_by_the_other_name, policy=policy) == collections.OrderedDict(a=1)
+        with pytest.raises(PolicyViolation) as caught:
+            picklefence.loads(only_referenced, policy=policy)
+        assert (caught.value.module, caught.value.capability) == ("_collections", "call")
+
+
+def test_a_call_only_global_kept_in_a_plan_is_still_refused_as_a_value() -> None:
+    # The plan holds the stand-in too: the reference count rule must not count it as
+    # the result's (and must still see the result's own reference).
+    ops = pickletools.optimize(pickle.dumps(datetime.datetime, 2))
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(ops, policy=_STDLIB)
+    assert (caught.value.qualname, caught.value.capability) == ("datetime", "value")
+    both = pickle.dumps([datetime.datetime(2024, 1, 2), datetime.datetime], 2)
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(both, policy=_STDLIB)
+    assert (caught.value.qualname, caught.value.capability) == ("datetime", "value")
+
+
+# -- the pickler's kept names and plans ---------------------------------------------------
+
+
+def _allowed_class(qualname: str) -> type:
+    cls = types.new_class("Kept")
+    cls.__module__, cls.__qualname__ = __name__, qualname
+    globals()[qualname] = cls
+    return cls
+
+
+def test_a_renamed_class_is_judged_by_its_new_name() -> None:
+    cls = _allowed_class("KeptClass")
+    policy = Policy.named("default").allow(f"{__name__}:KeptClass")  # (dumps then keeps its judge)
+    assert picklefence.dumps(cls(), 2, policy=policy)  # the judge keeps its name and plan
+    cls.__qualname__ = "Renamed"
+    globals()["Renamed"] = cls
+    try:
+        with pytest.raises(PicklingError) as caught:
+            picklefence.dumps(cls(), 2, policy=policy)
+        assert caught.value.qualname == "Renamed"
+    finally:
+        del globals()["Renamed"], globals()["KeptClass"]
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_dumps_refuses_arguments_after_a_kept_plan(protocol: int) -> None:
+    assert picklefence.dumps(datetime.datetime(2024, 1, 2), protocol, policy=_STDLIB)
+    with pytest.raises(PicklingError) as caught:
+        picklefence.dumps(_Forged(b"\x07" * 11), protocol, policy=_STDLIB)
+    assert (caught.value.qualname, caught.value.capability) == ("datetime", "arguments")
+    assert picklefence.dumps(_Forged(_PACKED), protocol, policy=_STDLIB) == pickle.dumps(_Forged(_PACKED), protocol)
+
+
+def _make(value: int) -> list[int]:
+    return [value]
+
+
+class _Made:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _make, (1,)
+
+
+def test_a_renamed_function_is_judged_by_its_new_name() -> None:
+    policy = Policy.named("default").allow(f"{__name__}:_make")
+    assert pickle.loads(picklefence.dumps(_Made(), 2, policy=policy)) == [1]  # kept: a plan for _make
+    _make.__qualname__ = "_renamed"
+    globals()["_renamed"] = _make
+    try:
+        with pytest.raises(PicklingError) as caught:
+            picklefence.dumps(_Made(), 2, policy=policy)
+        assert caught.value.qualname == "_renamed"
+    finally:
+        _make.__qualname__ = "_make"
+        del globals()["_renamed"]
