@@ -200,3 +200,125 @@ def test_a_renamed_function_is_judged_by_its_new_name() -> None:
     finally:
         _make.__qualname__ = "_make"
         del globals()["_renamed"]
+
+
+# -- the compiled test against the reference, on rules made to use every constraint ----
+
+_ARGS = st.builds(
+    picklefence.Arg,
+    types=st.none()
+    | st.frozensets(st.sampled_from(["int", "float", "bool", "str", "bytes", "NoneType", "tuple"]), min_size=1)
+    | st.just(frozenset({"int", "datetime:timezone"})),
+    values=st.none() | st.tuples(st.sampled_from([0, 1, True, 1.0, "a", b"a", None, float("nan")])).map(tuple),
+    max_len=st.none() | st.integers(min_value=0, max_value=4),
+    min=st.none() | st.sampled_from([0, -1.5, 2]),
+    max=st.none() | st.sampled_from([3, 10.5]),
+    pattern=st.none() | st.sampled_from(["a+", "[0-9]{1,3}"]),
+).filter(lambda arg: arg.min is None or arg.max is None or arg.min <= arg.max)
+_SIGNATURES = st.builds(
+    picklefence.Signature,
+    args=st.none() | st.lists(_ARGS, max_size=3).map(tuple),
+    varargs=st.none() | _ARGS,
+)
+_CALL_VALUES = st.one_of(
+    _VALUES,
+    st.sampled_from([True, False, 1.0, 0.0, -1.5, 10.5, 11, float("nan"), float("inf"), "aaa", "123", "1234", b"ab"]),
+)
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(signatures=st.lists(_SIGNATURES, min_size=1, max_size=3), args=st.lists(_CALL_VALUES, max_size=4))
+def test_the_compiled_test_decides_as_accepts_positional(signatures: list[Any], args: list[Any]) -> None:
+    from picklefence import _gate
+
+    test = _gate._positional_test(tuple(signatures))
+    assert test is not None
+    expected = any(sig.accepts_positional(tuple(args), None) for sig in signatures)
+    assert test(tuple(args)) is expected
+
+
+def test_the_compiled_test_is_the_one_in_use_where_the_extension_is_built() -> None:
+    from picklefence import _gate
+
+    pytest.importorskip("picklefence._signatures")
+    test = _gate._positional_test((picklefence.Signature(args=(picklefence.Arg(types=frozenset({"int"})),)),))
+    assert type(test).__name__ == "PositionalTest"
+    assert test((1,)) is True and test(("1",)) is False and test((1, 2)) is False
+
+
+def test_a_len_that_raises_raises_through_the_compiled_test_too() -> None:
+    from picklefence import _gate
+
+    class Odd:
+        def __len__(self) -> int:
+            raise ValueError("no length")
+
+    test = _gate._positional_test((picklefence.Signature(args=(picklefence.Arg(max_len=3),)),))
+    assert test is not None
+    with pytest.raises(ValueError, match="no length"):
+        test((Odd(),))
+    assert test((object(),)) is False  # no len(): TypeError means "does not match"
+
+
+_EDGE_VALUES = [
+    0,
+    1,
+    2,
+    3,
+    10,
+    11,
+    -1,
+    -2,
+    True,
+    False,
+    1.0,
+    3.0,
+    10.5,
+    -1.5,
+    float("nan"),
+    float("inf"),
+    "",
+    "a",
+    "abc",
+    "abcd",
+    "123",
+    b"",
+    b"abc",
+    b"abcd",
+    (),
+    (1, 2, 3),
+    [1, 2, 3, 4],
+    None,
+    datetime.UTC,
+]
+_EDGE_ARGS = [
+    picklefence.Arg(max_len=3),
+    picklefence.Arg(max_len=0),
+    picklefence.Arg(types=frozenset({"int"})),
+    picklefence.Arg(types=frozenset({"bool", "float"})),
+    picklefence.Arg(types=frozenset({"str", "bytes"}), max_len=3),
+    picklefence.Arg(values=(1,)),
+    picklefence.Arg(values=(True, 1.0, "a")),
+    picklefence.Arg(values=(float("nan"),)),
+    picklefence.Arg(min=0),
+    picklefence.Arg(max=10.5),
+    picklefence.Arg(min=-1.5, max=3),
+    picklefence.Arg(types=frozenset({"int"}), min=1, max=2),
+    picklefence.Arg(pattern="a+"),
+    picklefence.Arg(types=frozenset({"str"}), pattern="[0-9]{1,3}"),
+    picklefence.Arg(types=frozenset({"NoneType", "datetime:timezone"})),
+]
+
+
+@pytest.mark.parametrize("arg", _EDGE_ARGS, ids=repr)
+def test_the_compiled_test_decides_as_accepts_at_each_constraints_edge(arg: Any) -> None:
+    from picklefence import _gate
+
+    single = picklefence.Signature(args=(arg,))
+    rest = picklefence.Signature(args=(), varargs=arg)
+    for signature in (single, rest):
+        test = _gate._positional_test((signature,))
+        assert test is not None
+        for value in _EDGE_VALUES:
+            for args in ((value,), (value, value)):
+                assert test(args) is signature.accepts_positional(args, None), (signature, args)

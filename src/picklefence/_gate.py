@@ -26,6 +26,11 @@ from ._hints import allow_hint, exclusion_words
 from ._names import is_dunder, join_name
 from ._rules import Call, Rule, Signature, Validator
 from ._validators import VALIDATORS
+
+try:
+    from . import _signatures
+except ImportError:  # built without its C extension: the tests are Python closures
+    _signatures = None  # type: ignore[assignment]
 from .policy import Policy
 
 __all__ = [
@@ -353,9 +358,13 @@ _GATES_KEPT = 64
 
 
 def _positional_test(signatures: tuple[Signature, ...]) -> PositionalTest | None:
-    """The signatures as one test of positional arguments, if none needs the load."""
+    """The signatures as one test of positional arguments, if none needs the load:
+    compiled where the C extension is built (it decides as ``accepts_positional``)."""
     if any(sig.needs_load for sig in signatures):
         return None
+    if _signatures is not None:
+        compiled: PositionalTest = _signatures.PositionalTest(tuple(sig.spec() for sig in signatures))
+        return compiled
 
     def test(args: tuple[Any, ...]) -> bool:
         for sig in signatures:  # noqa: SIM110 (per call: a loop costs less than any())

@@ -185,6 +185,16 @@ class Arg:
         return self._regex is None or (type(value) is str and self._regex.fullmatch(value) is not None)
 
 
+    def spec(self) -> tuple[Any, ...]:
+        """What the compiled positional test (``_signatures.c``) reads of this argument:
+        ``(types, values, max_len, min, max, arg)``, ``arg`` being this Arg where the C
+        test asks :meth:`accepts` instead (a class named by module, a pattern)."""
+        if self.pattern is not None or (self.types is not None and len(self._builtins) != len(self.types)):
+            return (None, None, -1, None, None, self)
+        max_len = -1 if self.max_len is None else self.max_len
+        return (self._builtins if self.types is not None else None, self.values, max_len, self.min, self.max, None)
+
+
 def _is_one_of(name: str | None, names: frozenset[str]) -> bool:
     """``name`` (or the canonical name it is a known alias of) is in ``names``."""
     if name is None:
@@ -252,6 +262,13 @@ class Signature:
                     if not self.varargs.accepts(value, call):
                         return False
         return True
+
+    def spec(self) -> tuple[Any, ...] | None:
+        """What the compiled positional test reads of this signature: ``None`` (any
+        positional arguments), or the specs of the fixed arguments and of the rest."""
+        if self.args is None and self.varargs is None:
+            return None
+        return tuple(a.spec() for a in self.args or ()), None if self.varargs is None else self.varargs.spec()
 
     def accepts(self, call: Call, checks: Mapping[str, Check]) -> bool:
         if not self.accepts_positional(call.args, call):
