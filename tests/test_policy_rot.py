@@ -23,6 +23,10 @@ OTHER_VERSIONS = {
     "dateutil.tz.tz:_ttinfo": "dateutil 2.x's tzfile local time types (dateutil 4 pickles zones through _unpickle)",
     "dateutil.tz._tzfile:_unpickle": "dateutil 4's tzfile unpickler (dateutil 2.x pickles tzfile(None, filename))",
     "dateutil.tz._tzfile:tzfile": "dateutil 4's tzfile module (dateutil 2.x defines tzfile in dateutil.tz.tz)",
+    "scipy._external.array_api_compat.numpy._aliases:asarray": "scipy 1.18's array namespace (1.17's is an alias)",
+    "scipy.interpolate._bsplines:_BSpline": "scipy 1.18's NumPy delegate (1.17 pickles the arrays on the BSpline)",
+    "scipy.interpolate._interpolate:_PPoly": "scipy 1.18's NumPy delegate (1.17 pickles the arrays on the PPoly)",
+    "scipy.interpolate._interpolate:_BPoly": "scipy 1.18's NumPy delegate (1.17 pickles the arrays on the BPoly)",
 }
 
 # Libraries a policy covers, whose rules are checked only where they are installed.

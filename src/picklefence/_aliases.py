@@ -74,6 +74,8 @@ NAMES: Mapping[str, str] = MappingProxyType(
         "pandas.arrays:ArrowExtensionArray": "pandas.core.arrays.arrow.array:ArrowExtensionArray",
         "pandas:ArrowDtype": "pandas.core.dtypes.dtypes:ArrowDtype",
         "pandas:DateOffset": "pandas._libs.tslibs.offsets:DateOffset",
+        # scipy 1.18 moved its vendored array namespace from scipy._lib to scipy._external
+        "scipy._lib.array_api_compat.numpy._aliases:asarray": "scipy._external.array_api_compat.numpy._aliases:asarray",
     }
 )
 

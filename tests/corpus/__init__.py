@@ -18,6 +18,7 @@ import io
 import math
 import pickle
 import sys
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,8 +143,8 @@ def assert_same(expected: Any, got: Any, where: str = "", _active: frozenset[int
     NaN, frames by pandas' testing helpers, tensors by ``torch.equal``), recursively
     through containers and instance dictionaries.  Objects with neither ``__eq__`` nor a
     ``__dict__`` are compared by re-pickling both with ``pickle``: the same state writes
-    the same bytes.  An object met again inside itself (a linked list of nodes) is
-    compared once."""
+    the same bytes; a module is the same value only as itself.  An object met again
+    inside itself (a linked list of nodes) is compared once."""
     if id(expected) in _active:
         return
     _active = _active | {id(expected)}
@@ -165,6 +166,9 @@ def assert_same(expected: Any, got: Any, where: str = "", _active: frozenset[int
         return
     if type(expected).__eq__ is not object.__eq__:
         assert expected == got, f"{where}: {got!r} != {expected!r}"
+        return
+    if isinstance(expected, types.ModuleType):  # (scipy 1.18's splines hold their array namespace)
+        assert expected is got, f"{where}: module {got.__name__}, expected {expected.__name__}"
         return
     if hasattr(expected, "__dict__") and not isinstance(expected, type):
         assert_same(vars(expected), vars(got), f"{where}.__dict__", _active)

@@ -277,11 +277,17 @@ def _number(value: object) -> bool:
     return type(value) in (int, float, bool) or isinstance(value, np.integer | np.floating | np.bool_)
 
 
+def _numpy_namespace() -> Any:
+    """The array namespace scipy derives from a numpy array (its ``array_namespace``,
+    called here on an array of our own): what the splines of scipy 1.18 hold as ``_xp``
+    and ``_xp_internal``, and whose ``asarray`` interpolators keep as ``_asarray``."""
+    return sys.modules["scipy._lib._array_api"].array_namespace(_np().empty(0))
+
+
 def _asarray(state: dict[str, Any]) -> None:
     """``_asarray`` is called on every input: it must be scipy's own numpy ``asarray``."""
     if "_asarray" in state:
-        own = sys.modules["scipy._lib.array_api_compat.numpy._aliases"].asarray
-        _need(state["_asarray"] is own, "its _asarray is not scipy's numpy asarray")
+        _need(state["_asarray"] is _numpy_namespace().asarray, "its _asarray is not scipy's numpy asarray")
 
 
 def _axis(state: dict[str, Any], ndim: int) -> None:
@@ -297,25 +303,124 @@ def _extrapolate(state: dict[str, Any]) -> None:
     )
 
 
+# scipy 1.18 pickles its splines and piecewise polynomials through a NumPy delegate: the
+# public object holds ``_delegate_to`` (a ``_BSpline``, ``_PPoly`` or ``_BPoly`` with the
+# arrays the Cython evaluators index) and stands its array namespace in for by
+# ``xp.empty(0)``, from which its ``__setstate__`` derives ``_xp`` again.
+
+
+def _delegate_class(cls: type) -> type | None:
+    """The NumPy delegate scipy rebuilds an instance of ``cls`` around, or None where the
+    installed scipy (1.17) pickles the arrays on the object itself."""
+    interpolate = sys.modules["scipy.interpolate"]
+    if issubclass(cls, interpolate.BSpline):
+        return getattr(sys.modules["scipy.interpolate._bsplines"], "_BSpline", None)
+    name = "_BPoly" if issubclass(cls, interpolate.BPoly) else "_PPoly"
+    return getattr(sys.modules["scipy.interpolate._interpolate"], name, None)
+
+
+def _namespace_sentinel(value: Any) -> bool:
+    """What ``__getstate__`` writes for the numpy namespace: ``numpy.empty(0)``."""
+    np = _np()
+    return type(value) is np.ndarray and value.shape == (0,) and value.dtype == np.float64
+
+
+def delegating_state(call: Call) -> bool:
+    """A scipy 1.18 spline's or piecewise polynomial's state, before its ``__setstate__``:
+    that calls ``array_namespace`` on pickled values (which, with ``SCIPY_ARRAY_API`` set,
+    converts an arbitrary object or asks it for its namespace, before any validator ran)
+    and, for the polynomials, sets every other key as an attribute.  So the state must be
+    what ``__getstate__`` writes: the NumPy delegate of scipy's own class for this one,
+    made by this load (a spline's knots already a numpy array, as its ``__setstate__``
+    reads them), and the empty float64 array that stands for the numpy namespace.  Under
+    scipy 1.17 the arrays are a plain BUILD of attributes, validated after the load."""
+    inst, state = call.args
+    delegate_cls = _delegate_class(type(inst))
+    if delegate_cls is None:
+        return True
+    spline = isinstance(inst, sys.modules["scipy.interpolate"].BSpline)
+    if spline and type(state) is tuple and len(state) == 2:
+        delegate, sentinel = state
+    elif not spline and type(state) is dict and set(state) == {"_delegate_to", "_xp"}:
+        delegate, sentinel = state["_delegate_to"], state["_xp"]
+    else:
+        return False
+    if type(delegate) is not delegate_cls or not _namespace_sentinel(sentinel):
+        return False
+    return not spline or type(vars(delegate).get("t")) is _np().ndarray
+
+
+def _delegated(obj: Any, *names: str) -> dict[str, Any] | None:
+    """scipy 1.18's form, after ``__setstate__``: exactly a delegate of scipy's own class
+    and the numpy namespace as both namespaces; the delegate's attributes (``names``
+    among them) are returned for the checks of its arrays.  None where the installed
+    scipy pickles the arrays on the object itself (1.17)."""
+    delegate_cls = _delegate_class(type(obj))
+    if delegate_cls is None:
+        return None
+    state = _attrs(obj, "_delegate_to", "_xp", "_xp_internal")
+    extra = sorted(set(state) - {"_delegate_to", "_xp", "_xp_internal"})
+    _need(not extra, f"it has an attribute {extra[0] if extra else ''!r} scipy does not pickle")
+    delegate = state["_delegate_to"]
+    _need(
+        type(delegate) is delegate_cls,
+        f"its delegate is a {type(delegate).__name__}, not scipy's {delegate_cls.__name__}",
+    )
+    xp = _numpy_namespace()
+    for name in ("_xp", "_xp_internal"):
+        _need(state[name] is xp, f"its {name} is not scipy's numpy namespace")
+    return _attrs(delegate, *names)
+
+
+def _piecewise(c: Any, x: Any, state: dict[str, Any], bernstein: bool) -> None:
+    """The checks of a piecewise polynomial's arrays, wherever they are pickled."""
+    _need(
+        type(c) is _np().ndarray and c.ndim >= 2 and c.dtype.kind in "fc", "the coefficients are not a 2-D float array"
+    )
+    x = _array(x, "the breakpoints", 1, "f")
+    _axis(state, c.ndim - 1)
+    _extrapolate(state)
+    _asarray(state)
+    interpolate = sys.modules["scipy.interpolate"]
+    base = interpolate.BPoly if bernstein else interpolate.PPoly
+    _scipy_check(lambda: base(c, x, extrapolate=state.get("extrapolate")))
+
+
 @_validator
 def ppoly(obj: Any) -> None:
     """``PPoly``, ``BPoly`` and the cubic interpolators (``CubicSpline``, ``Pchip``,
     ``Akima1D``, ``CubicHermiteSpline``): their Cython evaluators index the coefficients
     by the interval ``x`` finds, unchecked.  scipy's own ``_PPolyBase`` constructor checks
     what they assume (``c`` of shape (order, len(x) - 1, ...), ``x`` 1-D and monotonic);
-    it is run on the pickled arrays (numpy only), after their types are known."""
+    it is run on the pickled arrays (numpy only), after their types are known: scipy
+    1.17's on the object, 1.18's on its delegate, whose wrapping is checked first."""
+    bernstein = isinstance(obj, sys.modules["scipy.interpolate"].BPoly)
+    delegate = _delegated(obj, "c", "x")
+    if delegate is not None:
+        _piecewise(delegate["c"], delegate["x"], delegate, bernstein)
+        return
     state = _attrs(obj, "_c", "_x")
-    c = state["_c"]
-    _need(
-        type(c) is _np().ndarray and c.ndim >= 2 and c.dtype.kind in "fc", "the coefficients are not a 2-D float array"
-    )
-    x = _array(state["_x"], "the breakpoints", 1, "f")
-    _axis(state, c.ndim - 1)
+    _piecewise(state["_c"], state["_x"], state, bernstein)
+
+
+@_validator
+def ppoly_delegate(obj: Any) -> None:
+    """scipy 1.18's ``_PPoly`` and ``_BPoly``, the NumPy delegates the evaluators read:
+    the checks of ``ppoly`` on their own slots."""
+    state = _attrs(obj, "c", "x")
+    _piecewise(state["c"], state["x"], state, type(obj).__name__ == "_BPoly")
+
+
+def _spline(t: Any, c: Any, k: Any, state: dict[str, Any]) -> None:
+    """The checks of a B-spline's arrays, wherever they are pickled."""
+    t = _array(t, "the knots", 1, "f")
+    _need(type(c) is _np().ndarray and c.ndim >= 1 and c.dtype.kind in "fc", "the coefficients are not a float array")
+    _need(type(k) is int and 0 <= k <= len(t), f"degree {k!r} is not an int the knots allow")
+    _axis(state, c.ndim)
     _extrapolate(state)
     _asarray(state)
-    interpolate = sys.modules["scipy.interpolate"]
-    base = interpolate.BPoly if isinstance(obj, interpolate.BPoly) else interpolate.PPoly
-    _scipy_check(lambda: base(c, x, extrapolate=state.get("extrapolate")))
+    bspl = sys.modules["scipy.interpolate"].BSpline
+    _scipy_check(lambda: bspl(t, c, k, extrapolate=state.get("extrapolate", True)))
 
 
 @_validator
@@ -324,18 +429,27 @@ def bspline(obj: Any) -> None:
     splines): ``evaluate_spline`` reads ``k + 1`` coefficients per knot interval, unchecked.
     scipy's own constructor checks what it assumes (a non-negative int degree, at least
     2k+2 non-decreasing finite knots, at least len(t) - k - 1 coefficients); it is run on
-    the pickled arrays, after their types are known."""
+    the pickled arrays, after their types are known: scipy 1.17's on the object, 1.18's
+    on its delegate, whose wrapping is checked first."""
+    delegate = _delegated(obj, "t", "c", "k")
+    if delegate is not None:
+        _bspline_delegate_state(delegate)
+        return
     state = _attrs(obj, "_t", "_c", "k")
-    t = _array(state["_t"], "the knots", 1, "f")
-    c = state["_c"]
-    _need(type(c) is _np().ndarray and c.ndim >= 1 and c.dtype.kind in "fc", "the coefficients are not a float array")
-    k = state["k"]
-    _need(type(k) is int and 0 <= k <= len(t), f"degree {k!r} is not an int the knots allow")
-    _axis(state, c.ndim)
-    _extrapolate(state)
-    _asarray(state)
-    bspl = sys.modules["scipy.interpolate"].BSpline
-    _scipy_check(lambda: bspl(t, c, k, extrapolate=state.get("extrapolate", True)))
+    _spline(state["_t"], state["_c"], state["k"], state)
+
+
+def _bspline_delegate_state(state: dict[str, Any]) -> None:
+    _need(state.get("_delegate_to") is None, "its delegate delegates again")
+    _spline(state["t"], state["c"], state["k"], state)
+
+
+@_validator
+def bspline_delegate(obj: Any) -> None:
+    """scipy 1.18's ``_BSpline``, the NumPy delegate ``evaluate_spline`` reads: the checks
+    of ``bspline`` on its own attributes (its ``_delegate_to`` is None, as
+    ``construct_fast`` leaves it)."""
+    _bspline_delegate_state(_attrs(obj, "t", "c", "k"))
 
 
 _INTERP1D_CALLS = {
@@ -727,7 +841,9 @@ VALIDATORS: dict[str, Validator] = {
     "scipy_sparse_lil": sparse_lil,
     "scipy_sparse_dok": sparse_dok,
     "scipy_ppoly": ppoly,
+    "scipy_ppoly_delegate": ppoly_delegate,
     "scipy_bspline": bspline,
+    "scipy_bspline_delegate": bspline_delegate,
     "scipy_interp1d": interp1d,
     "scipy_univariate_spline": univariate_spline,
     "scipy_bivariate_spline": bivariate_spline,
@@ -739,6 +855,7 @@ VALIDATORS: dict[str, Validator] = {
 }
 CHECKS: dict[str, Check] = {
     "scipy_ckdtree_state": ckdtree_state,
+    "scipy_delegating_state": delegating_state,
     "scipy_distribution_state": distribution_state,
     "scipy_distribution_entropy": distribution_entropy,
 }
