@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime
 import pickle
 import pickletools
-import types
 from typing import Any
 
 import pytest
@@ -149,36 +148,6 @@ def test_a_call_only_global_kept_in_a_plan_is_still_refused_as_a_value() -> None
 # -- the pickler's kept names and plans ---------------------------------------------------
 
 
-def _allowed_class(qualname: str) -> type:
-    cls = types.new_class("Kept")
-    cls.__module__, cls.__qualname__ = __name__, qualname
-    globals()[qualname] = cls
-    return cls
-
-
-def test_a_renamed_class_is_judged_by_its_new_name() -> None:
-    cls = _allowed_class("KeptClass")
-    policy = Policy.named("default").allow(f"{__name__}:KeptClass")  # (dumps then keeps its judge)
-    assert picklefence.dumps(cls(), 2, policy=policy)  # the judge keeps its name and plan
-    cls.__qualname__ = "Renamed"
-    globals()["Renamed"] = cls
-    try:
-        with pytest.raises(PicklingError) as caught:
-            picklefence.dumps(cls(), 2, policy=policy)
-        assert caught.value.qualname == "Renamed"
-    finally:
-        del globals()["Renamed"], globals()["KeptClass"]
-
-
-@pytest.mark.parametrize("protocol", [2, 5])
-def test_dumps_refuses_arguments_after_a_kept_plan(protocol: int) -> None:
-    assert picklefence.dumps(datetime.datetime(2024, 1, 2), protocol, policy=_STDLIB)
-    with pytest.raises(PicklingError) as caught:
-        picklefence.dumps(_Forged(b"\x07" * 11), protocol, policy=_STDLIB)
-    assert (caught.value.qualname, caught.value.capability) == ("datetime", "arguments")
-    assert picklefence.dumps(_Forged(_PACKED), protocol, policy=_STDLIB) == pickle.dumps(_Forged(_PACKED), protocol)
-
-
 def _make(value: int) -> list[int]:
     return [value]
 
@@ -188,18 +157,37 @@ class _Made:
         return _make, (1,)
 
 
-def test_a_renamed_function_is_judged_by_its_new_name() -> None:
-    policy = Policy.named("default").allow(f"{__name__}:_make")
-    assert pickle.loads(picklefence.dumps(_Made(), 2, policy=policy)) == [1]  # kept: a plan for _make
-    _make.__qualname__ = "_renamed"
-    globals()["_renamed"] = _make
+class _Kept:
+    """A class the test renames."""
+
+
+@pytest.mark.parametrize(
+    ("renamed", "dumped"),
+    [(_Kept, _Kept), (_make, _Made())],  # a class written by reference, a function called
+    ids=["class", "function"],
+)
+def test_a_renamed_class_or_function_is_judged_by_its_new_name(renamed: Any, dumped: object) -> None:
+    old = renamed.__qualname__
+    policy = Policy.named("default").allow(f"{__name__}:{old}")  # (dumps then keeps its judge)
+    assert picklefence.dumps(dumped, 2, policy=policy)  # the judge keeps the name, rule and plan
+    renamed.__qualname__ = "Renamed"
+    globals()["Renamed"] = renamed
     try:
         with pytest.raises(PicklingError) as caught:
-            picklefence.dumps(_Made(), 2, policy=policy)
-        assert caught.value.qualname == "_renamed"
+            picklefence.dumps(dumped, 2, policy=policy)
+        assert caught.value.qualname == "Renamed"
     finally:
-        _make.__qualname__ = "_make"
-        del globals()["_renamed"]
+        renamed.__qualname__ = old
+        del globals()["Renamed"]
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_dumps_refuses_arguments_after_a_kept_plan(protocol: int) -> None:
+    assert picklefence.dumps(datetime.datetime(2024, 1, 2), protocol, policy=_STDLIB)
+    with pytest.raises(PicklingError) as caught:
+        picklefence.dumps(_Forged(b"\x07" * 11), protocol, policy=_STDLIB)
+    assert (caught.value.qualname, caught.value.capability) == ("datetime", "arguments")
+    assert picklefence.dumps(_Forged(_PACKED), protocol, policy=_STDLIB) == pickle.dumps(_Forged(_PACKED), protocol)
 
 
 # -- the compiled test against the reference, on rules made to use every constraint ----
