@@ -237,17 +237,23 @@ def test_every_operation_that_runs_code_goes_through_the_strict_engine(monkeypat
             _handler(engine)
 
         monkeypatch.setitem(_fast._HANDLERS, code, spy)
-    strict_call = Engine.call
+    strict_call, strict_set_item = Engine.call, Engine.set_item
 
     def call_spy(engine: Engine, func: Any, args: Any, opname: str) -> Any:
         seen.append(f"call from {opname}")
         return strict_call(engine, func, args, opname)
 
-    monkeypatch.setattr(Engine, "call", call_spy)  # (REDUCE goes to it without op_REDUCE's stack)
+    def set_item_spy(engine: Engine, target: Any, key: object, value: object) -> None:
+        seen.append("set_item")
+        strict_set_item(engine, target, key, value)
+
+    # (REDUCE and SETITEM go to these without their opcode handlers' stack)
+    monkeypatch.setattr(Engine, "call", call_spy)
+    monkeypatch.setattr(Engine, "set_item", set_item_spy)
     obj = [argparse.Namespace(a=1), collections.OrderedDict(k=2), decimal.Decimal(1)]
     data = pickle.dumps(obj, 2)
     assert try_loads(data, _STDLIB, LIMITS) == obj
-    assert sorted(set(seen)) == ["call from REDUCE", "op_BUILD", "op_NEWOBJ", "op_SETITEM"]
+    assert sorted(set(seen)) == ["call from REDUCE", "op_BUILD", "op_NEWOBJ", "set_item"]
     assert len(seen) == 5  # REDUCE twice
 
 

@@ -163,7 +163,7 @@ class Engine:
         # holds it, the object called, the name, the arguments' test (None: any)
         self.plans: dict[int, tuple[object, Any, str, PositionalTest | None]] = {}
         self.buffer_ids: dict[int, object] = {}
-        self.type_rules: dict[type, tuple[Named, ...]] = {}
+        self.type_rules: dict[tuple[type, str], Rule] = {}  # the rule granting a capability on a class
         # objects this load made whose class has a validator, with it (G8)
         self.pending: list[tuple[object, tuple[str, Any]]] = []
         self.made_info: dict[type, tuple[bool, tuple[str, Any] | None]] = {}  # see class_info
@@ -420,18 +420,18 @@ class Engine:
                 capability=capability,
             )
         cls = type(inst)
-        candidates = self.type_rules.get(cls)  # (kept only for classes never refused below)
-        if candidates is None:
-            never = isinstance(inst, NEVER_MUTATED)
-            if never:
-                refusal = mutation_refusal(inst, opname, self.policy)
-                if refusal is not None:
-                    raise violation(refusal)
-            candidates = _class_names(self.global_entry(cls), self.gate, cls)
-            if candidates and not never:
-                self.type_rules[cls] = candidates
-        granted = self.gate.grant(candidates, cls, capability)
+        kept = self.type_rules.get((cls, capability))  # (kept only for classes never refused below)
+        if kept is not None:
+            return kept
+        never = isinstance(inst, NEVER_MUTATED)
+        if never:
+            refusal = mutation_refusal(inst, opname, self.policy)
+            if refusal is not None:
+                raise violation(refusal)
+        granted = self.gate.grant(_class_names(self.global_entry(cls), self.gate, cls), cls, capability)
         if granted is not None:
+            if not never:
+                self.type_rules[(cls, capability)] = granted[1]
             return granted[1]
         module, qualname = cls.__module__, cls.__qualname__
         raise self.refusal(
@@ -493,8 +493,11 @@ class Engine:
         return name
 
     def invoke(
-        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, name: str
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any] | None, name: CallName
     ) -> Any:
+        """``func(*args, **kwargs)``, an exception in it a CallFailedError naming the call
+        (``name``: a global's, or an object and the method called on it, named only if it
+        fails: item methods run once per item)."""
         try:
             return func(*args, **kwargs) if kwargs else func(*args)
         except UnpicklingError:
@@ -797,7 +800,7 @@ class Engine:
             target.append(value)
             return
         self.items_target(target, "APPEND")
-        self.invoke(target.append, (value,), None, f"{type(target).__qualname__}.append")
+        self.invoke(target.append, (value,), None, (target, "append"))
 
     def op_APPENDS(self) -> None:
         items = self.pop_mark()
@@ -808,11 +811,11 @@ class Engine:
         self.items_target(target, "APPENDS")
         extend = getattr(target, "extend", None)
         if extend is not None:
-            self.invoke(extend, (items,), None, f"{type(target).__qualname__}.extend")
+            self.invoke(extend, (items,), None, (target, "extend"))
             return
         append = target.append
         for item in items:
-            self.invoke(append, (item,), None, f"{type(target).__qualname__}.append")
+            self.invoke(append, (item,), None, (target, "append"))
 
     def op_LIST(self) -> None:
         items = self.pop_mark()
@@ -852,12 +855,15 @@ class Engine:
         stack = self.stack
         value = stack.pop()
         key = stack.pop()
-        target = stack[-1]
+        self.set_item(stack[-1], key, value)
+
+    def set_item(self, target: Any, key: object, value: object) -> None:
+        """SETITEM (the fast path calls this for targets it did not build itself)."""
         if type(target) is dict and id(target) not in self.globals:
             target[key] = value
             return
         self.items_target(target, "SETITEM")
-        self.invoke(type(target).__setitem__, (target, key, value), None, f"{type(target).__qualname__}.__setitem__")
+        self.invoke(type(target).__setitem__, (target, key, value), None, (target, "__setitem__"))
 
     def op_SETITEMS(self) -> None:
         items = self.pop_mark()
@@ -870,7 +876,7 @@ class Engine:
         self.items_target(target, "SETITEMS")
         setitem = type(target).__setitem__
         for i in range(0, len(items), 2):
-            self.invoke(setitem, (target, items[i], items[i + 1]), None, f"{type(target).__qualname__}.__setitem__")
+            self.invoke(setitem, (target, items[i], items[i + 1]), None, (target, "__setitem__"))
 
     def op_EMPTY_SET(self) -> None:
         self.stack.append(set())
@@ -883,11 +889,11 @@ class Engine:
             return
         self.items_target(target, "ADDITEMS")
         if isinstance(target, set):
-            self.invoke(target.update, (items,), None, f"{type(target).__qualname__}.update")
+            self.invoke(target.update, (items,), None, (target, "update"))
             return
         add = target.add
         for item in items:
-            self.invoke(add, (item,), None, f"{type(target).__qualname__}.add")
+            self.invoke(add, (item,), None, (target, "add"))
 
     def op_FROZENSET(self) -> None:
         items = frozenset(self.pop_mark())
@@ -983,13 +989,13 @@ class Engine:
         self.count_call()
         if not self.unrestricted:
             self.check_state(inst, state, self.type_rule(inst, "state", "BUILD"))
-        name = f"{type(inst).__qualname__}.__setstate__"
         try:
             setstate: Any = getattr(inst, "__setstate__", _MISSING)
         except Exception as exc:
+            name = f"{type(inst).__qualname__}.__setstate__"
             raise mixed(CallFailedError, type(exc))(f"looking up {name} raised {exc!r}") from exc
         if setstate is not _MISSING:
-            self.invoke(setstate, (state,), None, name)
+            self.invoke(setstate, (state,), None, (inst, "__setstate__"))
             return
         self.invoke(_set_state, (inst, state), None, f"BUILD of {type(inst).__qualname__}")
 
@@ -1187,9 +1193,14 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
     return obj
 
 
-def _call_failed(name: str, exc: Exception) -> CallFailedError:
+#: How a call is named in its error: a global's name, or an object and a method's name.
+CallName = str | tuple[object, str]
+
+
+def _call_failed(name: CallName, exc: Exception) -> CallFailedError:
     """An allowed call raised: the error says which, and is also of the raised type."""
-    return mixed(CallFailedError, type(exc))(f"{name}(...) raised {type(exc).__name__}: {exc}")
+    said = name if isinstance(name, str) else f"{type(name[0]).__qualname__}.{name[1]}"
+    return mixed(CallFailedError, type(exc))(f"{said}(...) raised {type(exc).__name__}: {exc}")
 
 
 def _holds_token(args: tuple[Any, ...]) -> bool:

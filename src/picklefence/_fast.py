@@ -138,7 +138,8 @@ class _Loader(_pickle.Unpickler):
         if code == _NEWOBJ_EX:  # ((cls, args, kwargs), code)
             engine.stack = list(pid[0])
         elif code == _SETITEM:  # (target, (key, value), code)
-            engine.stack = [pid[0], *pid[1]]
+            engine.set_item(pid[0], *pid[1])
+            return pid[0]
         elif code in _MARKED:  # (target, [items], code)
             engine.metastack = [[pid[0]]]
             engine.stack = pid[1]

@@ -184,7 +184,6 @@ class Arg:
                 return False
         return self._regex is None or (type(value) is str and self._regex.fullmatch(value) is not None)
 
-
     def spec(self) -> tuple[Any, ...]:
         """What the compiled positional test (``_signatures.c``) reads of this argument:
         ``(types, values, max_len, min, max, arg)``, ``arg`` being this Arg where the C
