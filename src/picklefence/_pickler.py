@@ -525,26 +525,35 @@ def dumps(
 ) -> bytes:
     """The pickle of ``obj``, byte for byte ``pickle.dumps``'s, if ``policy`` allows it."""
     pol = resolve_policy(policy)
-    if pol.is_unrestricted:
-        return pickle.dumps(obj, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
-    proto = _protocol(protocol)
-    if not _implicit_globals_allowed(pol, proto):
-        sink = _Sink()
-        Pickler(sink, protocol, policy=pol, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
-        return sink.take()
-    if buffer_callback is not None or getattr(_reuse, "busy", False):
-        sink, inner = _judged_pickler(pol, protocol, fix_imports, buffer_callback)
-        _dump_judged(inner, obj, _default_judge(pol, proto))
-        return sink.take()
-    # Small pickles are dominated by setting up a pickler: reuse one per thread.
+    # Small pickles are dominated by setting up a pickler: reuse one per thread (the
+    # slot also holds what was worked out for its policy and protocol).
     slot = getattr(_reuse, "slot", None)
-    if slot is None or slot[0] is not pol or slot[1] != proto or slot[2] != fix_imports:
-        slot = _reuse.slot = (pol, proto, fix_imports, *_judged_pickler(pol, protocol, fix_imports, None))
-    sink, inner = slot[3], slot[4]
+    if (
+        slot is None
+        or slot[0] is not pol
+        or slot[1] != protocol
+        or slot[2] != fix_imports
+        or buffer_callback is not None
+        or _reuse.busy
+    ):
+        if pol.is_unrestricted:
+            return pickle.dumps(obj, protocol, fix_imports=fix_imports, buffer_callback=buffer_callback)
+        proto = _protocol(protocol)
+        if not _implicit_globals_allowed(pol, proto):
+            sink = _Sink()
+            Pickler(sink, protocol, policy=pol, fix_imports=fix_imports, buffer_callback=buffer_callback).dump(obj)
+            return sink.take()
+        if buffer_callback is not None or getattr(_reuse, "busy", False):
+            sink, inner = _judged_pickler(pol, protocol, fix_imports, buffer_callback)
+            _dump_judged(inner, obj, _default_judge(pol, proto))
+            return sink.take()
+        judged = _judged_pickler(pol, protocol, fix_imports, None)
+        slot = _reuse.slot = (pol, protocol, fix_imports, *judged, _default_judge(pol, proto))
+    sink, inner, judge = slot[3], slot[4], slot[5]
     _reuse.busy = True  # a __reduce__ that calls dumps gets its own pickler
     data = b""
     try:
-        _dump_judged(inner, obj, _default_judge(pol, proto))
+        _dump_judged(inner, obj, judge)
         data = sink.take()
         return data
     finally:
