@@ -317,3 +317,77 @@ def test_the_compiled_test_decides_as_accepts_at_each_constraints_edge(arg: Any)
         for value in _EDGE_VALUES:
             for args in ((value,), (value, value)):
                 assert test(args) is signature.accepts_positional(args, None), (signature, args)
+
+
+# -- the fast path's planned calls in C (_calls.c) decide as Engine.call -----------------
+
+
+def test_the_fast_path_calls_planned_reduces_in_c_where_the_extension_is_built() -> None:
+    pytest.importorskip("picklefence._calls")
+    from picklefence import _fast
+
+    assert type(_fast._Loader.__dict__["persistent_load"]).__name__ == "Dispatch"
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_planned_calls_count_against_max_calls_as_the_strict_engine_counts(protocol: int) -> None:
+    from picklefence._fast import MISS, try_loads_at, verify
+    from picklefence.limits import Limits
+
+    if verify is None:
+        pytest.skip("built without the C extension: there is no fast path to compare")
+
+    stamps = [datetime.datetime(2024, 1, 2, 3, 4, i) for i in range(7)]
+    data = pickle.dumps(stamps, protocol)
+    for limit in range(4, 16):  # (protocol 2 also calls _codecs.encode, once per stamp)
+        limits = Limits(max_calls=limit)
+        fast = try_loads_at(data, _STDLIB, limits)[0]
+        try:
+            strict: Any = picklefence.Unpickler(__import__("io").BytesIO(data), policy=_STDLIB, limits=limits).load()
+        except picklefence.LimitExceededError:
+            strict = MISS
+        assert (fast is MISS) is (strict is MISS), limit
+        if fast is not MISS:
+            assert fast == strict == stamps
+
+
+def test_a_planned_call_that_raises_is_a_call_failed_error() -> None:
+    # 10 bytes pass the positional test, but month 13 is no datetime's packed state
+    data = _reduce(datetime.datetime, (b"\x07\xe8\x0d\x02\x03\x04\x05\x00\x00\x00",), 5)
+    with pytest.raises(picklefence.CallFailedError) as caught:
+        picklefence.loads(data, policy=_STDLIB)
+    assert isinstance(caught.value, TypeError) and "datetime:datetime(...) raised TypeError" in str(caught.value)
+    assert isinstance(caught.value.__cause__, TypeError)
+
+
+def test_a_call_only_global_among_planned_arguments_takes_the_engine_and_is_refused() -> None:
+    # bool() takes any one argument, so its plan's test passes the call-only datetime
+    # class: only the engine may decide that it is a value use (bool would drop it)
+    policy = _STDLIB.allow("builtins:bool", args=[picklefence.Arg()])
+    data = _reduce(bool, (datetime.datetime,), 5)
+    assert pickle.loads(data) is True
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(data, policy=policy)
+    assert (caught.value.qualname, caught.value.capability) == ("datetime", "value")
+
+
+class _Validated:
+    """Made by a call any arguments may make: its validator must still see every one."""
+
+    def __init__(self, x: int) -> None:
+        self.x = x
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Validated, (self.x,)
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_what_a_planned_call_makes_is_validated(protocol: int) -> None:
+    policy = Policy().allow(_Validated, can=["call"], validator=lambda obj: "x is negative" if obj.x < 0 else None)
+    good = pickle.dumps([_Validated(1), _Validated(2)], protocol)
+    assert [v.x for v in picklefence.loads(good, policy=policy)] == [1, 2]
+    bad = pickle.dumps([_Validated(1), _Validated(-1)], protocol)
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(bad, policy=policy)
+    assert (caught.value.qualname, caught.value.capability) == ("_Validated", "validation")
+    assert "x is negative" in str(caught.value)

@@ -503,7 +503,7 @@ class Engine:
         except UnpicklingError:
             raise
         except Exception as exc:
-            raise _call_failed(name, exc) from exc
+            raise call_failed(name, exc) from exc
 
     def call(self, func: Any, args: Any, opname: str) -> Any:
         if type(args) is not tuple:
@@ -522,8 +522,8 @@ class Engine:
                 except UnpicklingError:
                     raise
                 except Exception as exc:
-                    raise _call_failed(plan[2], exc) from exc
-                return result if self.made_info.get(type(result)) is _PLAIN else self.made(result)
+                    raise call_failed(plan[2], exc) from exc
+                return result if self.made_info.get(type(result)) is PLAIN else self.made(result)
         real_args = args
         if self.tokens:
             for arg in args:  # (inline: most calls pass no call-only global)
@@ -535,7 +535,7 @@ class Engine:
         if real is getattr:
             return self.getattr_global(args)
         result = self.invoke(real, real_args, None, name)
-        return result if self.made_info.get(type(result)) is _PLAIN else self.made(result)
+        return result if self.made_info.get(type(result)) is PLAIN else self.made(result)
 
     def unwrap_args(self, func: object, args: tuple[Any, ...], opname: str) -> tuple[Any, ...]:
         """``args`` with each call-only global replaced by the global itself, where the
@@ -645,7 +645,7 @@ class Engine:
         """An allowed call made ``obj``: charge its size to the amplification budget and
         keep it for its class's validator, if it has one (run at STOP)."""
         known = self.made_info.get(type(obj))
-        if known is _PLAIN:  # (most results: checked without another call)
+        if known is PLAIN:  # (most results: checked without another call)
             return obj
         if known is None:
             known = self.class_info(type(obj))
@@ -662,8 +662,8 @@ class Engine:
         found it by or its own name's (kept for the load: a class made once is made often)."""
         entry = self.globals.get(id(cls))
         info = (cls in _MEASURED, self.gate.validator(cls, entry[1] if entry is not None and entry[0] is cls else ()))
-        if info == _PLAIN:
-            info = _PLAIN
+        if info == PLAIN:
+            info = PLAIN
         self.made_info[cls] = info
         return info
 
@@ -1114,7 +1114,7 @@ def real_global(obj: object) -> Any:
 _MEASURED = frozenset({bytes, bytearray, str, list, tuple, dict, set, frozenset, int, complex})
 
 #: What class_info says of most classes: nothing to measure, no validator.
-_PLAIN: tuple[bool, None] = (False, None)
+PLAIN: tuple[bool, None] = (False, None)
 
 
 def native_size(obj: object) -> int:
@@ -1197,7 +1197,7 @@ def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
 CallName = str | tuple[object, str]
 
 
-def _call_failed(name: CallName, exc: Exception) -> CallFailedError:
+def call_failed(name: CallName, exc: Exception) -> CallFailedError:
     """An allowed call raised: the error says which, and is also of the raised type."""
     said = name if isinstance(name, str) else f"{type(name[0]).__qualname__}.{name[1]}"
     return mixed(CallFailedError, type(exc))(f"{said}(...) raised {type(exc).__name__}: {exc}")

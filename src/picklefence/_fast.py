@@ -29,9 +29,10 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from ._engine import Engine, real_global
+from ._engine import PLAIN, CallOnly, Engine, call_failed, real_global
 from ._reader import BytesReader
 from ._rules import CallInfo, Rule, Signature
+from .errors import UnpicklingError
 from .limits import Limits
 from .policy import Policy
 
@@ -42,6 +43,10 @@ try:
     verify: _Verify | None = _fastcheck.verify
 except ImportError:  # built without a C compiler: the strict engine does everything
     verify = None
+try:
+    from . import _calls
+except ImportError:
+    _calls = None  # type: ignore[assignment]
 
 #: Returned when the fast path does not apply.
 MISS = object()
@@ -120,33 +125,45 @@ if verify is not None:
     _NEWOBJ_EX, _SETITEM, _REDUCE = _fastcheck.C_NEWOBJ_EX, _fastcheck.C_SETITEM, _fastcheck.C_REDUCE
 
 
+def _compiled_operation(loader: _Loader, pid: Any) -> Any:
+    """A compiled operation, the C unpickler's persistent id: the strict engine's own
+    handler for it, on its operands."""
+    engine = loader.engine
+    code = pid[-1]
+    if code == _REDUCE:  # (callable, args, code): the commonest, without the stack
+        return engine.call(pid[0], pid[1], "REDUCE")
+    if code == _NEWOBJ_EX:  # ((cls, args, kwargs), code)
+        engine.stack = list(pid[0])
+    elif code == _SETITEM:  # (target, (key, value), code)
+        engine.set_item(pid[0], *pid[1])
+        return pid[0]
+    elif code in _MARKED:  # (target, [items], code)
+        engine.metastack = [[pid[0]]]
+        engine.stack = pid[1]
+    else:  # (operand, operand, code)
+        engine.stack = [pid[0], pid[1]]
+    _HANDLERS[code](engine)
+    return engine.stack[-1]
+
+
 class _Loader(_pickle.Unpickler):
     """The C unpickler, deferring to ``engine`` (set once made: no __init__ of its own,
     as small pickles pay for every step)."""
 
-    __slots__ = ("engine",)
+    __slots__ = ("engine", "tables")
     engine: Engine
+    tables: Any  # (a _calls.Load: what a planned call reads of the engine)
 
     def find_class(self, module: str, name: str) -> Any:
         return self.engine.find(module, name)
 
-    def persistent_load(self, pid: Any) -> Any:
-        engine = self.engine
-        code = pid[-1]
-        if code == _REDUCE:  # (callable, args, code): the commonest, without the stack
-            return engine.call(pid[0], pid[1], "REDUCE")
-        if code == _NEWOBJ_EX:  # ((cls, args, kwargs), code)
-            engine.stack = list(pid[0])
-        elif code == _SETITEM:  # (target, (key, value), code)
-            engine.set_item(pid[0], *pid[1])
-            return pid[0]
-        elif code in _MARKED:  # (target, [items], code)
-            engine.metastack = [[pid[0]]]
-            engine.stack = pid[1]
-        else:  # (operand, operand, code)
-            engine.stack = [pid[0], pid[1]]
-        _HANDLERS[code](engine)
-        return engine.stack[-1]
+    # A planned REDUCE runs in C where the extension is built (_calls.c: Engine.call's
+    # planned branch, without its two Python frames); everything else in the engine.
+    persistent_load = (
+        _compiled_operation
+        if _calls is None
+        else _calls.Dispatch(_compiled_operation, CallOnly, PLAIN, call_failed, UnpicklingError, _REDUCE)
+    )
 
 
 def try_loads_at(
@@ -185,6 +202,8 @@ def try_loads_at(
         program = _fastcheck.Program(data, *settings)
         loader = _Loader(program, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=program)
         loader.engine = engine
+        if _calls is not None:
+            loader.tables = _calls.Load(engine)
         result = loader.load()
         del loader  # (its memo holds what the pickle memoized: check_values counts without it)
         if program.end != end:  # a mapped file that changed: what it holds now is not what was verified
