@@ -6,10 +6,14 @@ process and, if the load returns, performs the ordinary use there.  One child ru
 rows; when a row kills it (a segfault), that row is recorded as crashed and a new child
 goes on with the rest, so a crash is one failed row, never a dead test run.  A row's
 control loads the same bytes with plain ``pickle`` and uses the object, to show the
-forged state really breaks the library.  A table module may name its own loaders:
-``LOAD(data)`` (picklefence's, default ``picklefence.loads`` under its ``POLICY``) and
-``CONTROL_LOAD(data)`` (the library's, default ``pickle.loads``), for formats such as
-torch checkpoints.
+forged state really breaks the library.  A table is a module-level list of rows (``ROWS``
+unless the runner is told another name): the children import the module and find the
+row by its id, so a row's forge and use are ordinary functions of the test module.  A
+table module may name its own loaders: ``LOAD(data)`` (picklefence's, default
+``picklefence.loads`` under its ``POLICY``) and ``CONTROL_LOAD(data)`` (the library's,
+default ``pickle.loads``), for formats such as torch checkpoints; a row whose load
+differs from the rest of its module's (another policy) says so in its own ``load``.
+:func:`row_tests` makes a table's fixture and its two tests, the same in every module.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # one thread per native library in the children: the suite runs on both cores already
@@ -60,6 +66,7 @@ class Row:
     # or "garbage" (the use prints GARBAGE: it read memory outside the object's own)
     control: str | None = None
     error: str = "PolicyViolation"  # another picklefence error where the library's own check refuses
+    load: Callable[[bytes], Any] | None = None  # picklefence's load where not the module's LOAD
 
 
 def dumps(obj: object) -> bytes:
@@ -69,11 +76,12 @@ def dumps(obj: object) -> bytes:
 _CHILD = """
 import importlib, json, sys
 module = importlib.import_module(sys.argv[1])
-rows = {row.id: row for row in module.ROWS}
+rows = {row.id: row for row in getattr(module, sys.argv[2])}
 import picklefence
-load = getattr(module, "LOAD", None) or (lambda data: picklefence.loads(data, policy=module.POLICY))
-for ident in sys.argv[2:]:
+default = getattr(module, "LOAD", None) or (lambda data: picklefence.loads(data, policy=module.POLICY))
+for ident in sys.argv[3:]:
     row = rows[ident]
+    load = row.load or default
     print(json.dumps({"id": ident, "started": True}), flush=True)
     try:
         data = row.forge()
@@ -96,12 +104,12 @@ for ident in sys.argv[2:]:
 """
 
 
-def run_rows(module: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def run_rows(module: str, ids: Iterable[str], table: str = "ROWS") -> dict[str, dict[str, Any]]:
     """Each row's outcome under picklefence; children are restarted after a crash."""
     pending = list(ids)
     results: dict[str, dict[str, Any]] = {}
     while pending:
-        proc = _child(_CHILD, module, *pending)
+        proc = run_script(_CHILD, module, table, *pending)
         started = None
         for line in proc.stdout.splitlines():
             record = json.loads(line)
@@ -120,7 +128,7 @@ def run_rows(module: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
 _CONTROL = """
 import importlib, pickle, sys
 module = importlib.import_module(sys.argv[1])
-row = {row.id: row for row in module.ROWS}[sys.argv[2]]
+row = {row.id: row for row in getattr(module, sys.argv[2])}[sys.argv[3]]
 data = row.forge()
 obj = getattr(module, "CONTROL_LOAD", pickle.loads)(data)
 print("loaded", flush=True)
@@ -128,13 +136,14 @@ print("used", row.use(obj), flush=True)
 """
 
 
-def run_control(module: str, ident: str) -> subprocess.CompletedProcess[str]:
+def run_control(module: str, ident: str, table: str = "ROWS") -> subprocess.CompletedProcess[str]:
     """Plain pickle on the row's bytes, then the ordinary use, in a child of its own."""
-    return _child(_CONTROL, module, ident, timeout=CONTROL_TIMEOUT)
+    return run_script(_CONTROL, module, table, ident, timeout=CONTROL_TIMEOUT)
 
 
-def _child(script: str, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """``script`` in a fresh interpreter with the test environment, its output captured."""
+def run_script(script: str, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter with the test environment, its output captured:
+    for what a library does unguarded, which the test process must not risk."""
     return subprocess.run(
         [sys.executable, "-c", script, *args],
         capture_output=True,
@@ -165,11 +174,11 @@ CONTROL_TRIES = 3
 CONTROL_TIMEOUT = 60
 
 
-def check_control(module: str, row: Row) -> None:
+def check_control(module: str, row: Row, table: str = "ROWS") -> None:
     """The row's control really breaks the library (in one of a few fresh processes)."""
     for _ in range(CONTROL_TRIES):
         try:
-            proc = run_control(module, row.id)
+            proc = run_control(module, row.id, table)
         except subprocess.TimeoutExpired:
             return
         crashed = proc.returncode < 0  # killed by a signal, at load or at the use
@@ -179,3 +188,52 @@ def check_control(module: str, row: Row) -> None:
     raise AssertionError(
         f"{row.id}: plain pickle did not break it in {CONTROL_TRIES} runs\n" + proc.stdout + proc.stderr[-300:]
     )
+
+
+def params(rows: Iterable[Row], why_not: Callable[[Row], str | None]) -> list[Any]:
+    """The rows as test parameters named by their ids, each skipped where ``why_not``
+    says why it cannot run under the installed library (``None``: it runs)."""
+    return [
+        pytest.param(row, id=row.id, marks=[pytest.mark.skip(reason=reason)] if (reason := why_not(row)) else [])
+        for row in rows
+    ]
+
+
+def _runs(row: Row) -> str | None:
+    """The default: a row runs, and its control breaks, under every supported version."""
+    return None
+
+
+def row_tests(
+    module: str,
+    table: str = "ROWS",
+    *,
+    skip: Callable[[Row], str | None] = _runs,
+    skip_control: Callable[[Row], str | None] = _runs,
+    refused: Callable[[Row, dict[str, Any]], None] = assert_refused,
+) -> tuple[Any, Callable[..., None], Callable[..., None]]:
+    """The fixture and the two tests of the table ``table`` of ``module`` (the module is
+    still importing, its table already defined), for it to assign to its own names, under
+    which pytest collects them: the fixture runs every row in children; one test a row
+    asserts the refusal (``refused``: :func:`assert_refused`, or a module's own that also
+    accepts its library's refusal); one test a control row shows plain pickle breaking.
+    ``skip`` says why a row cannot run under the installed library, ``skip_control`` why
+    only its control cannot (its library refuses the state itself, say)."""
+    rows: list[Row] = getattr(sys.modules[module], table)
+    fixture = f"{table}_outcomes"  # a module may have two tables
+
+    @pytest.fixture(scope="module", name=fixture)
+    def outcomes() -> dict[str, dict[str, Any]]:
+        return run_rows(module, [row.id for row in rows if skip(row) is None], table)
+
+    @pytest.mark.parametrize("row", params(rows, skip))
+    def test_refused(row: Row, request: pytest.FixtureRequest) -> None:
+        refused(row, request.getfixturevalue(fixture)[row.id])
+
+    @pytest.mark.parametrize(
+        "row", params([row for row in rows if row.control], lambda row: skip(row) or skip_control(row))
+    )
+    def test_control(row: Row) -> None:
+        check_control(module, row, table)
+
+    return outcomes, test_refused, test_control

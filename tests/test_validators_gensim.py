@@ -23,7 +23,7 @@ import pytest
 
 import picklefence
 
-from ._state_rows import Forged, Row, assert_refused, check_control, run_rows
+from ._state_rows import Forged, Row, row_tests
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("gensim")
@@ -204,19 +204,7 @@ def _short_vectors(kv: Any) -> Any:
     return kv
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, [row.id for row in ROWS])
-
-
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
-def test_forged_model_is_refused_naming_the_class(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
-    assert_refused(row, outcomes[row.id])
-
-
-@pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
-def test_control_plain_pickle_really_crashes(row: Row) -> None:
-    check_control(MODULE, row)
+_outcomes, test_forged_model_is_refused_naming_the_class, test_control_plain_pickle_really_crashes = row_tests(MODULE)
 
 
 # -- real models ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import pytest
 import picklefence
 from picklefence._validators import _lightgbm
 
-from ._state_rows import Forged, Row, assert_refused, check_control, run_rows
+from ._state_rows import Forged, Row, row_tests
 
 np = pytest.importorskip("numpy")
 lgb = pytest.importorskip("lightgbm")
@@ -137,14 +137,7 @@ ROWS = [row for row, _ in _TABLE] + [
 ]
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, [row.id for row in ROWS])
-
-
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
-def test_forged_model_is_refused_naming_the_booster(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
-    assert_refused(row, outcomes[row.id])
+_outcomes, test_forged_model_is_refused_naming_the_booster, test_control_plain_pickle_really_crashes = row_tests(MODULE)
 
 
 class _Holder:
@@ -162,11 +155,6 @@ def test_the_check_says_which_invariant_breaks(row: Row, words: str) -> None:
     text = _Capture(io.BytesIO(row.forge())).load().state["_handle"]
     problem = _lightgbm.model_problem(text) if text is not None else "None"
     assert words in (problem or ""), problem
-
-
-@pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
-def test_control_plain_pickle_really_crashes(row: Row) -> None:
-    check_control(MODULE, row)
 
 
 # -- real models ----------------------------------------------------------------------------

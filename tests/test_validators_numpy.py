@@ -18,7 +18,7 @@ from picklefence import _checks
 from picklefence._rules import CallInfo
 from picklefence.limits import Limits
 
-from ._state_rows import ENV, ROOT, Forged, Row, assert_refused, check_control, dumps, run_rows
+from ._state_rows import ENV, ROOT, Forged, Row, assert_refused, dumps, row_tests
 
 np = pytest.importorskip("numpy")
 
@@ -298,24 +298,20 @@ def _refused_by_numpy(row: Row, outcome: dict[str, Any]) -> bool:
     )
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, [row.id for row in ROWS])
+def _assert_refused(row: Row, outcome: dict[str, Any]) -> None:
+    if not _refused_by_numpy(row, outcome):  # else refused at load all the same, by numpy's own check
+        assert_refused(row, outcome)
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
-def test_forged_state_is_refused_naming_the_class(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
-    outcome = outcomes[row.id]
-    if _refused_by_numpy(row, outcome):
-        return  # refused at load all the same, by numpy's own check
-    assert_refused(row, outcome)
-
-
-@pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
-def test_control_plain_pickle_really_breaks(row: Row) -> None:
+def _numpy_breaks_no_position(row: Row) -> str | None:
     if NUMPY_CHECKS_POSITIONS and row.error == "PolicyViolation" and row.name in (_MT, _PHILOX, _RS, _GEN):
-        pytest.skip("this numpy refuses a forged position itself, so plain pickle does not break")
-    check_control(MODULE, row)
+        return "this numpy refuses a forged position itself, so plain pickle does not break"
+    return None
+
+
+_outcomes, test_forged_state_is_refused_naming_the_class, test_control_plain_pickle_really_breaks = row_tests(
+    MODULE, refused=_assert_refused, skip_control=_numpy_breaks_no_position
+)
 
 
 # -- real objects: identical behaviour ------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 import picklefence
 
-from ._state_rows import Forged, Row, assert_refused, check_control, dumps, run_rows
+from ._state_rows import Forged, Row, dumps, row_tests
 
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
@@ -493,20 +493,7 @@ ROWS: list[Row] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, [row.id for row in ROWS])
-
-
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
-def test_forged_state_is_refused_naming_the_class(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
-    outcome = outcomes[row.id]
-    assert_refused(row, outcome)
-
-
-@pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
-def test_control_plain_pickle_really_breaks(row: Row) -> None:
-    check_control(MODULE, row)
+_outcomes, test_forged_state_is_refused_naming_the_class, test_control_plain_pickle_really_breaks = row_tests(MODULE)
 
 
 # -- real objects: identical behaviour ------------------------------------------------------

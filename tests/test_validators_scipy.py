@@ -15,7 +15,7 @@ import pytest
 
 import picklefence
 
-from ._state_rows import Forged, Row, assert_refused, check_control, dumps, run_rows
+from ._state_rows import Forged, Row, dumps, params, row_tests
 
 np = pytest.importorskip("numpy")
 sp = pytest.importorskip("scipy.sparse")
@@ -1236,28 +1236,9 @@ def _other_form(row: Row) -> str | None:
     return None
 
 
-def _params(rows: list[Row]) -> list[Any]:
-    return [
-        pytest.param(
-            row, id=row.id, marks=pytest.mark.skipif(_other_form(row) is not None, reason=str(_other_form(row)))
-        )
-        for row in rows
-    ]
-
-
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, [row.id for row in ROWS if _other_form(row) is None])
-
-
-@pytest.mark.parametrize("row", _params(ROWS))
-def test_forged_state_is_refused_naming_the_class(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
-    assert_refused(row, outcomes[row.id])
-
-
-@pytest.mark.parametrize("row", _params([row for row in ROWS if row.control]))
-def test_control_plain_pickle_really_breaks(row: Row) -> None:
-    check_control(MODULE, row)
+_outcomes, test_forged_state_is_refused_naming_the_class, test_control_plain_pickle_really_breaks = row_tests(
+    MODULE, skip=_other_form
+)
 
 
 @pytest.mark.skipif(not DELEGATES, reason="scipy before 1.18 keeps no array namespace on its splines")
@@ -1305,7 +1286,7 @@ def test_scan_agrees_with_the_loader_on_the_scipy_corpus(artifact: Any, fmt: str
     assert verdicts == ({"refused"} if artifact.refused else {"safe"}), report
 
 
-@pytest.mark.parametrize("row", _params([row for row in ROWS if row.capability != "validation"]))
+@pytest.mark.parametrize("row", params([row for row in ROWS if row.capability != "validation"], _other_form))
 def test_audit_refuses_or_defers_what_the_loader_refuses(row: Row) -> None:
     """A refusal the loader makes without a validator is one the audit reports: refused,
     or decided at load where only real objects can tell."""

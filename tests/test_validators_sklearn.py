@@ -3,8 +3,8 @@ would index out of bounds is refused at load, naming the class; real fitted obje
 every validated class load and behave as with ``pickle``.
 
 Each forged pickle starts from a real fitted object whose state is edited, then pickled;
-picklefence loads them in a subprocess (see ``forged.py``).  A few rows also show, in a
-subprocess, what plain ``pickle`` and the ordinary use of the forged object do.
+picklefence loads them in a subprocess (see ``_state_rows.py``).  A few rows also show,
+in a subprocess, what plain ``pickle`` and the ordinary use of the forged object do.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 import picklefence
 
-from .forged import controls, outcomes
+from ._state_rows import Row, dumps, row_tests
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("sklearn")
@@ -1078,21 +1078,6 @@ for _qualified in _classes_with("sklearn_binary_tree"):
     )
 
 
-@pytest.fixture(scope="module")
-def results() -> dict[str, dict[str, Any]]:
-    rows = {key: (pickle.dumps(build(), 4), "sklearn") for key, (build, *_rest) in ROWS.items()}
-    return outcomes(rows)
-
-
-@pytest.mark.parametrize("row", list(ROWS))
-def test_forged_state_is_refused_naming_the_class(row: str, results: dict[str, dict[str, Any]]) -> None:
-    _build, name, capability, words = ROWS[row]
-    result = results[row]
-    assert result["outcome"] == "refused", result
-    assert (result["name"], result["capability"]) == (name, capability), result
-    assert words in result["message"], result
-
-
 # -- controls: what plain pickle and the ordinary use do with some of the rows ----------
 
 _PREDICT = "import numpy; obj.predict(numpy.random.RandomState(1).rand(20, 6)); print('returned')"
@@ -1116,7 +1101,7 @@ _BALL_TREE_USE = (
     "q = numpy.random.RandomState(1).rand(5, 6)\n"
     "d, _ = obj.query(q, k=3)\n"
     "good, _ = BallTree(obj.get_arrays()[0], metric='minkowski', p=3, w=numpy.ones(6)).query(q, k=3)\n"
-    "print('same' if numpy.allclose(d, good) else 'garbage')"
+    "print('same' if numpy.allclose(d, good) else 'GARBAGE')"
 )
 
 
@@ -1125,36 +1110,44 @@ _BIRCH_USE = (
     "q = numpy.random.RandomState(1).rand(200, 6)\n"
     "got = obj.predict(q)\n"
     "obj._subcluster_norms = (obj.subcluster_centers_ ** 2).sum(axis=1)\n"
-    "print('same' if (got == obj.predict(q)).all() else 'garbage')"
+    "print('same' if (got == obj.predict(q)).all() else 'GARBAGE')"
 )
 
 
-@pytest.fixture(scope="module")
-def controlled() -> dict[str, Any]:
-    rows = {row: (pickle.dumps(ROWS[row][0](), 4), "sklearn", use) for row, use in CONTROLS.items()}
-    rows["ball tree"] = (
-        pickle.dumps(ROWS["ball tree metric with fewer weights than features"][0](), 4),
-        "sklearn",
-        _BALL_TREE_USE,
+#: The controls' uses (source text, with the forged object as ``obj``) and what plain
+#: pickle and the use do: die by a signal, or print GARBAGE (read past an array).
+_CONTROL_USES: dict[str, tuple[str, str]] = {
+    **{row: (use, "crash") for row, use in CONTROLS.items()},
+    "ball tree metric with fewer weights than features": (_BALL_TREE_USE, "garbage"),
+    "birch one norm for many centres": (_BIRCH_USE, "garbage"),
+}
+
+
+def _run_use(source: str, obj: Any) -> None:
+    """A control's use, kept as the source text it was measured with."""
+    exec(source, {"obj": obj})
+
+
+def _row(key: str, build: Callable[[], Any], name: str, capability: str, words: str) -> Row:
+    """A row of ``ROWS`` as the runner takes it: the built object pickled, its control."""
+    use, control = _CONTROL_USES.get(key, (None, None))
+    return Row(
+        key,
+        lambda: dumps(build()),
+        name,
+        words,
+        capability,
+        use=repr if use is None else partial(_run_use, use),
+        control=control,
     )
-    rows["birch"] = (pickle.dumps(ROWS["birch one norm for many centres"][0](), 4), "sklearn", _BIRCH_USE)
-    return controls(rows)
 
 
-@pytest.mark.parametrize("row", list(CONTROLS))
-def test_control_the_forged_object_is_unsafe_with_pickle(row: str, controlled: dict[str, Any]) -> None:
-    done = controlled[row]
-    assert done.returncode < 0, (done.returncode, done.stdout, done.stderr[-500:])  # killed by a signal
-
-
-def test_control_ball_tree_metric_reads_past_its_weights(controlled: dict[str, Any]) -> None:
-    done = controlled["ball tree"]
-    assert done.returncode < 0 or "garbage" in done.stdout, (done.stdout, done.stderr[-500:])
-
-
-def test_control_birch_reads_norms_past_its_array(controlled: dict[str, Any]) -> None:
-    done = controlled["birch"]
-    assert done.returncode < 0 or "garbage" in done.stdout, (done.stdout, done.stderr[-500:])
+POLICY = "sklearn"
+MODULE = __name__
+TABLE = [_row(key, *row) for key, row in ROWS.items()]
+_outcomes, test_forged_state_is_refused_naming_the_class, test_control_the_forged_object_is_unsafe_with_pickle = (
+    row_tests(MODULE, "TABLE")
+)
 
 
 # -- real fitted objects load and behave identically --------------------------------------

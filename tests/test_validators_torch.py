@@ -18,6 +18,7 @@ import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -26,8 +27,7 @@ import picklefence
 import picklefence.torch
 from picklefence._validators import _torch
 
-from ._state_rows import Forged, Row, assert_refused, check_control, run_rows
-from .forged import control, outcomes
+from ._state_rows import Forged, Row, row_tests, run_script
 
 torch = pytest.importorskip("torch")
 
@@ -40,6 +40,7 @@ from torch._utils import (  # noqa: E402
     _rebuild_tensor_v2,
 )
 
+MODULE = __name__  # the row children import it
 NUMEL = 4  # the checkpoint's one storage: four float32 values
 
 
@@ -179,17 +180,19 @@ ARGUMENT_ROWS: dict[str, tuple[Any, str, str]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def results() -> dict[str, dict[str, Any]]:
-    return outcomes({key: (checkpoint(obj), "torch checkpoint") for key, (obj, *_rest) in ARGUMENT_ROWS.items()})
+def _load_under_torch(data: bytes) -> Any:
+    """The argument rows' load: ``picklefence.torch.load`` under its own policy, torch."""
+    return picklefence.torch.load(io.BytesIO(data))
 
 
-@pytest.mark.parametrize("row", list(ARGUMENT_ROWS))
-def test_forged_tensor_is_refused_naming_the_callee(row: str, results: dict[str, dict[str, Any]]) -> None:
-    _obj, name, capability = ARGUMENT_ROWS[row]
-    result = results[row]
-    assert result["outcome"] == "refused", result
-    assert (result["name"], result["capability"]) == (name, capability), result
+#: ARGUMENT_ROWS as the runner takes them (the refusal's words are not asserted).
+ARGUMENT_TABLE = [
+    Row(key, partial(checkpoint, obj), name, "", capability, load=_load_under_torch)
+    for key, (obj, name, capability) in ARGUMENT_ROWS.items()
+]
+
+
+_argument_outcomes, test_forged_tensor_is_refused_naming_the_callee, _ = row_tests(MODULE, "ARGUMENT_TABLE")
 
 
 def test_control_torch_grows_the_storage_for_a_view_past_it() -> None:
@@ -202,14 +205,15 @@ def test_control_torch_grows_the_storage_for_a_view_past_it() -> None:
         "t = _rebuild_tensor_v2(typed, 0, (10,), (1,), False, OrderedDict())\n"
         "print(t.untyped_storage().nbytes())"
     )
-    done = control(pickle.dumps(None), "pickle", use)
+    done = run_script(use)
     assert done.stdout.split()[-1:] == ["40"], done  # 16 bytes from the archive, 24 uninitialised
 
 
 def test_control_torch_keeps_hooks_set_through_state() -> None:
-    use = "print(dict(obj._backward_hooks))"
-    done = control(
-        checkpoint(ARGUMENT_ROWS["hooks set through the state of _rebuild_from_type_v2"][0]), "torch checkpoint", use
+    done = run_script(
+        f"from {MODULE} import ARGUMENT_ROWS, CONTROL_LOAD, checkpoint\n"
+        "obj = CONTROL_LOAD(checkpoint(ARGUMENT_ROWS['hooks set through the state of _rebuild_from_type_v2'][0]))\n"
+        "print(dict(obj._backward_hooks))"
     )
     assert "OrderedDict" in done.stdout, done  # backward() would call it
 
@@ -347,7 +351,6 @@ def test_never_built_tensor_is_not_constructible() -> None:
 # under torch_modules (the torch policy and more), then used.
 
 POLICY = "torch_modules"
-MODULE = __name__
 
 
 def LOAD(data: bytes) -> Any:  # the runner's hook
@@ -691,22 +694,9 @@ if importlib.util.find_spec("transformers") is not None and importlib.util.find_
         )
     )
 
-STATE_ROWS = {row.id: row for row in ROWS}
-
-
-@pytest.fixture(scope="module")
-def state_results() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, STATE_ROWS)
-
-
-@pytest.mark.parametrize("ident", list(STATE_ROWS))
-def test_forged_state_is_refused_before_use(ident: str, state_results: dict[str, dict[str, Any]]) -> None:
-    assert_refused(STATE_ROWS[ident], state_results[ident])
-
-
-@pytest.mark.parametrize("ident", [row.id for row in ROWS if row.control is not None])
-def test_control_torch_load_breaks_on_the_forged_state(ident: str) -> None:
-    check_control(MODULE, STATE_ROWS[ident])
+_outcomes, test_forged_state_is_refused_before_use, test_control_torch_load_breaks_on_the_forged_state = row_tests(
+    MODULE
+)
 
 
 def test_modules_need_the_opt_in_policy() -> None:

@@ -28,7 +28,7 @@ import picklefence
 from picklefence import _ubjson
 from picklefence._validators import _xgboost
 
-from ._state_rows import Forged, Row, assert_refused, check_control, run_rows
+from ._state_rows import Forged, Row, row_tests
 
 np = pytest.importorskip("numpy")
 xgb = pytest.importorskip("xgboost")
@@ -324,14 +324,7 @@ ROWS = [row for row, _ in _TABLE] + [
 ]
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, dict[str, Any]]:
-    return run_rows(MODULE, [row.id for row in ROWS])
-
-
-@pytest.mark.parametrize("row", ROWS, ids=lambda row: row.id)
-def test_forged_model_is_refused_naming_the_booster(row: Row, outcomes: dict[str, dict[str, Any]]) -> None:
-    assert_refused(row, outcomes[row.id])
+_outcomes, test_forged_model_is_refused_naming_the_booster, test_control_plain_pickle_really_crashes = row_tests(MODULE)
 
 
 @pytest.mark.parametrize(("row", "words"), _TABLE, ids=[row.id for row, _ in _TABLE])
@@ -355,11 +348,6 @@ def _handle_of(data: bytes) -> object:
 class _Holder:
     def __setstate__(self, state: Any) -> None:
         self.state = state
-
-
-@pytest.mark.parametrize("row", [row for row in ROWS if row.control], ids=lambda row: row.id)
-def test_control_plain_pickle_really_crashes(row: Row) -> None:
-    check_control(MODULE, row)
 
 
 # -- real models ----------------------------------------------------------------------------
