@@ -17,7 +17,6 @@ import codecs
 import collections
 import copyreg
 import importlib
-import operator
 import pickle
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -594,7 +593,8 @@ class Engine:
         of ``sys.getrefcount``'s argument: tokens, its globals entry, found (once per name
         it was found by), its call plan, the loop variable, the argument."""
         plan = self.plans.get(id(token))
-        return 4 + operator.countOf(self.found.values(), token) + (plan is not None and plan[0] is token)
+        # (by identity: countOf would ask each found global's __eq__, code of the library)
+        return 4 + sum(1 for v in self.found.values() if v is token) + (plan is not None and plan[0] is token)
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
