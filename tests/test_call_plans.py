@@ -391,3 +391,30 @@ def test_what_a_planned_call_makes_is_validated(protocol: int) -> None:
         picklefence.loads(bad, policy=policy)
     assert (caught.value.qualname, caught.value.capability) == ("_Validated", "validation")
     assert "x is negative" in str(caught.value)
+
+
+class _Caller:
+    """A callable instance pickled by name: it has no ``__qualname__`` of its own."""
+
+    def __call__(self, value: int) -> list[int]:
+        return [value]
+
+    def __reduce__(self) -> str:
+        return "CALLER"
+
+
+CALLER = _Caller()
+
+
+class _CalledByName:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return CALLER, (3,)
+
+
+def test_a_callee_without_a_qualname_is_judged_and_kept_without_one() -> None:
+    assert not hasattr(CALLER, "__qualname__")
+    policy = Policy.named("default").allow(f"{__name__}:CALLER", can=["call"])
+    for _ in range(2):  # the second dump meets the kept plan
+        data = picklefence.dumps(_CalledByName(), 2, policy=policy)
+        assert data == pickle.dumps(_CalledByName(), 2)
+        assert picklefence.loads(data, policy=policy) == [3]

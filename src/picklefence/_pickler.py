@@ -83,7 +83,7 @@ class _Judge:
         # what check_call found for a callee whose rule needs only the positional
         # arguments, by id: the callee, its __module__ and __qualname__, the rule's
         # positional test (None: any), the positions where it takes call-only globals
-        self.call_plans: dict[int, tuple[Any, str, str, PositionalTest | None, frozenset[int]]] = {}
+        self.call_plans: dict[int, tuple[Any, object, object, PositionalTest | None, frozenset[int]]] = {}
 
     def begin(self) -> None:
         """A new dump: no global is expected yet."""
@@ -214,8 +214,8 @@ class _Judge:
             and plan[0] is func
             and not kwargs
             and (plan[3] is None or plan[3](args))
-            and func.__module__ == plan[1]  # (not renamed since)
-            and func.__qualname__ == plan[2]
+            and getattr(func, "__module__", None) == plan[1]  # (not renamed since)
+            and getattr(func, "__qualname__", None) == plan[2]
         ):
             for position in plan[4]:
                 if position < len(args):
@@ -234,7 +234,8 @@ class _Judge:
             if len(self.call_plans) >= _NAMES_KEPT:
                 self.call_plans.clear()
             takes = self.gate.takes_globals(rule)
-            self.call_plans[id(func)] = (func, func.__module__, func.__qualname__, test, takes)
+            names = getattr(func, "__module__", None), getattr(func, "__qualname__", None)
+            self.call_plans[id(func)] = (func, *names, test, takes)
         if func is getattr and len(args) == 2 and isinstance(args[1], str):
             parent = self.global_name(args[0])
             if parent is not None:
