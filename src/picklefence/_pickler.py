@@ -95,6 +95,13 @@ class _Judge:
             expected = self.local.expected = set()
         expected.add(id(obj))
 
+    def expect_taken(self, positions: frozenset[int], args: tuple[Any, ...]) -> None:
+        """The arguments at ``positions``, where the callee's rule takes a call-only
+        global, are written right after as arguments, not as values."""
+        for position in positions:
+            if position < len(args):
+                self.expect(args[position])
+
     # -- naming ------------------------------------------------------------------------
 
     def reduce_of(self, obj: object) -> Any:
@@ -217,9 +224,7 @@ class _Judge:
             and getattr(func, "__module__", None) == plan[1]  # (not renamed since)
             and getattr(func, "__qualname__", None) == plan[2]
         ):
-            for position in plan[4]:
-                if position < len(args):
-                    self.expect(args[position])
+            self.expect_taken(plan[4], args)
             self.expect(func)
             return
         name = self.global_name(func)
@@ -258,9 +263,7 @@ class _Judge:
             return f"{_describe(obj)} is rebuilt by {'calling' if capability == 'call' else 'constructing'} {name}"
 
         rule = self.rule_for(name, func, capability, what, obj)
-        for position in self.gate.takes_globals(rule):
-            if position < len(args):
-                self.expect(args[position])
+        self.expect_taken(self.gate.takes_globals(rule), args)
         if rule.signatures is None:
             return rule
         test = None if kwargs else self.gate.positional_test(rule)  # (most calls: no check needs the dump)
