@@ -57,6 +57,14 @@ def _matvec(obj: Any) -> object:
     return obj @ np.ones(obj.shape[1])
 
 
+def _first_row_of_one(obj: Any) -> object:
+    """The stored data is the single value 1.0 and the vector is all ones, so a first row
+    that sums to anything else was read from memory outside ``data`` (where that memory
+    is mapped, the read returns the heap's neighbours instead of faulting)."""
+    value = float(_matvec(obj)[0])  # type: ignore[index]
+    return value if value == 1.0 else f"GARBAGE {value}"
+
+
 def csr_index_past_shape() -> bytes:
     return _edited(_sparse("csr"), _set(indices=np.array([0, 2, 2, 0, 1, 10**8], dtype=np.int32)))
 
@@ -922,7 +930,7 @@ ROWS: list[Row] = [
     Row("csr-indptr-short", csr_indptr_short, _CSR, "index pointer size 5", use=_matvec, control="crash"),
     Row("csr-indptr-decreasing", csr_indptr_decreasing, _CSR, "non-decreasing", use=_toarray),
     Row("csr-indptr-not-zero", csr_indptr_not_zero, _CSR, "start with 0", use=_toarray),
-    Row("csr-data-short", csr_data_short, _CSR, "same size", use=_matvec, control="crash"),
+    Row("csr-data-short", csr_data_short, _CSR, "same size", use=_first_row_of_one, control="garbage"),
     Row("csr-float-indices", csr_float_indices, _CSR, "indices has dtype float64", use=_toarray),
     Row("csr-uint64-indptr", csr_uint64_indptr, _CSR, "indptr has dtype uint64", use=_toarray),
     Row("csr-2d-indices", csr_2d_indices, _CSR, "indices is 2-D", use=_toarray),
