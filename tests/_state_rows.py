@@ -167,7 +167,7 @@ def assert_refused(row: Row, outcome: dict[str, Any]) -> None:
 
 #: A read past an allocation faults only where the memory after it is unmapped, which
 #: the allocator decides anew in every process: a control may take a few tries.
-CONTROL_TRIES = 3
+CONTROL_TRIES = 5
 #: A write past an allocation can also leave the allocator spinning or deadlocked on its
 #: own corrupted lists instead of faulting: a control still running after this long hung
 #: the process, which is a break too (a row's own children load and use in seconds).
