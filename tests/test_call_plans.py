@@ -418,3 +418,84 @@ def test_a_callee_without_a_qualname_is_judged_and_kept_without_one() -> None:
         data = picklefence.dumps(_CalledByName(), 2, policy=policy)
         assert data == pickle.dumps(_CalledByName(), 2)
         assert picklefence.loads(data, policy=policy) == [3]
+
+
+# -- construction plans (NEWOBJ, NEWOBJ_EX) -------------------------------------------------
+
+
+class _Built:
+    """Constructed by NEWOBJ with one positional argument (``__getnewargs__``)."""
+
+    def __new__(cls, x: object) -> _Built:
+        obj = super().__new__(cls)
+        obj.x = x  # type: ignore[attr-defined]
+        return obj
+
+    def __init__(self, x: object) -> None:
+        pass
+
+    def __getnewargs__(self) -> tuple[object]:
+        return (self.x,)  # type: ignore[attr-defined]
+
+    def __getstate__(self) -> None:
+        return None
+
+
+class _BuiltEx(_Built):
+    """Constructed by NEWOBJ_EX, with the keyword arguments it carries."""
+
+    def __new__(cls, x: object, **kwargs: object) -> _BuiltEx:
+        return super().__new__(cls, x)  # type: ignore[return-value]
+
+    def __getnewargs_ex__(self) -> tuple[tuple[object], dict[str, object]]:
+        return (self.x,), self.kwargs  # type: ignore[attr-defined]
+
+
+def _ints_only(cls: type) -> Policy:
+    return Policy().allow(cls, can=["construct"], args=[int])
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_a_construction_failing_the_kept_test_is_refused_as_by_the_full_path(protocol: int) -> None:
+    policy = _ints_only(_Built)
+    good = pickle.dumps([_Built(1), _Built(2)], protocol)
+    assert [v.x for v in picklefence.loads(good, policy=policy)] == [1, 2]
+    for forged in ("one", 2.5, None):
+        bad = pickle.dumps([_Built(1), _Built(forged)], protocol)  # the first made the plan
+        with pytest.raises(PolicyViolation) as caught:
+            picklefence.loads(bad, policy=policy)
+        assert (caught.value.qualname, caught.value.capability) == ("_Built", "arguments")
+        assert "does not match any argument signature" in str(caught.value)
+
+
+def test_a_construction_with_keyword_arguments_takes_the_full_check() -> None:
+    policy = _ints_only(_BuiltEx)
+    plain, keyed = _BuiltEx(1), _BuiltEx(2)
+    plain.kwargs, keyed.kwargs = {}, {"mode": "r"}  # type: ignore[attr-defined]
+    assert [v.x for v in picklefence.loads(pickle.dumps([plain, plain], 4), policy=policy)] == [1, 1]
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(pickle.dumps([plain, keyed], 4), policy=policy)
+    assert (caught.value.qualname, caught.value.capability) == ("_BuiltEx", "arguments")
+
+
+def test_a_class_the_policy_only_lets_be_called_is_not_constructed_by_a_kept_plan() -> None:
+    policy = Policy().allow(_Built, can=["call"], args=[int])
+    for _ in range(2):  # with the gate's kept answers warm, too
+        with pytest.raises(PolicyViolation) as caught:
+            picklefence.loads(pickle.dumps(_Built(1), 2), policy=policy)
+        assert (caught.value.qualname, caught.value.capability) == ("_Built", "construct")
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_what_a_planned_construction_makes_is_validated(protocol: int) -> None:
+    policy = Policy().allow(_Built, can=["construct"], validator=lambda obj: "x is negative" if obj.x < 0 else None)
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(pickle.dumps([_Built(1), _Built(-1)], protocol), policy=policy)
+    assert (caught.value.qualname, caught.value.capability) == ("_Built", "validation")
+
+
+def test_a_call_only_global_among_planned_construction_arguments_is_refused_as_a_value() -> None:
+    policy = _ints_only(_Built).allow("datetime:datetime", args=[bytes])
+    with pytest.raises(PolicyViolation) as caught:
+        picklefence.loads(pickle.dumps([_Built(1), _Built(datetime.datetime)], 2), policy=policy)
+    assert (caught.value.qualname, caught.value.capability) == ("datetime", "value")

@@ -143,7 +143,7 @@ class Gate:
     """The decisions of one policy.  Made once per policy (``Gate.of``) and shared, so
     what does not depend on a load (a class's validator) is worked out once."""
 
-    __slots__ = ("_plans", "_references", "_takes", "_tests", "_validators", "policy")
+    __slots__ = ("_construct_plans", "_plans", "_references", "_takes", "_tests", "_validators", "policy")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -153,6 +153,7 @@ class Gate:
         self._tests: dict[int, tuple[Rule, PositionalTest | None]] = {}
         # plain_call's answers for globals found by one name (kept named, by its id)
         self._plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
+        self._construct_plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
 
     @staticmethod
     def of(policy: Policy) -> Gate:
@@ -207,23 +208,29 @@ class Gate:
                 return named
         return None
 
-    def plain_call(self, names: tuple[Named, ...], obj: object) -> tuple[str, PositionalTest | None] | None:
-        """The name under which ``obj`` may be called, and the test its positional
-        arguments must pass (``None``: any), where nothing else decides the call: no
-        signature has a check or a ``globals`` constraint.  A hot caller keeps the answer
-        for the load and asks :meth:`arguments` only when the test fails (for the words)
-        or the call has keyword arguments; ``None`` when every call needs that."""
+    def plain_call(
+        self, names: tuple[Named, ...], obj: object, capability: str = "call"
+    ) -> tuple[str, PositionalTest | None] | None:
+        """The name under which ``obj`` may be used for ``capability`` (``"call"``, or
+        ``"construct"`` for NEWOBJ), and the test its positional arguments must pass
+        (``None``: any), where nothing else decides the call: no signature has a check or
+        a ``globals`` constraint.  A hot caller keeps the answer for the load and asks
+        :meth:`arguments` only when the test fails (for the words) or the call has
+        keyword arguments; ``None`` when every call needs that."""
         if len(names) == 1:  # (a global found by one name: the same answer in every load)
-            known_plan = self._plans.get(id(names[0]))
+            plans = self._plans if capability == "call" else self._construct_plans
+            known_plan = plans.get(id(names[0]))
             if known_plan is not None and known_plan[0] is names[0] and known_plan[1] is obj:
                 return known_plan[2]
-            plan = self._plain_call(names, obj)
-            self._plans[id(names[0])] = (names[0], obj, plan)
+            plan = self._plain_call(names, obj, capability)
+            plans[id(names[0])] = (names[0], obj, plan)
             return plan
-        return self._plain_call(names, obj)
+        return self._plain_call(names, obj, capability)
 
-    def _plain_call(self, names: tuple[Named, ...], obj: object) -> tuple[str, PositionalTest | None] | None:
-        named = self.grant(names, obj, "call")
+    def _plain_call(
+        self, names: tuple[Named, ...], obj: object, capability: str
+    ) -> tuple[str, PositionalTest | None] | None:
+        named = self.grant(names, obj, capability)
         if named is None:
             return None
         rule = named[1]
@@ -304,8 +311,10 @@ class Gate:
 
     # -- state -----------------------------------------------------------------------
 
-    def state(self, rule: Rule, cls: type, state: object, call: Call) -> Refusal | None:
-        """BUILD of ``state`` on an instance of ``cls`` that ``rule`` lets be changed."""
+    def state(self, rule: Rule, cls: type, state: object, call: Callable[[], Call]) -> Refusal | None:
+        """BUILD of ``state`` on an instance of ``cls`` that ``rule`` lets be changed;
+        ``call`` makes the BUILD's call for a state check (only a rule with one needs it:
+        a BUILD of a plain class pays for no call object)."""
         parts = state if type(state) is tuple and len(state) == 2 else (state,)
         for part in parts:
             if type(part) is not dict:
@@ -325,7 +334,7 @@ class Gate:
                         "state",
                         f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
                     )
-        if not rule.accepts_state(call, CHECKS):
+        if rule.state_check is not None and not rule.accepts_state(call(), CHECKS):
             return Refusal(
                 f"BUILD state for {rule.name!r} does not pass the policy's state check",
                 "state",

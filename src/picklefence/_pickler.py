@@ -288,7 +288,7 @@ class _Judge:
         rule = self.rule_for(name, cls, capability, lambda: f"{_describe(obj)} needs '{capability}' on its class", obj)
         refusal = mutation_refusal(obj, "BUILD" if capability == "state" else "an item method", self.policy)
         if refusal is None and capability == "state":
-            refusal = self.gate.state(rule, cls, state, self.call_info(name, (obj, state), None))
+            refusal = self.gate.state(rule, cls, state, lambda: self.call_info(name, (obj, state), None))
         if refusal is not None:
             raise self.refused(refusal, obj)
 
