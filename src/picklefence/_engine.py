@@ -592,9 +592,12 @@ class Engine:
         """The references to ``token`` of the load's own tables, of a loop over them and
         of ``sys.getrefcount``'s argument: tokens, its globals entry, found (once per name
         it was found by), its call plan, the loop variable, the argument."""
+        held = 4
+        for value in self.found.values():  # (by identity: countOf would ask a found global's __eq__)
+            if value is token:
+                held += 1
         plan = self.plans.get(id(token))
-        # (by identity: countOf would ask each found global's __eq__, code of the library)
-        return 4 + sum(1 for v in self.found.values() if v is token) + (plan is not None and plan[0] is token)
+        return held + 1 if plan is not None and plan[0] is token else held
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
