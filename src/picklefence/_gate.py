@@ -313,8 +313,8 @@ class Gate:
 
     def state(self, rule: Rule, cls: type, state: object, call: Callable[[], Call]) -> Refusal | None:
         """BUILD of ``state`` on an instance of ``cls`` that ``rule`` lets be changed;
-        ``call`` makes the BUILD's call for a state check (only a rule with one needs it:
-        a BUILD of a plain class pays for no call object)."""
+        ``call`` makes the BUILD's call for the rule's state check (see
+        :meth:`Rule.accepts_state`)."""
         parts = state if type(state) is tuple and len(state) == 2 else (state,)
         for part in parts:
             if type(part) is not dict:
@@ -334,7 +334,7 @@ class Gate:
                         "state",
                         f"BUILD state key {key!r} is not in the state_keys the policy allows for {rule.name!r}",
                     )
-        if rule.state_check is not None and not rule.accepts_state(call(), CHECKS):
+        if not rule.accepts_state(call, CHECKS):
             return Refusal(
                 f"BUILD state for {rule.name!r} does not pass the policy's state check",
                 "state",

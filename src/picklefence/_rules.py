@@ -348,12 +348,14 @@ class Rule:
                 return True
         return False
 
-    def accepts_state(self, call: Call, checks: Mapping[str, Check]) -> bool:
-        """Whether ``state_check`` (if any) accepts BUILD's ``call.args == (instance, state)``."""
+    def accepts_state(self, call: Callable[[], Call], checks: Mapping[str, Check]) -> bool:
+        """Whether ``state_check`` (if any) accepts BUILD's ``call().args == (instance,
+        state)``; ``call`` makes that call only for a rule with a check (most have none,
+        and a BUILD of their classes pays for no call object)."""
         if self.state_check is None:
             return True
         check = checks[self.state_check] if isinstance(self.state_check, str) else self.state_check
-        return bool(check(call))
+        return bool(check(call()))
 
     def union(self, other: Rule) -> Rule:
         """A rule allowing whatever either rule allows.
