@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import pickletools
 import struct
+
+from picklefence import Policy
 
 
 def g(module: str, name: str) -> bytes:
@@ -41,3 +45,30 @@ def sg(module: str, name: str) -> bytes:
 def stop(body: bytes, proto: int | None = None) -> bytes:
     head = b"\x80" + bytes([proto]) if proto is not None else b""
     return head + body + b"."
+
+
+def allowed_modules(data: bytes, policy: str) -> list[str]:
+    """The modules of the globals ``data`` names that ``policy`` allows: a load imports
+    those (and whatever they import themselves, which depends on the test order)."""
+    named, strings = [], []
+    ops = pickletools.genops(data)
+    while True:
+        try:
+            op, arg, _ = next(ops)
+        except (StopIteration, ValueError):  # (the end, or where a malformed row stops parsing)
+            break
+        if op.name == "GLOBAL":
+            named.append(tuple(arg.split(" ", 1)))
+        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+            named.append((strings[-2], strings[-1]))
+        elif isinstance(arg, str):
+            strings.append(arg)
+    rules = Policy.named(policy)
+    return [module for module, name in named if rules.rule(module, name) is not None and _importable(module)]
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # (its package is not installed)
+        return False

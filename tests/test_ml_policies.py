@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import copy
 import importlib
-import importlib.util
 import pickle
-import pickletools
 import sys
 import warnings
 from collections.abc import Callable
@@ -17,9 +15,9 @@ from typing import Any
 import pytest
 
 import picklefence
-from picklefence import LimitExceededError, Policy, PolicyViolation, UnpicklingError
+from picklefence import LimitExceededError, PolicyViolation, UnpicklingError
 
-from .hostile import call, g, i, stop, t, u
+from .hostile import allowed_modules, call, g, i, stop, t, u
 
 np = pytest.importorskip("numpy")
 
@@ -404,38 +402,11 @@ CAPABILITY = {
 _LIBRARIES = ("numpy", "pandas", "sklearn", "scipy")
 
 
-def _allowed_modules(data: bytes, policy: str) -> list[str]:
-    """The modules of the globals ``data`` names that ``policy`` allows: a load imports
-    those (and whatever they import themselves, which depends on the test order)."""
-    named, strings = [], []
-    ops = pickletools.genops(data)
-    while True:
-        try:
-            op, arg, _ = next(ops)
-        except (StopIteration, ValueError):  # (the end, or where a malformed row stops parsing)
-            break
-        if op.name == "GLOBAL":
-            named.append(tuple(arg.split(" ", 1)))
-        elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-            named.append((strings[-2], strings[-1]))
-        elif isinstance(arg, str):
-            strings.append(arg)
-    rules = Policy.named(policy)
-    return [module for module, name in named if rules.rule(module, name) is not None and _importable(module)]
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:  # (its package is not installed)
-        return False
-
-
 @pytest.mark.parametrize(("name", "data", "policy", "error"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_inputs_inside_ml_libraries_are_refused(
     name: str, data: bytes, policy: str, error: type[UnpicklingError]
 ) -> None:
-    for module in _allowed_modules(data, policy):  # the load may import these, with what they import
+    for module in allowed_modules(data, policy):  # the load may import these, with what they import
         importlib.import_module(module)
     modules = set(sys.modules)
     with pytest.raises(error) as info:
