@@ -15,11 +15,13 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 
 typedef struct {
     PyObject_HEAD
     PyObject *fallback, *call_only, *plain, *call_failed, *unpickling_error;
     long reduce_code;
+    vectorcallfunc vectorcall; /* (called once per compiled operation: no argument tuple) */
 } Dispatch;
 
 /* What a planned call reads of one load's engine, read once: Load(engine), kept on the
@@ -41,8 +43,11 @@ static void load_dealloc(Load *self) {
 }
 
 static PyObject *load_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    PyObject *engine;
-    if (!PyArg_ParseTuple(args, "O", &engine)) return NULL;
+    if (PyTuple_GET_SIZE(args) != 1 || (kwargs && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "Load() takes one argument, the engine");
+        return NULL;
+    }
+    PyObject *engine = PyTuple_GET_ITEM(args, 0);
     Load *self = (Load *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     self->engine = Py_NewRef(engine);
@@ -74,6 +79,8 @@ static PyTypeObject LoadType = {
     .tp_new = load_new,
 };
 
+static PyObject *dispatch_call(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
 static void dispatch_dealloc(Dispatch *self) {
     Py_XDECREF(self->fallback);
     Py_XDECREF(self->call_only);
@@ -98,6 +105,7 @@ static PyObject *dispatch_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     self->call_failed = Py_NewRef(call_failed);
     self->unpickling_error = Py_NewRef(unpickling_error);
     self->reduce_code = reduce_code;
+    self->vectorcall = dispatch_call;
     return (PyObject *)self;
 }
 
@@ -175,9 +183,13 @@ done:
     return result;
 }
 
-static PyObject *dispatch_call(Dispatch *self, PyObject *args, PyObject *kwargs) {
-    PyObject *loader, *pid;
-    if (!PyArg_ParseTuple(args, "OO", &loader, &pid)) return NULL;
+static PyObject *dispatch_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Dispatch *self = (Dispatch *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "Dispatch takes (loader, pid)");
+        return NULL;
+    }
+    PyObject *loader = args[0], *pid = args[1];
     if (PyTuple_CheckExact(pid) && PyTuple_GET_SIZE(pid) == 3 && PyLong_CheckExact(PyTuple_GET_ITEM(pid, 2)) &&
         PyLong_AsLong(PyTuple_GET_ITEM(pid, 2)) == self->reduce_code && PyTuple_CheckExact(PyTuple_GET_ITEM(pid, 1))) {
         PyObject *load = PyObject_GetAttr(loader, s_load);
@@ -191,7 +203,8 @@ static PyObject *dispatch_call(Dispatch *self, PyObject *args, PyObject *kwargs)
         Py_DECREF(load);
         if (result || PyErr_Occurred()) return result;
     }
-    return PyObject_CallFunctionObjArgs(self->fallback, loader, pid, NULL);
+    PyObject *call[2] = {loader, pid};
+    return PyObject_Vectorcall(self->fallback, call, 2, NULL);
 }
 
 static PyTypeObject DispatchType = {
@@ -199,9 +212,10 @@ static PyTypeObject DispatchType = {
     .tp_name = "picklefence._calls.Dispatch",
     .tp_basicsize = sizeof(Dispatch),
     .tp_dealloc = (destructor)dispatch_dealloc,
-    .tp_call = (ternaryfunc)dispatch_call,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Dispatch, vectorcall),
     .tp_descr_get = dispatch_get,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
     .tp_doc = "The fast path's persistent_load: planned REDUCE calls here, the rest to the fallback.",
     .tp_new = dispatch_new,
 };
