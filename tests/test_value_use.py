@@ -90,6 +90,39 @@ def test_calls_and_arguments_that_rules_take_still_load(proto: int, value: objec
     assert picklefence.loads(data, policy="stdlib") == value
 
 
+# OrderedDict under two names, constrained (so call-only) under both: its one stand-in is
+# found twice, held once more by the load's tables for each name, and refused by the
+# name it was found by first
+_TWO_NAMES = Policy().allow("collections:OrderedDict", "_collections:OrderedDict", signatures=[[]])
+_OD, _OD2 = g("collections", "OrderedDict"), g("_collections", "OrderedDict")
+
+
+@pytest.mark.parametrize(
+    ("data", "refused"),
+    [
+        (stop(b"(" + call(_OD) + call(_OD2) + b"l"), None),
+        (stop(b"(" + call(_OD) + _OD2 + b"l"), "collections:OrderedDict"),
+        (stop(b"(" + _OD + call(_OD2) + b"l"), "collections:OrderedDict"),
+        (stop(b"(" + _OD2 + b"q\x000h\x00)R" + call(_OD) + b"l"), None),
+        (stop(b"(" + call(_OD2) + _OD + b"q\x000h\x00l"), "_collections:OrderedDict"),
+    ],
+    ids=["both called", "the second returned", "the first returned", "memoized, not kept", "memoized, kept"],
+)
+def test_a_global_found_by_two_names_is_counted_once_per_name(data: bytes, refused: str | None) -> None:
+    loads = (
+        lambda: picklefence.loads(data, policy=_TWO_NAMES),
+        lambda: picklefence.Unpickler(io.BytesIO(data), policy=_TWO_NAMES).load(),
+    )
+    for load in loads:
+        if refused is None:
+            assert load() == pickle.loads(data)
+            continue
+        with pytest.raises(PolicyViolation) as info:
+            load()
+        assert (info.value.capability, info.value.name) == ("value", refused)
+    assert (try_loads_at(data, _TWO_NAMES, Limits())[0] is MISS) == (refused is not None)
+
+
 @pytest.mark.parametrize(
     "data",
     [

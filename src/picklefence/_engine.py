@@ -23,7 +23,17 @@ from collections.abc import Callable, Iterator, Mapping
 from struct import Struct
 from typing import Any
 
-from ._gate import NEVER_MUTATED, Gate, Named, PositionalTest, Refusal, mutation_refusal, run_validators
+from ._gate import (
+    NEVER_MUTATED,
+    PLAIN,
+    ClassInfo,
+    Gate,
+    Named,
+    PositionalTest,
+    Refusal,
+    mutation_refusal,
+    run_validators,
+)
 from ._hints import arguments_hint
 from ._names import is_dunder, join_name, python2_rename
 from ._opcodes import NAMES, name_of
@@ -134,13 +144,14 @@ class Engine:
         reader: Reader,
         policy: Policy,
         limits: Limits,
-        *,
         fix_imports: bool,
         encoding: str,
         errors: str,
         buffers: Iterator[Any] | None,
         persistent_load: Callable[[Any], Any],
     ) -> None:
+        # (positional: calling a class with keyword arguments builds a dict of them, a
+        # fifth of what making a small load's engine costs)
         self.reader = reader
         self.read = reader.read
         self.readline = reader.readline
@@ -165,7 +176,7 @@ class Engine:
         self.type_rules: dict[tuple[type, str], Rule] = {}  # the rule granting a capability on a class
         # objects this load made whose class has a validator, with it (G8)
         self.pending: list[tuple[object, tuple[str, Any]]] = []
-        self.made_info: dict[type, tuple[bool, tuple[str, Any] | None]] = {}  # see class_info
+        self.made_info: dict[type, ClassInfo] = {}  # see class_info
         self.tokens: dict[int, CallOnly] = {}  # stand-ins of call-only globals, by id of the global
         self.token_args: dict[int, tuple[Any, ...]] = {}  # argument tuples that passed one
         self.created = 0  # bytes allowed calls and BUILDs made, for the amplification budget
@@ -344,13 +355,14 @@ class Engine:
             return value
         if self.unrestricted:
             obj = _resolve(module, qualname, dotted=self.proto >= 4)
-            named, call_only = (join_name(module, qualname), Rule(module, qualname)), False
+            names: tuple[Named] = ((join_name(module, qualname), Rule(module, qualname)),)
+            call_only = False
         else:
             reference = self.gate.reference(module, qualname)
             if reference is None:
                 message = f"global {join_name(module, qualname)!r} is not allowed by the policy"
                 raise self.refusal(module, qualname, "reference", message)
-            named, call_only = reference
+            names, call_only = reference
             obj = _resolve(module, qualname, dotted=True)
         value = obj
         if call_only:
@@ -359,17 +371,18 @@ class Engine:
             value = self.tokens.get(id(obj))
             if value is None:
                 value = self.tokens[id(obj)] = CallOnly(obj)
-            self._record(obj, named, planned=False)  # so checks shown the unwrapped object can name it
+            self._record(obj, names, planned=False)  # so checks shown the unwrapped object can name it
         self.found[key] = value
-        self._record(value, named)
+        self._record(value, names)
         return value
 
-    def _record(self, obj: object, named: Named, planned: bool = True) -> None:
-        """``obj`` was found by ``named``: its provenance, and its call plan (``planned``:
+    def _record(self, obj: object, named: tuple[Named], planned: bool = True) -> None:
+        """``obj`` was found by the one name of ``named``: its provenance (the gate's
+        tuple itself, for a global found by one name), and its call plan (``planned``:
         the object the pickle holds; its calls are the ones worth a plan)."""
         key = id(obj)
         entry = self.globals.get(key)
-        names = (named,) if entry is None or entry[0] is not obj else (*entry[1], named)
+        names = named if entry is None or entry[0] is not obj else (*entry[1], *named)
         self.globals[key] = (obj, names)
         if not planned:
             return
@@ -591,11 +604,9 @@ class Engine:
     def _held_by_load(self, token: CallOnly) -> int:
         """The references to ``token`` of the load's own tables, of a loop over them and
         of ``sys.getrefcount``'s argument: tokens, its globals entry, found (once per name
-        it was found by), its call plan, the loop variable, the argument."""
-        held = 4
-        for value in self.found.values():  # (by identity: countOf would ask a found global's __eq__)
-            if value is token:
-                held += 1
+        it was found by: lookup records each name in the token's entry as it puts the
+        token in found under it), its call plan, the loop variable, the argument."""
+        held = 4 + len(self.globals[id(token)][1])
         plan = self.plans.get(id(token))
         return held + 1 if plan is not None and plan[0] is token else held
 
@@ -666,14 +677,14 @@ class Engine:
             self.pending.append((obj, known[1]))
         return obj
 
-    def class_info(self, cls: type) -> tuple[bool, tuple[str, Any] | None]:
-        """Whether ``cls`` tells its memory, and its validator, from the rules this load
-        found it by or its own name's (kept for the load: a class made once is made often)."""
+    def class_info(self, cls: type) -> ClassInfo:
+        """The gate's :meth:`~Gate.class_info` for ``cls``, found by the names of its
+        entry among this load's globals, if it has one (kept for the load: a class made
+        once is made often)."""
         entry = self.globals.get(id(cls))
-        info = (cls in _MEASURED, self.gate.validator(cls, entry[1] if entry is not None and entry[0] is cls else ()))
-        if info == PLAIN:
-            info = PLAIN
-        self.made_info[cls] = info
+        info = self.made_info[cls] = self.gate.class_info(
+            cls, entry[1] if entry is not None and entry[0] is cls else ()
+        )
         return info
 
     def validate(self) -> None:
@@ -1115,20 +1126,9 @@ def real_global(obj: object) -> Any:
     return obj.obj if type(obj) is CallOnly else obj
 
 
-#: The classes whose objects allowed calls and BUILDs are charged for by measuring them:
-#: the builtin types whose size is what they hold (a bytearray copied by an allowed
-#: call).  Library objects that allocate from their arguments are charged by their
-#: checks (``call.spend``) before they allocate, the only point where a shape-sized
-#: allocation can still be refused.
-_MEASURED = frozenset({bytes, bytearray, str, list, tuple, dict, set, frozenset, int, complex})
-
-#: What class_info says of most classes: nothing to measure, no validator.
-PLAIN: tuple[bool, None] = (False, None)
-
-
 def native_size(obj: object) -> int:
     """The memory ``obj`` holds itself (a bytearray's bytes, a list's slots), for an
-    object of a measured class (``_MEASURED``)."""
+    object of a measured class (``MEASURED``)."""
     try:
         return sys.getsizeof(obj)
     except Exception:  # a half-built native object may not know its size
@@ -1234,7 +1234,7 @@ def _class_names(entry: GlobalEntry | None, gate: Gate, cls: type) -> tuple[Name
     obj: Any = sys.modules[module]
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
-    return (reference[0],) if obj is cls else ()
+    return reference[0] if obj is cls else ()
 
 
 def build_dispatch(cls: type[Engine]) -> list[Callable[[Any], None]]:

@@ -35,7 +35,10 @@ from .policy import Policy
 
 __all__ = [
     "INERT_DUNDERS",
+    "MEASURED",
     "NEVER_MUTATED",
+    "PLAIN",
+    "ClassInfo",
     "Gate",
     "Named",
     "PositionalTest",
@@ -75,6 +78,19 @@ NEVER_MUTATED = (
 
 #: A global's provenance: the name the pickle found it by, and the rule of that name.
 Named = tuple[str, Rule]
+#: What an object an allowed call made owes (:meth:`Gate.class_info`): whether it is
+#: measured, and its validator.
+ClassInfo = tuple[bool, tuple[str, Validator] | None]
+
+#: The classes whose objects allowed calls and BUILDs are charged for by measuring them:
+#: the builtin types whose size is what they hold (a bytearray copied by an allowed
+#: call).  Library objects that allocate from their arguments are charged by their
+#: checks (``call.spend``) before they allocate, the only point where a shape-sized
+#: allocation can still be refused.
+MEASURED = frozenset({bytes, bytearray, str, list, tuple, dict, set, frozenset, int, complex})
+
+#: What class_info says of most classes: nothing to measure, no validator.
+PLAIN: ClassInfo = (False, None)
 #: Whether a call's positional arguments match a rule's signatures.
 PositionalTest = Callable[[tuple[Any, ...]], bool]
 
@@ -143,13 +159,23 @@ class Gate:
     """The decisions of one policy.  Made once per policy (``Gate.of``) and shared, so
     what does not depend on a load (a class's validator) is worked out once."""
 
-    __slots__ = ("_construct_plans", "_plans", "_references", "_takes", "_tests", "_validators", "policy")
+    __slots__ = (
+        "_class_info",
+        "_construct_plans",
+        "_plans",
+        "_references",
+        "_takes",
+        "_tests",
+        "_validators",
+        "policy",
+    )
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._validators: dict[type, tuple[str, Validator] | None] = {}
+        self._class_info: dict[type, tuple[tuple[Named, ...], ClassInfo]] = {}
         self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
-        self._references: dict[tuple[str, str], tuple[Named, bool]] = {}
+        self._references: dict[tuple[str, str], tuple[tuple[Named], bool]] = {}
         self._tests: dict[int, tuple[Rule, PositionalTest | None]] = {}
         # plain_call's answers for globals found by one name (kept named, by its id)
         self._plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
@@ -180,18 +206,20 @@ class Gate:
 
     # -- globals ---------------------------------------------------------------------
 
-    def reference(self, module: str, qualname: str) -> tuple[Named, bool] | None:
-        """Whether the pickle may name this global: its provenance (the same pair for
-        every load, kept here: a name's rule depends on the policy alone) and whether it
-        is call-only (:meth:`call_only`); ``None`` if the policy does not allow it.
-        Only allowed names are kept, so a stream of refused names grows nothing."""
+    def reference(self, module: str, qualname: str) -> tuple[tuple[Named], bool] | None:
+        """Whether the pickle may name this global: its provenance, as the names a
+        global's entry holds (the same tuple for every load, kept here: a name's rule
+        depends on the policy alone, and what is kept by that tuple's identity stays
+        valid), and whether it is call-only (:meth:`call_only`); ``None`` if the policy
+        does not allow it.  Only allowed names are kept, so a stream of refused names
+        grows nothing."""
         key = (module, qualname)
         known = self._references.get(key)
         if known is None:
             rule = self.policy.rule(module, qualname)
             if rule is None:
                 return None
-            known = self._references[key] = ((join_name(module, qualname), rule), self.call_only(rule))
+            known = self._references[key] = (((join_name(module, qualname), rule),), self.call_only(rule))
         return known
 
     @staticmethod
@@ -344,6 +372,21 @@ class Gate:
         return None
 
     # -- validators (G8) -------------------------------------------------------------
+
+    def class_info(self, cls: type, names: tuple[Named, ...]) -> ClassInfo:
+        """What an allowed call or BUILD that made an instance of ``cls`` owes: whether
+        the object is measured for the amplification budget (:data:`MEASURED`), and its
+        validator (:meth:`validator`); ``names`` are the names this load found the
+        class by.  Kept by class for the last ``names`` tuple asked with (the one
+        :meth:`reference` keeps, for a class found by one name, or none)."""
+        known = self._class_info.get(cls)
+        if known is not None and known[0] is names:
+            return known[1]
+        info: ClassInfo = (cls in MEASURED, self.validator(cls, names))
+        if info == PLAIN:
+            info = PLAIN
+        self._class_info[cls] = (names, info)
+        return info
 
     def validator(self, cls: type, names: Iterable[Named] = ()) -> tuple[str, Validator] | None:
         """The validator of ``cls``'s instances: from the rules of ``names`` (the names

@@ -154,10 +154,10 @@ class _Judge:
         says so, for the refusal only)."""
         module, _, qualname = name.partition(":")
         reference = self.gate.reference(module, qualname)
-        if reference is None or self.gate.grant((reference[0],), target, capability) is None:
+        if reference is None or self.gate.grant(reference[0], target, capability) is None:
             missing = "is not allowed by the policy" if reference is None else f"is not allowed for '{capability}'"
             raise self.refusal(module, qualname, capability, subject, f"{what()}: global {name!r} {missing}")
-        return reference[0][1]
+        return reference[0][0][1]
 
     def refusal(self, module: str, qualname: str, capability: str, subject: object, message: str) -> _Refusal:
         return self.refused(self.gate.refusal(module, qualname, capability, message), subject)
