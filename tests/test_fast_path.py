@@ -484,6 +484,56 @@ def test_a_large_program_is_compiled_in_frames_as_it_is_read(protocol: int) -> N
     assert try_loads(data, picklefence.Policy.named("stdlib"), LIMITS) == obj
 
 
+_SETTINGS = (1 << 20, 1 << 30, 1 << 10, 1 << 20)
+
+
+def _compiled(program: Any) -> tuple[bytes, list[Any]]:
+    """A one-FRAME program as the C unpickler reads it: its bytes, then its buffers (or
+    the error of one that is not what it claims, such as text outside latin-1)."""
+    code = b""
+    while chunk := program.read(1 << 20):
+        code += chunk
+    buffers: list[Any] = []
+    while True:
+        try:
+            buffers.append(next(program))
+        except StopIteration:
+            return code, buffers
+        except ValueError as exc:
+            buffers.append(repr(exc))
+
+
+def _prepares_as_verify_and_program(data: bytes) -> None:
+    end, proto, plain, program = _fastcheck.prepare(data, *_SETTINGS)
+    v_end, v_proto, v_plain = _fastcheck.verify(data, *_SETTINGS)
+    assert end == v_end and (end < 0 or (proto, plain) == (v_proto, v_plain))
+    assert (program is not None) == (end >= 0 and not plain and len(data) <= _fastcheck.CHUNK)
+    if program is not None:
+        assert program.end == end
+        assert _compiled(program) == _compiled(_fastcheck.Program(data, *_SETTINGS))
+    for other in (bytearray(data), memoryview(data)):  # (may change under the load: compiled lazily)
+        assert _fastcheck.prepare(other, *_SETTINGS) == (v_end, v_proto, v_plain, None)
+
+
+@given(mutated_objects())
+def test_prepare_verifies_as_verify_and_compiles_as_program(data: bytes) -> None:
+    _prepares_as_verify_and_program(data)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_prepare_agrees_with_verify_on_the_hostile_table(case: Any) -> None:
+    _prepares_as_verify_and_program(case.data)
+
+
+def test_prepare_compiles_lazily_past_one_frame() -> None:
+    small = pickle.dumps([collections.OrderedDict(a=i) for i in range(100)], 5)
+    large = pickle.dumps([collections.OrderedDict(a=i) for i in range(20_000)], 5)
+    assert len(small) < _fastcheck.CHUNK < len(large)
+    assert _fastcheck.prepare(small, *_SETTINGS)[3] is not None
+    assert _fastcheck.prepare(large, *_SETTINGS) == (*_fastcheck.verify(large, *_SETTINGS), None)
+    assert try_loads(small, picklefence.Policy.named("stdlib"), LIMITS) == pickle.loads(small)
+
+
 def test_a_memo_index_past_the_input_declines() -> None:
     # a 9-byte pickle made the C unpickler's memo table 2**24 slots (256 MB)
     assert try_loads(b"\x80\x02K\x01r\xff\xff\xff\x00.", DEFAULT, LIMITS) is MISS

@@ -12,7 +12,8 @@ on the same operands; the C unpickler's ``find_class`` is the strict engine's lo
 So every global, call, state and item change is judged by the strict engine, in
 stream order, with its provenance and limits; C only builds strings, numbers,
 containers and the memo.  The program is compiled as the C unpickler reads it, one
-64 KiB FRAME at a time (a refusal early in a large pickle compiles little of it), and
+64 KiB FRAME at a time (a refusal early in a large pickle compiles little of it; a
+pickle in ``bytes`` of one FRAME is compiled by the walk that verifies it), and
 text and bytes of 32 bytes and more reach it as out-of-band buffers, made from the input
 as it asks for them, so the program holds little besides opcodes; the input may be a
 mapped file.  Plain data (no global, nothing to call) in ``bytes`` goes to
@@ -29,7 +30,8 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from ._engine import PLAIN, CallOnly, Engine, call_failed, real_global
+from ._engine import CallOnly, Engine, call_failed, real_global
+from ._gate import PLAIN
 from ._reader import BytesReader
 from ._rules import CallInfo, Rule, Signature
 from .errors import UnpicklingError
@@ -41,6 +43,7 @@ try:
     from . import _fastcheck
 
     verify: _Verify | None = _fastcheck.verify
+    prepare = _fastcheck.prepare
 except ImportError:  # built without a C compiler: the strict engine does everything
     verify = None
 try:
@@ -181,25 +184,18 @@ def try_loads_at(
     if verify is None:
         return MISS, -1
     settings = limits.max_memo_index, limits.max_memo_entries, limits.max_mark_depth, limits.max_string_bytes
-    end, proto, plain = verify(data, *settings)
+    end, proto, plain, program = prepare(data, *settings)  # (verify, and compile a small pickle)
     if end < 0 or end > limits.max_input_bytes:
         return MISS, -1
     try:
         if plain and type(data) is bytes:  # (a mapped file might change under the C unpickler)
             return _pickle.loads(data, fix_imports=fix_imports, encoding=encoding, errors=errors), end
-        engine = Engine(
-            _NO_INPUT,
-            policy,
-            limits,
-            fix_imports=fix_imports,
-            encoding=encoding,
-            errors=errors,
-            buffers=None,
-            persistent_load=_no_persistent_ids,
-        )
+        # (reader, policy, limits, fix_imports, encoding, errors, buffers, persistent_load)
+        engine = Engine(_NO_INPUT, policy, limits, fix_imports, encoding, errors, None, _no_persistent_ids)
         engine.proto = proto
         engine.input_size = len(data)
-        program = _fastcheck.Program(data, *settings)
+        if program is None:
+            program = _fastcheck.Program(data, *settings)
         loader = _Loader(program, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=program)
         loader.engine = engine
         if _calls is not None:

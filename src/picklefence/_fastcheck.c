@@ -23,6 +23,11 @@
  * persistent_load: every global, call and change of an object goes through the strict
  * engine, in stream order.
  *
+ * prepare(<the same arguments>) is verify's answer with the Program to run, for a pickle
+ * in bytes of at most CHUNK bytes that is not plain: its one FRAME compiled by the walk
+ * that verifies it (so a small load walks its input about once); otherwise None, and
+ * the caller makes Program(...) to compile lazily.
+ *
  * Every byte the compiled program holds is copied from the input before it is parsed,
  * and parsed from the copy: the input may be a mapped file that changes under the load,
  * and what the C unpickler runs is what was verified (an argument handed over as a
@@ -718,20 +723,53 @@ static PyObject *latin1_from_utf8(const unsigned char *p, Py_ssize_t n) {
 
 /* -- verify ------------------------------------------------------------------------- */
 
-static PyObject *verify(PyObject *module, PyObject *args) {
+/* verify's and Program's arguments, (data, max_memo_index, max_memo_entries,
+ * max_mark_depth, max_string_bytes), parsed by hand: a small load pays for both, and
+ * PyArg_ParseTuple's format interpreter costs more than the walk of a small pickle.
+ * Fills `buf` (to release) only on success. */
+static int parse_settings(PyObject *const *args, Py_ssize_t nargs, Py_buffer *buf, Py_ssize_t limits[4]) {
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "expected 5 arguments (data and four limits), got %zd", nargs);
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!PyLong_Check(args[i + 1])) {
+            PyErr_Format(PyExc_TypeError, "a limit must be int, not %.100s", Py_TYPE(args[i + 1])->tp_name);
+            return -1;
+        }
+        limits[i] = PyLong_AsSsize_t(args[i + 1]);
+        if (limits[i] == -1 && PyErr_Occurred()) return -1;
+    }
+    return PyObject_GetBuffer(args[0], buf, PyBUF_SIMPLE);
+}
+
+/* The verifying walk over the whole input: 0 with its answer, or -1 with an error. */
+static int verify_walk(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *end, int *proto, int *plain) {
     Py_buffer buf;
-    Py_ssize_t max_index, max_entries, max_marks, max_string;
-    if (!PyArg_ParseTuple(args, "y*nnnn", &buf, &max_index, &max_entries, &max_marks, &max_string)) return NULL;
+    Py_ssize_t limits[4];
+    if (parse_settings(args, nargs, &buf, limits) < 0) return -1;
     Walk w;
-    walk_init(&w, buf.buf, buf.len, max_index, max_entries, max_marks, max_string, 0);
+    walk_init(&w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 0);
     int r;
     while ((r = step(&w)) == W_NEXT) {
     }
     walk_release(&w);
     PyBuffer_Release(&buf);
-    if (r == W_NOMEM) return PyErr_NoMemory();
-    int plain = !w.globals && !w.ncode;
-    return Py_BuildValue("(niN)", r == W_STOP ? w.end : -1, w.proto, PyBool_FromLong(plain));
+    if (r == W_NOMEM) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *end = r == W_STOP ? w.end : -1;
+    *proto = w.proto;
+    *plain = !w.globals && !w.ncode;
+    return 0;
+}
+
+static PyObject *verify(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t end;
+    int proto, plain;
+    if (verify_walk(args, nargs, &end, &proto, &plain) < 0) return NULL;
+    return Py_BuildValue("(niN)", end, proto, PyBool_FromLong(plain));
 }
 
 /* -- the compiled program ----------------------------------------------------------- */
@@ -754,47 +792,55 @@ static void program_dealloc(Program *self) {
 }
 
 static PyObject *program_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    Py_ssize_t max_index, max_entries, max_marks, max_string;
+    Py_ssize_t limits[4];
+    if (kwargs && PyDict_GET_SIZE(kwargs)) {
+        PyErr_SetString(PyExc_TypeError, "Program() takes no keyword arguments");
+        return NULL;
+    }
     Program *self = (Program *)type->tp_alloc(type, 0);
     if (!self) return NULL;
-    if (!PyArg_ParseTuple(args, "y*nnnn", &self->data, &max_index, &max_entries, &max_marks, &max_string)) {
+    if (parse_settings(&PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), &self->data, limits) < 0) {
         Py_DECREF(self);
         return NULL;
     }
-    walk_init(&self->w, self->data.buf, self->data.len, max_index, max_entries, max_marks, max_string, 1);
+    walk_init(&self->w, self->data.buf, self->data.len, limits[0], limits[1], limits[2], limits[3], 1);
     self->ready = 1;
     return (PyObject *)self;
 }
 
 /* Compile the next FRAME into w.out: up to about CHUNK bytes, never inside a match of
- * the fused encode (its text's buffer is in the same FRAME). */
-static int compile_frame(Program *self) {
+ * the fused encode (its text's buffer is in the same FRAME).  W_STOP when the pickle's
+ * STOP is in it, W_NEXT when more FRAMEs follow, else what stopped the walk. */
+static int compile_steps(Program *self) {
     Walk *w = &self->w;
-    if (self->next != w->nbuffers) {
+    w->nbuffers = self->next = self->read = 0;
+    w->olen = 9;
+    if (grow((void **)&w->out, &w->ocap, w->olen, 1) < 0) return W_NOMEM;
+    int r;
+    while ((r = step(w)) == W_NEXT) {
+        if (w->olen >= CHUNK && w->fusion.state == F_NONE) break;
+    }
+    if (r == W_NEXT || r == W_STOP) {
+        w->out[0] = FRAME;
+        for (int i = 0; i < 8; i++) w->out[1 + i] = (unsigned char)((unsigned long long)(w->olen - 9) >> (8 * i));
+    }
+    return r;
+}
+
+static int compile_frame(Program *self) {
+    if (self->next != self->w.nbuffers) {
         PyErr_SetString(PyExc_RuntimeError, "a FRAME read before its buffers were");
         return -1;
     }
-    w->nbuffers = self->next = self->read = 0;
-    w->olen = 9;
-    if (grow((void **)&w->out, &w->ocap, w->olen, 1) < 0) {
+    int r = compile_steps(self);
+    if (r == W_NOMEM) {
         PyErr_NoMemory();
         return -1;
     }
-    for (;;) {
-        int r = step(w);
-        if (r == W_STOP) break;
-        if (r == W_NOMEM) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        if (r == W_DECLINE) {  /* the input changed since it was verified */
-            PyErr_SetString(PyExc_ValueError, "the input is not the pickle that was verified");
-            return -1;
-        }
-        if (w->olen >= CHUNK && w->fusion.state == F_NONE) break;
+    if (r == W_DECLINE) {  /* the input changed since it was verified */
+        PyErr_SetString(PyExc_ValueError, "the input is not the pickle that was verified");
+        return -1;
     }
-    w->out[0] = FRAME;
-    for (int i = 0; i < 8; i++) w->out[1 + i] = (unsigned char)((unsigned long long)(w->olen - 9) >> (8 * i));
     return 0;
 }
 
@@ -874,8 +920,55 @@ static PyObject *use_shuffle(PyObject *module, PyObject *arg) {
 #endif
 }
 
+/* prepare(<verify's arguments>) -> (end, protocol, plain, program or None): verify's
+ * answer, and for a pickle in bytes of at most CHUNK bytes that is not plain, its
+ * Program with its one FRAME compiled by the walk that verifies it: the verifying walk
+ * stops at the first global or compiled operation and the compiling walk starts over,
+ * so a small load walks its input about once, and plain data is never compiled.  None
+ * where Program(...) compiles lazily instead: for a longer or mutable input, verified
+ * whole first, then compiled as the C unpickler reads it. */
+static PyObject *prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer buf;
+    Py_ssize_t limits[4];
+    if (parse_settings(args, nargs, &buf, limits) < 0) return NULL;
+    int small = PyBytes_CheckExact(args[0]) && buf.len <= CHUNK;
+    Walk w;
+    walk_init(&w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 0);
+    int r;
+    while ((r = step(&w)) == W_NEXT) {
+        if (small && (w.globals || w.ncode)) break;
+    }
+    walk_release(&w);
+    if (r == W_NEXT) { /* small and not plain */
+        Program *self = (Program *)ProgramType.tp_alloc(&ProgramType, 0);
+        if (!self) {
+            PyBuffer_Release(&buf);
+            return NULL;
+        }
+        self->data = buf;
+        walk_init(&self->w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 1);
+        self->ready = 1;
+        r = compile_steps(self);
+        if (r == W_STOP) return Py_BuildValue("(niON)", self->w.end, self->w.proto, Py_False, (PyObject *)self);
+        Py_DECREF(self);
+        if (r == W_NOMEM) return PyErr_NoMemory();
+        if (r == W_DECLINE) return Py_BuildValue("(niOO)", (Py_ssize_t)-1, 0, Py_False, Py_None);
+        /* a program longer than one FRAME: verified whole, then compiled lazily */
+        Py_ssize_t end;
+        int proto, plain;
+        if (verify_walk(args, nargs, &end, &proto, &plain) < 0) return NULL;
+        return Py_BuildValue("(niNO)", end, proto, PyBool_FromLong(plain), Py_None);
+    }
+    PyBuffer_Release(&buf);
+    if (r == W_NOMEM) return PyErr_NoMemory();
+    int plain = !w.globals && !w.ncode;
+    return Py_BuildValue("(niNO)", r == W_STOP ? w.end : -1, w.proto, PyBool_FromLong(plain), Py_None);
+}
+
 static PyMethodDef methods[] = {
-    {"verify", verify, METH_VARARGS, "(end past STOP or -1, protocol, plain data)."},
+    {"verify", (PyCFunction)(void (*)(void))verify, METH_FASTCALL, "(end past STOP or -1, protocol, plain data)."},
+    {"prepare", (PyCFunction)(void (*)(void))prepare, METH_FASTCALL,
+     "verify's answer and, for a small pickle in bytes, its compiled Program (else None)."},
     {"use_shuffle", use_shuffle, METH_O, "Whether to pack decoded latin-1 with SSSE3 shuffles; returns the old setting."},
     {NULL, NULL, 0, NULL},
 };

@@ -9,6 +9,14 @@ def verify(
     max_string_bytes: int,
     /,
 ) -> tuple[int, int, bool]: ...
+def prepare(
+    data: bytes | bytearray | memoryview,
+    max_memo_index: int,
+    max_memo_entries: int,
+    max_mark_depth: int,
+    max_string_bytes: int,
+    /,
+) -> tuple[int, int, bool, Program | None]: ...
 def use_shuffle(enabled: bool, /) -> bool: ...
 
 class Program(Iterator[Any]):
