@@ -13,7 +13,7 @@ import pytest
 
 import picklefence
 from picklefence import Policy, PolicyViolation
-from picklefence._fast import MISS, try_loads_at
+from picklefence._fast import MISS, try_loads_at, verify
 from picklefence.limits import Limits
 
 from .hostile import call, g, i, stop, t, u
@@ -120,7 +120,8 @@ def test_a_global_found_by_two_names_is_counted_once_per_name(data: bytes, refus
         with pytest.raises(PolicyViolation) as info:
             load()
         assert (info.value.capability, info.value.name) == ("value", refused)
-    assert (try_loads_at(data, _TWO_NAMES, Limits())[0] is MISS) == (refused is not None)
+    if verify is not None:  # (the fast path, where the extension is built)
+        assert (try_loads_at(data, _TWO_NAMES, Limits())[0] is MISS) == (refused is not None)
 
 
 @pytest.mark.parametrize(
