@@ -743,33 +743,45 @@ static int parse_settings(PyObject *const *args, Py_ssize_t nargs, Py_buffer *bu
     return PyObject_GetBuffer(args[0], buf, PyBUF_SIMPLE);
 }
 
-/* The verifying walk over the whole input: 0 with its answer, or -1 with an error. */
-static int verify_walk(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *end, int *proto, int *plain) {
-    Py_buffer buf;
-    Py_ssize_t limits[4];
-    if (parse_settings(args, nargs, &buf, limits) < 0) return -1;
+/* The verifying walk of `buf`, with its answer: W_STOP (end past it), W_DECLINE (end
+ * -1), W_NOMEM, or, where `early`, W_NEXT at the first global or compiled operation. */
+typedef struct {
+    Py_ssize_t end;
+    int proto, plain;
+} Answer;
+
+static int verify_walk(const Py_buffer *buf, const Py_ssize_t limits[4], int early, Answer *a) {
     Walk w;
-    walk_init(&w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 0);
+    walk_init(&w, buf->buf, buf->len, limits[0], limits[1], limits[2], limits[3], 0);
     int r;
     while ((r = step(&w)) == W_NEXT) {
+        if (early && (w.globals || w.ncode)) break;
     }
     walk_release(&w);
-    PyBuffer_Release(&buf);
+    a->end = r == W_STOP ? w.end : -1;
+    a->proto = w.proto;
+    a->plain = !w.globals && !w.ncode;
+    return r;
+}
+
+/* verify's tuple, or prepare's with `program` (a reference it takes). */
+static PyObject *answer(int r, const Answer *a, PyObject *program) {
     if (r == W_NOMEM) {
-        PyErr_NoMemory();
-        return -1;
+        Py_XDECREF(program);
+        return PyErr_NoMemory();
     }
-    *end = r == W_STOP ? w.end : -1;
-    *proto = w.proto;
-    *plain = !w.globals && !w.ncode;
-    return 0;
+    if (!program) return Py_BuildValue("(niN)", a->end, a->proto, PyBool_FromLong(a->plain));
+    return Py_BuildValue("(niNN)", a->end, a->proto, PyBool_FromLong(a->plain), program);
 }
 
 static PyObject *verify(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    Py_ssize_t end;
-    int proto, plain;
-    if (verify_walk(args, nargs, &end, &proto, &plain) < 0) return NULL;
-    return Py_BuildValue("(niN)", end, proto, PyBool_FromLong(plain));
+    Py_buffer buf;
+    Py_ssize_t limits[4];
+    Answer a;
+    if (parse_settings(args, nargs, &buf, limits) < 0) return NULL;
+    int r = verify_walk(&buf, limits, 0, &a);
+    PyBuffer_Release(&buf);
+    return answer(r, &a, NULL);
 }
 
 /* -- the compiled program ----------------------------------------------------------- */
@@ -930,39 +942,33 @@ static PyObject *use_shuffle(PyObject *module, PyObject *arg) {
 static PyObject *prepare(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer buf;
     Py_ssize_t limits[4];
+    Answer a;
     if (parse_settings(args, nargs, &buf, limits) < 0) return NULL;
     int small = PyBytes_CheckExact(args[0]) && buf.len <= CHUNK;
-    Walk w;
-    walk_init(&w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 0);
-    int r;
-    while ((r = step(&w)) == W_NEXT) {
-        if (small && (w.globals || w.ncode)) break;
+    int r = verify_walk(&buf, limits, small, &a);
+    if (r != W_NEXT) { /* plain, refused, or verified whole */
+        PyBuffer_Release(&buf);
+        return answer(r, &a, Py_NewRef(Py_None));
     }
-    walk_release(&w);
-    if (r == W_NEXT) { /* small and not plain */
-        Program *self = (Program *)ProgramType.tp_alloc(&ProgramType, 0);
-        if (!self) {
-            PyBuffer_Release(&buf);
-            return NULL;
-        }
-        self->data = buf;
-        walk_init(&self->w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 1);
-        self->ready = 1;
-        r = compile_steps(self);
-        if (r == W_STOP) return Py_BuildValue("(niON)", self->w.end, self->w.proto, Py_False, (PyObject *)self);
-        Py_DECREF(self);
-        if (r == W_NOMEM) return PyErr_NoMemory();
-        if (r == W_DECLINE) return Py_BuildValue("(niOO)", (Py_ssize_t)-1, 0, Py_False, Py_None);
-        /* a program longer than one FRAME: verified whole, then compiled lazily */
-        Py_ssize_t end;
-        int proto, plain;
-        if (verify_walk(args, nargs, &end, &proto, &plain) < 0) return NULL;
-        return Py_BuildValue("(niNO)", end, proto, PyBool_FromLong(plain), Py_None);
+    Program *self = (Program *)ProgramType.tp_alloc(&ProgramType, 0); /* (small and not plain) */
+    if (!self) {
+        PyBuffer_Release(&buf);
+        return NULL;
     }
-    PyBuffer_Release(&buf);
-    if (r == W_NOMEM) return PyErr_NoMemory();
-    int plain = !w.globals && !w.ncode;
-    return Py_BuildValue("(niNO)", r == W_STOP ? w.end : -1, w.proto, PyBool_FromLong(plain), Py_None);
+    self->data = buf; /* (released with it) */
+    walk_init(&self->w, buf.buf, buf.len, limits[0], limits[1], limits[2], limits[3], 1);
+    self->ready = 1;
+    r = compile_steps(self);
+    if (r == W_STOP) {
+        a = (Answer){self->w.end, self->w.proto, 0};
+        return answer(r, &a, (PyObject *)self);
+    }
+    if (r == W_NEXT) /* a program longer than one FRAME: verified whole, then compiled lazily */
+        r = verify_walk(&self->data, limits, 0, &a);
+    else if (r == W_DECLINE)
+        a = (Answer){-1, 0, 0};
+    Py_DECREF(self);
+    return answer(r, &a, Py_NewRef(Py_None));
 }
 
 static PyMethodDef methods[] = {
