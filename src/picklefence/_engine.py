@@ -52,6 +52,7 @@ from .policy import Policy
 
 _DOUBLE = Struct(">d")
 _MISSING = object()
+_new = object.__new__
 #: What a find_class hook returns when the Unpickler's find_class is not overridden.
 NOT_OVERRIDDEN = object()
 
@@ -156,8 +157,8 @@ class Engine:
         self.read = reader.read
         self.readline = reader.readline
         self.policy = policy
-        self.gate = Gate.of(policy)
-        self.unrestricted = policy.is_unrestricted
+        gate = self.gate = Gate.of(policy)
+        self.unrestricted = gate.unrestricted
         self.limits = limits
         self.fix_imports = fix_imports
         self.encoding = encoding
@@ -176,7 +177,7 @@ class Engine:
         self.type_rules: dict[tuple[type, str], Rule] = {}  # the rule granting a capability on a class
         # objects this load made whose class has a validator, with it (G8)
         self.pending: list[tuple[object, tuple[str, Any]]] = []
-        self.made_info: dict[type, ClassInfo] = {}  # see class_info
+        self.made_info: dict[type, ClassInfo] = {}  # see made
         self.tokens: dict[int, CallOnly] = {}  # stand-ins of call-only globals, by id of the global
         self.token_args: dict[int, tuple[Any, ...]] = {}  # argument tuples that passed one
         self.created = 0  # bytes allowed calls and BUILDs made, for the amplification budget
@@ -354,7 +355,7 @@ class Engine:
         if value is not _MISSING:
             return value
         if self.unrestricted:
-            obj = _resolve(module, qualname, dotted=self.proto >= 4)
+            obj = _resolve(module, qualname, self.proto >= 4)
             names: tuple[Named] = ((join_name(module, qualname), Rule(module, qualname)),)
             call_only = False
         else:
@@ -363,29 +364,32 @@ class Engine:
                 message = f"global {join_name(module, qualname)!r} is not allowed by the policy"
                 raise self.refusal(module, qualname, "reference", message)
             names, call_only = reference
-            obj = _resolve(module, qualname, dotted=True)
+            obj = _resolve(module, qualname, True)
         value = obj
         if call_only:
             # The pickle gets a stand-in it can only call (or pass where a signature's
             # 'global' constraint names it); the object itself never becomes a value.
             value = self.tokens.get(id(obj))
             if value is None:
-                value = self.tokens[id(obj)] = CallOnly(obj)
-            self._record(obj, names, planned=False)  # so checks shown the unwrapped object can name it
+                value = self.tokens[id(obj)] = _new(CallOnly)
+                value.obj = obj
+            # its provenance too, as _record keeps the value's (so checks shown the
+            # unwrapped object can name it), but no call plan: the pickle never holds it
+            # (written out: a call per global costs ~1k instructions of a small load)
+            entry = self.globals.get(id(obj))
+            self.globals[id(obj)] = (obj, names if entry is None or entry[0] is not obj else (*entry[1], *names))
         self.found[key] = value
         self._record(value, names)
         return value
 
-    def _record(self, obj: object, named: tuple[Named], planned: bool = True) -> None:
-        """``obj`` was found by the one name of ``named``: its provenance (the gate's
-        tuple itself, for a global found by one name), and its call plan (``planned``:
-        the object the pickle holds; its calls are the ones worth a plan)."""
+    def _record(self, obj: object, named: tuple[Named]) -> None:
+        """``obj``, the object the pickle holds, was found by the one name of ``named``:
+        its provenance (the gate's tuple itself, for a global found by one name), and
+        its call plan."""
         key = id(obj)
         entry = self.globals.get(key)
         names = named if entry is None or entry[0] is not obj else (*entry[1], *named)
         self.globals[key] = (obj, names)
-        if not planned:
-            return
         real = obj.obj if type(obj) is CallOnly else obj
         plan = None if self.unrestricted or real is getattr else self.gate.plain_call(names, real)
         if plan is not None:
@@ -581,34 +585,29 @@ class Engine:
         stand-in may be held by the load's own tables, the memo, and the argument tuples
         that passed it where a rule takes it (the pickle may memoize those; a tuple read
         back from the memo into the result is then held once more, and refused)."""
-        if not self.memo and not self.token_args:  # (the fast path: its memo was C's)
-            for token in self.tokens.values():
-                if sys.getrefcount(token) > self._held_by_load(token):
-                    raise self.value_refusal(
-                        token, "returned as the result" if result is token else "kept as a value in the result"
-                    )
-            return
-        memo = collections.Counter(map(id, self.memo.values())) if self.memo else {}
-        for args in self.token_args.values():
+        memo = collections.Counter(map(id, self.memo.values())) if self.memo else None  # (the fast path's was C's)
+        token_args = self.token_args
+        for args in token_args.values():
             # held by: token_args, the memo, getrefcount's argument, this loop
-            if sys.getrefcount(args) > 3 + memo.get(id(args), 0):
+            if sys.getrefcount(args) > 3 + (memo.get(id(args), 0) if memo else 0):
                 raise self.value_refusal(next(a for a in args if type(a) is CallOnly), "kept as a value in the result")
+        plans = self.plans
+        held = self.globals
         for token in self.tokens.values():
-            # held by: the load's tables, the memo, the tuples above
-            kept = self._held_by_load(token) + memo.get(id(token), 0)
-            kept += sum(args.count(token) for args in self.token_args.values())
+            # held by: tokens, its globals entry, found (once per name it was found by:
+            # lookup records each name in the token's entry as it puts the token in found
+            # under it), its call plan, this loop, getrefcount's argument; the memo and
+            # the tuples above
+            key = id(token)
+            plan = plans.get(key)
+            kept = 4 + len(held[key][1]) + (plan is not None and plan[0] is token)
+            if memo:
+                kept += memo.get(key, 0)
+            if token_args:
+                kept += sum(args.count(token) for args in token_args.values())
             if sys.getrefcount(token) > kept:
                 where = "returned as the result" if result is token else "kept as a value in the result"
                 raise self.value_refusal(token, where)
-
-    def _held_by_load(self, token: CallOnly) -> int:
-        """The references to ``token`` of the load's own tables, of a loop over them and
-        of ``sys.getrefcount``'s argument: tokens, its globals entry, found (once per name
-        it was found by: lookup records each name in the token's entry as it puts the
-        token in found under it), its call plan, the loop variable, the argument."""
-        held = 4 + len(self.globals[id(token)][1])
-        plan = self.plans.get(id(token))
-        return held + 1 if plan is not None and plan[0] is token else held
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
@@ -664,11 +663,16 @@ class Engine:
     def made(self, obj: Any) -> Any:
         """An allowed call made ``obj``: charge its size to the amplification budget and
         keep it for its class's validator, if it has one (run at STOP)."""
-        known = self.made_info.get(type(obj))
+        cls = type(obj)
+        known = self.made_info.get(cls)
         if known is PLAIN:  # (most results: checked without another call)
             return obj
         if known is None:
-            known = self.class_info(type(obj))
+            # the gate's answer for the class, by the names this load found it by (kept
+            # for the load: a class made once is made often)
+            entry = self.globals.get(id(cls))
+            names = entry[1] if entry is not None and entry[0] is cls else ()
+            known = self.made_info[cls] = self.gate.class_info(cls, names)
         if known[0]:
             self.created += native_size(obj)
             if self.created > self.budget:
@@ -676,24 +680,6 @@ class Engine:
         if known[1] is not None:
             self.pending.append((obj, known[1]))
         return obj
-
-    def class_info(self, cls: type) -> ClassInfo:
-        """The gate's :meth:`~Gate.class_info` for ``cls``, found by the names of its
-        entry among this load's globals, if it has one (kept for the load: a class made
-        once is made often)."""
-        entry = self.globals.get(id(cls))
-        info = self.made_info[cls] = self.gate.class_info(
-            cls, entry[1] if entry is not None and entry[0] is cls else ()
-        )
-        return info
-
-    def validate(self) -> None:
-        """Run the validators of everything this load made, now that it is complete (G8)."""
-        if self.pending:
-            pending, self.pending = self.pending, []
-            refusal = run_validators(pending)
-            if refusal is not None:
-                raise violation(refusal)
 
     def items_target(self, target: object, opname: str) -> None:
         if not self.unrestricted:
@@ -1069,9 +1055,13 @@ class Engine:
         raise _Stop(value)
 
     def finish(self, result: object) -> None:
-        """The load is built: validate what it made, and check where its call-only
-        globals ended up."""
-        self.validate()
+        """The load is built (and the stack emptied): run the validators of everything
+        it made (G8), and check where its call-only globals ended up."""
+        if self.pending:
+            pending, self.pending = self.pending, []
+            refusal = run_validators(pending)
+            if refusal is not None:
+                raise violation(refusal)
         if self.tokens:
             self.check_values(result)
 
@@ -1113,9 +1103,7 @@ class CallOnly:
     where a library would call it later with arguments no check saw."""
 
     __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj: Any = obj
+    obj: Any  # (set by Engine.lookup, which makes a stand-in without an __init__ frame)
 
     def __repr__(self) -> str:
         return f"<call-only global {_callable_name(self.obj)}>"
@@ -1174,11 +1162,12 @@ def _callable_name(func: object) -> str:
 
 def resolve_global(module: str, qualname: str) -> Any:
     """The object an allowed ``module:qualname`` names (imports the module)."""
-    return _resolve(module, qualname, dotted=True)
+    return _resolve(module, qualname, True)
 
 
-def _resolve(module: str, qualname: str, *, dotted: bool) -> Any:
-    """Import ``module`` and walk ``qualname``; only called for an allowed name (G1)."""
+def _resolve(module: str, qualname: str, dotted: bool) -> Any:
+    """Import ``module`` and walk ``qualname`` (its dots too, if ``dotted``); only
+    called for an allowed name (G1).  (Arguments positional: a call per global.)"""
     sys.audit("pickle.find_class", module, qualname)
     obj: Any = sys.modules.get(module)
     try:

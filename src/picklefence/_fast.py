@@ -33,7 +33,6 @@ from typing import Any
 from ._engine import CallOnly, Engine, call_failed, real_global
 from ._gate import PLAIN
 from ._reader import BytesReader
-from ._rules import CallInfo, Rule, Signature
 from .errors import UnpicklingError
 from .limits import Limits
 from .policy import Policy
@@ -63,8 +62,8 @@ def _encode_latin1(engine: Engine) -> None:
     here, as the strict engine would judge it for any such text, and counted."""
     func, args = engine.stack
     engine.count_call()
-    _, rule = engine.global_rule(func, "call", "REDUCE")
-    if real_global(func) is not _codecs.encode or not _encodes_any_latin1(rule):
+    entry = engine.global_entry(func)
+    if entry is None or not engine.gate.encodes_latin1(entry[1], real_global(func)):
         raise _Declined
     text = args[0]
     engine.stack = [text if type(text) is bytes else _codecs.encode(text, "latin1")]
@@ -72,39 +71,6 @@ def _encode_latin1(engine: Engine) -> None:
 
 class _Declined(Exception):
     """The strict engine decides (and words the refusal, if it is one)."""
-
-
-# Rules already judged by _encodes_any_latin1, by id (kept, so an id is not reused).
-_LATIN1_RULES: dict[int, tuple[Rule, bool]] = {}
-
-
-def _encodes_any_latin1(rule: Rule) -> bool:
-    """Whether ``rule`` lets ``_codecs.encode(text, "latin1")`` run for every str text."""
-    known = _LATIN1_RULES.get(id(rule))
-    if known is not None and known[0] is rule:
-        return known[1]
-    verdict = rule.signatures is None or any(_any_text_latin1(sig) for sig in rule.signatures)
-    if len(_LATIN1_RULES) >= 64:
-        _LATIN1_RULES.clear()
-    _LATIN1_RULES[id(rule)] = (rule, verdict)
-    return verdict
-
-
-def _any_text_latin1(sig: Signature) -> bool:
-    """Whether ``sig`` takes ``(text, "latin1")`` for every str text; judged from what
-    it declares, never by trying (a check or a bound might refuse some text)."""
-    if sig.check is not None:
-        return False
-    if sig.args is None and sig.varargs is None:
-        return True
-    specs = (*(sig.args or ()), sig.varargs, sig.varargs)[:2]
-    text, encoding = specs
-    if len(sig.args or ()) > 2 or text is None or encoding is None:
-        return False
-    any_str = text.types is None or bool({"str", "builtins:str"} & text.types)
-    unbounded = (text.values, text.globals, text.max_len, text.min, text.max, text.pattern) == (None,) * 6
-    probe = CallInfo("_codecs:encode", ("", "latin1"), {}, lambda _: None, lambda _, __: False)
-    return any_str and unbounded and encoding.accepts("latin1", probe)
 
 
 # The strict engine's handlers, by the code the verifier gives each compiled opcode.
@@ -196,7 +162,10 @@ def try_loads_at(
         engine.input_size = len(data)
         if program is None:
             program = _fastcheck.Program(data, *settings)
-        loader = _Loader(program, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=program)
+        if fix_imports is True and encoding == "ASCII" and errors == "strict":  # (the defaults: fewer keywords)
+            loader = _Loader(program, buffers=program)
+        else:
+            loader = _Loader(program, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=program)
         loader.engine = engine
         if _calls is not None:
             loader.tables = _calls.Load(engine)
@@ -204,10 +173,9 @@ def try_loads_at(
         del loader  # (its memo holds what the pickle memoized: check_values counts without it)
         if program.end != end:  # a mapped file that changed: what it holds now is not what was verified
             return MISS, end
-        engine.validate()
-        if engine.tokens:
+        if engine.pending or engine.tokens:
             engine.stack = []
-            engine.check_values(result)
+            engine.finish(result)
         return result, end
     except Exception:  # a refusal, or e.g. an unhashable dict key: the strict engine says it canonically
         return MISS, end

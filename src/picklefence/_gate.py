@@ -14,6 +14,7 @@ identity in the engine, symbols in the audit, ``whichmodule`` in the pickler), a
 
 from __future__ import annotations
 
+import _codecs
 import enum
 import functools
 import types
@@ -24,7 +25,7 @@ from typing import Any
 from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
 from ._hints import allow_hint, exclusion_words
 from ._names import is_dunder, join_name
-from ._rules import Call, Rule, Signature, Validator
+from ._rules import Call, CallInfo, Rule, Signature, Validator
 from ._validators import VALIDATORS
 
 try:
@@ -162,16 +163,19 @@ class Gate:
     __slots__ = (
         "_class_info",
         "_construct_plans",
+        "_latin1",
         "_plans",
         "_references",
         "_takes",
         "_tests",
         "_validators",
         "policy",
+        "unrestricted",
     )
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self.unrestricted = policy.is_unrestricted  # (read per load: a slot costs less than the property)
         self._validators: dict[type, tuple[str, Validator] | None] = {}
         self._class_info: dict[type, tuple[tuple[Named, ...], ClassInfo]] = {}
         self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
@@ -180,6 +184,7 @@ class Gate:
         # plain_call's answers for globals found by one name (kept named, by its id)
         self._plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
         self._construct_plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
+        self._latin1: dict[int, tuple[Named, object, bool]] = {}  # encodes_latin1's, like _plans
 
     @staticmethod
     def of(policy: Policy) -> Gate:
@@ -266,6 +271,26 @@ class Gate:
             return named[0], None
         test = self.positional_test(rule)
         return None if test is None else (named[0], test)
+
+    def encodes_latin1(self, names: tuple[Named, ...], obj: object) -> bool:
+        """Whether ``obj``, found by ``names``, is ``_codecs.encode`` and may be called as
+        ``encode(text, "latin1")`` for every str text: protocol 2's spelling of bytes,
+        which the fast path then makes from the pickle's UTF-8 without the text."""
+        if len(names) != 1:
+            return self._encodes_latin1(names, obj)
+        known = self._latin1.get(id(names[0]))  # (as plain_call keeps its answers)
+        if known is not None and known[0] is names[0] and known[1] is obj:
+            return known[2]
+        verdict = self._encodes_latin1(names, obj)
+        self._latin1[id(names[0])] = (names[0], obj, verdict)
+        return verdict
+
+    def _encodes_latin1(self, names: tuple[Named, ...], obj: object) -> bool:
+        named = self.grant(names, obj, "call") if obj is _codecs.encode else None
+        if named is None:
+            return False
+        signatures = named[1].signatures
+        return signatures is None or any(_any_text_latin1(sig) for sig in signatures)
 
     def positional_test(self, rule: Rule) -> PositionalTest | None:
         """``rule``'s signatures as one test of a call's positional arguments, where no
@@ -425,6 +450,23 @@ def _positional_test(signatures: tuple[Signature, ...]) -> PositionalTest | None
         return False
 
     return test
+
+
+def _any_text_latin1(sig: Signature) -> bool:
+    """Whether ``sig`` takes ``(text, "latin1")`` for every str text; judged from what
+    it declares, never by trying (a check or a bound might refuse some text)."""
+    if sig.check is not None:
+        return False
+    if sig.args is None and sig.varargs is None:
+        return True
+    specs = (*(sig.args or ()), sig.varargs, sig.varargs)[:2]
+    text, encoding = specs
+    if len(sig.args or ()) > 2 or text is None or encoding is None:
+        return False
+    any_str = text.types is None or bool({"str", "builtins:str"} & text.types)
+    unbounded = (text.values, text.globals, text.max_len, text.min, text.max, text.pattern) == (None,) * 6
+    probe = CallInfo("_codecs:encode", ("", "latin1"), {}, lambda _: None, lambda _, __: False)
+    return any_str and unbounded and encoding.accepts("latin1", probe)
 
 
 def _resolve_validator(rule: Rule) -> tuple[str, Validator]:
