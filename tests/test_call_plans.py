@@ -5,6 +5,7 @@ from, and a call that fails a kept test is refused with the full path's words.""
 from __future__ import annotations
 
 import datetime
+import io
 import pickle
 import pickletools
 from typing import Any
@@ -14,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import picklefence
-from picklefence import Policy, PolicyViolation
+from picklefence import Policy, PolicyViolation, _checks
 from picklefence._gate import Gate
 from picklefence._rules import CallInfo
 from picklefence.errors import PicklingError
@@ -84,6 +85,96 @@ def test_a_rule_with_a_check_or_a_global_constraint_has_no_positional_test() -> 
     gate = Gate.of(policy)
     for rule in policy:
         assert gate.positional_test(rule) is None, rule.name
+
+
+def test_a_check_that_reads_only_positional_arguments_is_a_positional_test() -> None:
+    policy = Policy().allow("fractions:Fraction", args=[int, int], check="bounded_ints")
+    policy = policy.allow("collections:OrderedDict", check="bounded_ints").allow("builtins:int", check="numpy_scalar")
+    gate = Gate.of(policy)
+    for rule in policy:
+        assert gate.positional_test(rule) is not None, rule.name
+    # a signature that only checks is tested by the check itself (no frame of a closure)
+    assert gate.positional_test(policy.rule("builtins", "int")) is _checks.POSITIONAL_CHECKS["numpy_scalar"]
+
+
+def _scalar_rows() -> list[tuple[tuple[Any, ...], bool]]:
+    np = pytest.importorskip("numpy")
+    f8, c16, obj, v0 = np.dtype("f8"), np.dtype("c16"), np.dtype("O"), np.dtype("V0")
+    return [
+        ((f8, b"\x00" * 8), True),
+        ((f8, "\x00" * 8), True),  # latin-1 text, from Python 2
+        ((f8, bytearray(8)), True),
+        ((f8, b"\x00" * 7), False),  # a forged size: scalar() would read past the data
+        ((f8, b"\x00" * 9), False),
+        ((f8, b"\x00" * 16), False),
+        ((c16, b"\x00" * 16), True),
+        ((f8, [1.0]), False),
+        ((obj, [1]), True),  # an object scalar: the item itself
+        ((v0, b""), False),
+        ((v0, b"x"), False),
+        (("f8", b"\x00" * 8), False),  # a dtype's code, not a dtype
+        ((f8,), False),
+        ((f8, b"\x00" * 8, 1), False),
+        ((), False),
+    ]
+
+
+def test_the_numpy_scalar_test_decides_as_its_check() -> None:
+    rows = _scalar_rows()
+    policy = Policy.named("numpy")
+    rule = policy.rule("numpy._core.multiarray", "scalar")
+    assert rule is not None and rule.signatures is not None
+    gate = Gate.of(policy)
+    test = gate.positional_test(rule)
+    assert test is not None
+    for args, expected in rows:
+        call = CallInfo(rule.name, args, {}, lambda obj: None, lambda obj, cap: False)
+        assert test(args) is expected, args
+        assert gate.arguments(rule, call) is expected, args
+        # with a keyword argument the check refuses, and the engine never plans such a call
+        assert not gate.arguments(rule, CallInfo(rule.name, args, {"x": 1}, lambda obj: None, lambda obj, cap: False))
+
+
+def test_numpy_scalars_are_planned_and_a_forged_one_is_refused_on_both_paths() -> None:
+    np = pytest.importorskip("numpy")
+    good = list(np.arange(50, dtype=np.float64))
+    for protocol in (2, 5):
+        data = pickle.dumps(good, protocol)
+        assert picklefence.loads(data, policy="numpy") == good
+        engine = _engine_after(data, "numpy")
+        scalar = engine.found[("numpy._core.multiarray", "scalar")]
+        assert engine.plans[id(scalar)][3] is _checks.POSITIONAL_CHECKS["numpy_scalar"]
+        # the 51st scalar has 7 bytes of data: the kept test fails, the full path refuses it
+        bad = pickle.dumps([*good, _Short()], protocol)
+        for load in (picklefence.loads, _strict_loads):
+            with pytest.raises(PolicyViolation) as refused:
+                load(bad, policy="numpy")
+            assert (refused.value.module, refused.value.qualname, refused.value.capability) == (
+                "numpy._core.multiarray",
+                "scalar",
+                "arguments",
+            ), protocol
+
+
+class _Short:
+    """Reduces as a float64 does, numpy's own ``scalar(dtype, data)``, with 7 bytes."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        import numpy as np
+
+        func, (dtype, _) = np.float64(0).__reduce__()  # type: ignore[misc]
+        return func, (dtype, b"\x00" * 7)
+
+
+def _strict_loads(data: bytes, policy: str) -> Any:
+    return picklefence.Unpickler(io.BytesIO(data), policy=policy).load()
+
+
+def _engine_after(data: bytes, policy: str) -> Any:
+    """The strict engine of a load of ``data``, once it is loaded."""
+    unpickler = picklefence.Unpickler(io.BytesIO(data), policy=policy)
+    unpickler.load()
+    return unpickler._engine
 
 
 @pytest.mark.parametrize("protocol", [2, 5])

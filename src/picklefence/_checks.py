@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -60,7 +60,11 @@ _MAX_INT_BITS = 16_384  # about 4,900 digits: past Python's own int/str conversi
 def bounded_ints(call: Call) -> bool:
     """Every argument an int of at most 16,384 bits: binary LONG opcodes spell ints of
     any size, and arithmetic on them (a Fraction's gcd) is quadratic in their length."""
-    return not call.kwargs and all(type(a) is int and a.bit_length() <= _MAX_INT_BITS for a in call.args)
+    return not call.kwargs and _bounded_int_args(call.args)
+
+
+def _bounded_int_args(args: tuple[Any, ...]) -> bool:
+    return all(type(a) is int and a.bit_length() <= _MAX_INT_BITS for a in args)
 
 
 # -- numpy ----------------------------------------------------------------------------
@@ -277,12 +281,16 @@ def numpy_frombuffer(call: Call) -> bool:
 
 def numpy_scalar(call: Call) -> bool:
     """``scalar(dtype, data)``: one element, so exactly ``itemsize`` bytes of data."""
-    if len(call.args) != 2 or call.kwargs:
+    return not call.kwargs and _scalar_args(call.args)
+
+
+def _scalar_args(args: tuple[Any, ...]) -> bool:
+    if len(args) != 2:
         return False
-    dtype = _dtype(call.args[0])
+    dtype = _dtype(args[0])
     if dtype is None:
         return False
-    return True if dtype.hasobject else _data_matches(call.args[1], 1, dtype)
+    return True if dtype.hasobject else _data_matches(args[1], 1, dtype)
 
 
 # -- Cython and functools ---------------------------------------------------------------
@@ -416,6 +424,13 @@ TAKES_GLOBALS: Mapping[str, frozenset[int]] = MappingProxyType(
 #: every other check needs the real objects and is decided at load.
 JUDGES_SYMBOLS: frozenset[str] = frozenset(
     {"numpy_reconstruct", "numpy_mareconstruct", "bounded_ints", "cython_unpickle"}
+)
+
+#: Checks that judge nothing but a call's positional arguments once it has no keyword
+#: arguments, as tests of those: a global whose signatures need nothing more gets a call
+#: plan (Gate.plain_call), so 100k numpy scalars are not 100k trips through the engine.
+POSITIONAL_CHECKS: Mapping[str, Callable[[tuple[Any, ...]], bool]] = MappingProxyType(
+    {"bounded_ints": _bounded_int_args, "numpy_scalar": _scalar_args}
 )
 
 _SHIPPED: dict[str, Check] = {

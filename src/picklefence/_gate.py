@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import CHECKS, JUDGES_SYMBOLS, TAKES_GLOBALS
+from ._checks import CHECKS, JUDGES_SYMBOLS, POSITIONAL_CHECKS, TAKES_GLOBALS
 from ._hints import allow_hint, exclusion_words
 from ._names import is_dunder, join_name
 from ._rules import Call, CallInfo, Rule, Signature, Validator
@@ -246,10 +246,11 @@ class Gate:
     ) -> tuple[str, PositionalTest | None] | None:
         """The name under which ``obj`` may be used for ``capability`` (``"call"``, or
         ``"construct"`` for NEWOBJ), and the test its positional arguments must pass
-        (``None``: any), where nothing else decides the call: no signature has a check or
-        a ``globals`` constraint.  A hot caller keeps the answer for the load and asks
-        :meth:`arguments` only when the test fails (for the words) or the call has
-        keyword arguments; ``None`` when every call needs that."""
+        (``None``: any), where nothing else decides the call: no signature has a
+        ``globals`` constraint or a check that needs more than the positional arguments.
+        A hot caller keeps the answer for the load and asks :meth:`arguments` only when
+        the test fails (for the words) or the call has keyword arguments; ``None`` when
+        every call needs that."""
         if len(names) == 1:  # (a global found by one name: the same answer in every load)
             plans = self._plans if capability == "call" else self._construct_plans
             known_plan = plans.get(id(names[0]))
@@ -294,9 +295,10 @@ class Gate:
 
     def positional_test(self, rule: Rule) -> PositionalTest | None:
         """``rule``'s signatures as one test of a call's positional arguments, where no
-        signature needs the load (a check, a ``globals`` constraint): a call without
-        keyword arguments that passes it is accepted by :meth:`arguments` too, and one
-        that fails it is refused there (ask it then, for the words)."""
+        signature needs the load (a check but :data:`POSITIONAL_CHECKS`, a ``globals``
+        constraint): a call without keyword arguments that passes it is accepted by
+        :meth:`arguments` too, and one that fails it is refused there (ask it then, for
+        the words)."""
         known = self._tests.get(id(rule))
         if known is None or known[0] is not rule:
             test = None if rule.signatures is None else _positional_test(rule.signatures)
@@ -435,21 +437,30 @@ _GATES_KEPT = 64
 
 
 def _positional_test(signatures: tuple[Signature, ...]) -> PositionalTest | None:
-    """The signatures as one test of positional arguments, if none needs the load:
-    compiled where the C extension is built (it decides as ``accepts_positional``)."""
-    if any(sig.needs_load for sig in signatures):
+    """The signatures as one test of positional arguments, if none needs the load (a
+    ``globals`` constraint, a check that is not one of :data:`POSITIONAL_CHECKS`):
+    compiled where the C extension is built and no signature has a check (it decides
+    as ``accepts_positional``); a signature that only checks is its check itself."""
+    if any(sig.names_globals or (sig.check is not None and _positional_check(sig) is None) for sig in signatures):
         return None
-    if _signatures is not None:
+    pairs = tuple((sig, _positional_check(sig)) for sig in signatures)
+    if len(pairs) == 1 and pairs[0][0].spec() is None and pairs[0][1] is not None:
+        return pairs[0][1]
+    if _signatures is not None and all(check is None for _, check in pairs):
         compiled: PositionalTest = _signatures.PositionalTest(tuple(sig.spec() for sig in signatures))
         return compiled
 
     def test(args: tuple[Any, ...]) -> bool:
-        for sig in signatures:  # noqa: SIM110 (per call: a loop costs less than any())
-            if sig.accepts_positional(args, None):
+        for sig, check in pairs:  # noqa: SIM110 (per call: a loop costs less than any())
+            if sig.accepts_positional(args, None) and (check is None or check(args)):
                 return True
         return False
 
     return test
+
+
+def _positional_check(sig: Signature) -> PositionalTest | None:
+    return POSITIONAL_CHECKS.get(sig.check) if isinstance(sig.check, str) else None
 
 
 def _any_text_latin1(sig: Signature) -> bool:

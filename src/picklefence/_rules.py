@@ -241,11 +241,11 @@ class Signature:
     varargs: Arg | None = None
 
     @property
-    def needs_load(self) -> bool:
-        """Whether judging a call needs more than its positional arguments: a check, or
-        a ``globals`` constraint (both ask the load about its globals)."""
+    def names_globals(self) -> bool:
+        """Whether an argument has a ``globals`` constraint (which asks the load which
+        global a value is)."""
         specs = (*(self.args or ()), *((self.varargs,) if self.varargs is not None else ()))
-        return self.check is not None or any(spec.globals is not None for spec in specs)
+        return any(spec.globals is not None for spec in specs)
 
     def accepts_positional(self, args: tuple[Any, ...], call: Call | None) -> bool:
         """Whether positional ``args`` match (``call`` as for :meth:`Arg.accepts`)."""
