@@ -398,6 +398,19 @@ def test_fused_encodes_count_as_calls() -> None:
     assert picklefence.loads(data, limits=Limits(max_calls=2)) == [b"x" * 40, b"y"]
 
 
+def test_fused_encodes_are_charged_to_the_amplification_budget() -> None:
+    data = pickle.dumps([b"x" * 40, b"y" * 40], 2)
+    tight = Limits(max_amplification=0, amplification_floor=50)
+    _agree(data, "default", tight)
+    with pytest.raises(picklefence.LimitExceededError) as caught:
+        picklefence.loads(data, limits=tight)
+    assert caught.value.limit == "max_amplification"
+    assert picklefence.loads(data, limits=Limits(max_amplification=0, amplification_floor=200)) == [
+        b"x" * 40,
+        b"y" * 40,
+    ]
+
+
 @given(
     st.one_of(
         st.text(st.characters(max_codepoint=0x1FF), min_size=16).map(lambda s: s.encode("utf-8", "surrogatepass")),

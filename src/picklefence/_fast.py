@@ -59,14 +59,15 @@ def _encode_latin1(engine: Engine) -> None:
 
     For text of 32 bytes and more the verifier hands over the bytes the call returns,
     decoded straight from the pickle's UTF-8, never the text: the call is then judged
-    here, as the strict engine would judge it for any such text, and counted."""
+    here, as the strict engine would judge it for any such text, counted, and its
+    bytes charged to the amplification budget."""
     func, args = engine.stack
     engine.count_call()
     entry = engine.global_entry(func)
     if entry is None or not engine.gate.encodes_latin1(entry[1], real_global(func)):
         raise _Declined
     text = args[0]
-    engine.stack = [text if type(text) is bytes else _codecs.encode(text, "latin1")]
+    engine.stack = [engine.made(text if type(text) is bytes else _codecs.encode(text, "latin1"))]
 
 
 class _Declined(Exception):
