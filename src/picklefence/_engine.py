@@ -35,7 +35,7 @@ from ._gate import (
     run_validators,
 )
 from ._hints import arguments_hint
-from ._names import is_dunder, join_name, python2_rename
+from ._names import RENAMED_MODULES, is_dunder, join_name, python2_rename
 from ._opcodes import NAMES, name_of
 from ._reader import BytesReader, Reader
 from ._rules import CallInfo, Rule
@@ -348,7 +348,7 @@ class Engine:
             raise mixed(UnpicklingError, TypeError)(
                 f"a global's module and name must be str, not {module!r}, {qualname!r}"
             )
-        if self.proto < 3 and self.fix_imports:
+        if self.proto < 3 and self.fix_imports and module in RENAMED_MODULES:
             module, qualname = python2_rename(module, qualname)
         key = (module, qualname)
         value = self.found.get(key, _MISSING)
@@ -570,44 +570,13 @@ class Engine:
                 if not any(position in self.gate.takes_globals(rule) for rule in rules):
                     raise self.value_refusal(arg, f"passed to {self.global_name(func) or _describe(func)} ({opname})")
                 real[position] = arg.obj
-        self.token_args[id(args)] = args  # (the pickle may have memoized it: see check_values)
+        self.token_args[id(args)] = args  # (the pickle may have memoized it: see finish)
         return tuple(real)
 
     def value_refusal(self, token: CallOnly, where: str) -> PolicyViolation:
         name = self.global_name(token) or "?"
         module, _, qualname = name.partition(":")
         return violation(self.gate.value_refusal(module, qualname, where))
-
-    def check_values(self, result: object) -> None:
-        """No call-only global is held anywhere but where the load itself keeps it:
-        not in the result, a container, an object's state or a call's arguments.  Told
-        by reference counts, exactly, so a load pays nothing per value it builds: a
-        stand-in may be held by the load's own tables, the memo, and the argument tuples
-        that passed it where a rule takes it (the pickle may memoize those; a tuple read
-        back from the memo into the result is then held once more, and refused)."""
-        memo = collections.Counter(map(id, self.memo.values())) if self.memo else None  # (the fast path's was C's)
-        token_args = self.token_args
-        for args in token_args.values():
-            # held by: token_args, the memo, getrefcount's argument, this loop
-            if sys.getrefcount(args) > 3 + (memo.get(id(args), 0) if memo else 0):
-                raise self.value_refusal(next(a for a in args if type(a) is CallOnly), "kept as a value in the result")
-        plans = self.plans
-        held = self.globals
-        for token in self.tokens.values():
-            # held by: tokens, its globals entry, found (once per name it was found by:
-            # lookup records each name in the token's entry as it puts the token in found
-            # under it), its call plan, this loop, getrefcount's argument; the memo and
-            # the tuples above
-            key = id(token)
-            plan = plans.get(key)
-            kept = 4 + len(held[key][1]) + (plan is not None and plan[0] is token)
-            if memo:
-                kept += memo.get(key, 0)
-            if token_args:
-                kept += sum(args.count(token) for args in token_args.values())
-            if sys.getrefcount(token) > kept:
-                where = "returned as the result" if result is token else "kept as a value in the result"
-                raise self.value_refusal(token, where)
 
     def getattr_global(self, args: tuple[Any, ...]) -> Any:
         """``getattr(G, "attr")`` on a global is the lookup of the global ``G.attr``:
@@ -674,7 +643,10 @@ class Engine:
             names = entry[1] if entry is not None and entry[0] is cls else ()
             known = self.made_info[cls] = self.gate.class_info(cls, names)
         if known[0]:
-            self.created += native_size(obj)
+            try:  # noqa: SIM105 (the memory it holds itself, a bytearray's bytes, a list's slots; suppress() costs more)
+                self.created += sys.getsizeof(obj)
+            except Exception:  # a half-built native object may not know its size
+                pass
             if self.created > self.budget:
                 self.over_budget()
         if known[1] is not None:
@@ -1056,14 +1028,43 @@ class Engine:
 
     def finish(self, result: object) -> None:
         """The load is built (and the stack emptied): run the validators of everything
-        it made (G8), and check where its call-only globals ended up."""
+        it made (G8); then no call-only global may be held anywhere but where the load
+        itself keeps it: not in the result, a container, an object's state or a call's
+        arguments.  Told by reference counts, exactly, so a load pays nothing per value
+        it builds: a stand-in may be held by the load's own tables, the memo, and the
+        argument tuples that passed it where a rule takes it (the pickle may memoize
+        those; a tuple read back from the memo into the result is then held once more,
+        and refused)."""
         if self.pending:
             pending, self.pending = self.pending, []
             refusal = run_validators(pending)
             if refusal is not None:
                 raise violation(refusal)
-        if self.tokens:
-            self.check_values(result)
+        if not self.tokens:
+            return
+        memo = collections.Counter(map(id, self.memo.values())) if self.memo else None  # (the fast path's was C's)
+        token_args = self.token_args
+        for args in token_args.values():
+            # held by: token_args, the memo, getrefcount's argument, this loop
+            if sys.getrefcount(args) > 3 + (memo.get(id(args), 0) if memo else 0):
+                raise self.value_refusal(next(a for a in args if type(a) is CallOnly), "kept as a value in the result")
+        plans = self.plans
+        held = self.globals
+        for token in self.tokens.values():
+            # held by: tokens, its globals entry, found (once per name it was found by:
+            # lookup records each name in the token's entry as it puts the token in found
+            # under it), its call plan, this loop, getrefcount's argument; the memo and
+            # the tuples above
+            key = id(token)
+            plan = plans.get(key)
+            kept = 4 + len(held[key][1]) + (plan is not None and plan[0] is token)
+            if memo:
+                kept += memo.get(key, 0)
+            if token_args:
+                kept += sum(args.count(token) for args in token_args.values())
+            if sys.getrefcount(token) > kept:
+                where = "returned as the result" if result is token else "kept as a value in the result"
+                raise self.value_refusal(token, where)
 
     def op_FRAME(self) -> None:
         size = int.from_bytes(self.read(8), "little")
@@ -1112,15 +1113,6 @@ class CallOnly:
 def real_global(obj: object) -> Any:
     """The global a :class:`CallOnly` stands for, or ``obj`` itself."""
     return obj.obj if type(obj) is CallOnly else obj
-
-
-def native_size(obj: object) -> int:
-    """The memory ``obj`` holds itself (a bytearray's bytes, a list's slots), for an
-    object of a measured class (``MEASURED``)."""
-    try:
-        return sys.getsizeof(obj)
-    except Exception:  # a half-built native object may not know its size
-        return 0
 
 
 def violation(refusal: Refusal) -> PolicyViolation:

@@ -30,7 +30,7 @@ import pickle
 from collections.abc import Callable
 from typing import Any
 
-from ._engine import CallOnly, Engine, call_failed, real_global
+from ._engine import CallOnly, Engine, call_failed
 from ._gate import PLAIN
 from ._reader import BytesReader
 from .errors import UnpicklingError
@@ -63,8 +63,9 @@ def _encode_latin1(engine: Engine) -> None:
     bytes charged to the amplification budget."""
     func, args = engine.stack
     engine.count_call()
-    entry = engine.global_entry(func)
-    if entry is None or not engine.gate.encodes_latin1(entry[1], real_global(func)):
+    entry = engine.globals.get(id(func))  # (global_entry and real_global, inline: a call per fused encode)
+    real = func.obj if type(func) is CallOnly else func
+    if entry is None or entry[0] is not func or not engine.gate.encodes_latin1(entry[1], real):
         raise _Declined
     text = args[0]
     engine.stack = [engine.made(text if type(text) is bytes else _codecs.encode(text, "latin1"))]
@@ -150,8 +151,13 @@ def try_loads_at(
     step)."""
     if verify is None:
         return MISS, -1
-    settings = limits.max_memo_index, limits.max_memo_entries, limits.max_mark_depth, limits.max_string_bytes
-    end, proto, plain, program = prepare(data, *settings)  # (verify, and compile a small pickle)
+    memo_index, memo_entries, marks, strings = (
+        limits.max_memo_index,
+        limits.max_memo_entries,
+        limits.max_mark_depth,
+        limits.max_string_bytes,
+    )
+    end, proto, plain, program = prepare(data, memo_index, memo_entries, marks, strings)  # (and compile a small one)
     if end < 0 or end > limits.max_input_bytes:
         return MISS, -1
     try:
@@ -162,7 +168,7 @@ def try_loads_at(
         engine.proto = proto
         engine.input_size = len(data)
         if program is None:
-            program = _fastcheck.Program(data, *settings)
+            program = _fastcheck.Program(data, memo_index, memo_entries, marks, strings)
         if fix_imports is True and encoding == "ASCII" and errors == "strict":  # (the defaults: fewer keywords)
             loader = _Loader(program, buffers=program)
         else:
@@ -171,7 +177,7 @@ def try_loads_at(
         if _calls is not None:
             loader.tables = _calls.Load(engine)
         result = loader.load()
-        del loader  # (its memo holds what the pickle memoized: check_values counts without it)
+        del loader  # (its memo holds what the pickle memoized: finish counts without it)
         if program.end != end:  # a mapped file that changed: what it holds now is not what was verified
             return MISS, end
         if engine.pending or engine.tokens:

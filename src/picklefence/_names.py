@@ -46,8 +46,15 @@ def check_name(module: str, qualname: str) -> None:
             )
 
 
+#: The modules of the Python 2 names ``fix_imports`` maps (a hot caller skips
+#: :func:`python2_rename` for every other module).
+RENAMED_MODULES = frozenset(_compat_pickle.IMPORT_MAPPING) | frozenset(m for m, _ in _compat_pickle.NAME_MAPPING)
+
+
 def python2_rename(module: str, qualname: str) -> tuple[str, str]:
     """The Python 3 name CPython's ``fix_imports`` maps a Python 2 name to."""
+    if module not in RENAMED_MODULES:
+        return module, qualname
     key = (module, qualname)
     if key in _compat_pickle.NAME_MAPPING:
         return _compat_pickle.NAME_MAPPING[key]
