@@ -622,3 +622,93 @@ def test_mutated_object_pickles_agree_from_a_mapped_file(data: bytes) -> None:
         _agree_from_file(data, "stdlib", Limits(max_string_bytes=1 << 20, max_memo_index=1 << 20))
     finally:
         _unpickler._FIRST_READ = first_read
+
+
+# SETITEM(S) on an object whose class the engine already let have items in this load
+# runs in C (_calls.c): the engine's handler sees only the first of each class, and
+# every decision it makes is still made, on the same objects.
+class Picky(dict):  # type: ignore[type-arg]
+    """A mapping whose own __setitem__ refuses a key (a library's validation)."""
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if key == "bad":
+            raise ValueError("no bad keys")
+        super().__setitem__(key, value)
+
+
+SHARED = collections.OrderedDict(kept=1)  # a module-level object: a global, never changed
+_ITEMS_POLICY = picklefence.Policy.from_toml(
+    f'[allow."collections:OrderedDict"]\n[allow."{__name__}:Picky"]\n[allow."{__name__}:SHARED"]\ncan = ["reference"]\n'
+)
+
+
+def _made(cls: str, items: bytes, op: bytes = b"u") -> bytes:
+    """``cls()`` by REDUCE, then ``items`` (keys and values) by SETITEMS (or SETITEM)."""
+    return g(__name__ if cls == "Picky" else "collections", cls) + b")R" + (b"(" if op == b"u" else b"") + items + op
+
+
+@pytest.fixture
+def handled(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The codes of the compiled operations the engine's handlers run."""
+    seen: list[int] = []
+    for code in (_fastcheck.C_SETITEM, _fastcheck.C_SETITEMS):
+        original = _fast._HANDLERS[code]
+
+        def spy(engine: Engine, code: int = code, original: Any = original) -> None:
+            seen.append(code)
+            original(engine)
+
+        monkeypatch.setitem(_fast._HANDLERS, code, spy)
+    return seen
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_item_targets_of_a_class_the_engine_let_have_items_are_set_in_c(protocol: int, handled: list[int]) -> None:
+    objs = [collections.OrderedDict(a=i, b=str(i)) for i in range(50)] + [collections.OrderedDict(only=1)]
+    data = pickle.dumps(objs, protocol)
+    assert try_loads(data, _ITEMS_POLICY, LIMITS) == objs
+    assert handled == [_fastcheck.C_SETITEMS]  # the first: the engine decides, and keeps the answer
+    _agree(data, _ITEMS_POLICY)
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        # a global of a class already let have items: still never changed
+        (_made("OrderedDict", u("a") + i(1)) + g(__name__, "SHARED") + b"(" + u("b") + i(2) + b"u", "SHARED"),
+        (_made("OrderedDict", u("a") + i(1)) + g(__name__, "SHARED") + u("b") + i(2) + b"s", "SHARED"),
+    ],
+    ids=["SETITEMS", "SETITEM"],
+)
+def test_items_on_a_global_are_refused_after_its_class_was_let_have_items(body: bytes, refused: str) -> None:
+    data = stop(body + b"\x86", 2)
+    for load in (picklefence.loads, lambda d, **kw: picklefence.Unpickler(io.BytesIO(d), **kw).load()):
+        with pytest.raises(picklefence.PolicyViolation) as caught:
+            load(data, policy=_ITEMS_POLICY)
+        assert (caught.value.module, caught.value.qualname, caught.value.capability) == (__name__, refused, "items")
+    assert collections.OrderedDict(kept=1) == SHARED
+    _agree(data, _ITEMS_POLICY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _made("Picky", u("a") + i(1)) + _made("Picky", u("b") + i(2) + u("bad") + i(3)),  # the second's raises
+        _made("Picky", u("a") + i(1)) + _made("Picky", u("bad") + i(3), b"s"),
+        _made("Picky", u("a") + i(1)) + _made("Picky", u("b") + i(2) + u("c")),  # an odd number of items
+        _made("Picky", u("a") + i(1)) + _made("Picky", b""),  # none
+    ],
+    ids=["raises", "raises-SETITEM", "odd", "empty"],
+)
+def test_known_item_targets_fail_as_in_the_engine(body: bytes) -> None:
+    data = stop(body + b"\x86", 2)
+    _agree(data, _ITEMS_POLICY)
+    try:
+        expected: object = pickle.loads(data)
+    except Exception as exc:
+        with pytest.raises(UnpicklingError) as caught:
+            picklefence.loads(data, policy=_ITEMS_POLICY)
+        if isinstance(exc, ValueError):
+            assert isinstance(caught.value, picklefence.CallFailedError) and "no bad keys" in str(caught.value)
+    else:
+        assert picklefence.loads(data, policy=_ITEMS_POLICY) == expected

@@ -12,6 +12,9 @@
  * (a call-only global among the arguments, a failed test, the call limit reached),
  * goes to `fallback(loader, pid)`, which runs the strict engine's own handler: this
  * file decides nothing the engine would not, it only skips two Python frames.
+ * SETITEM(S) on an object of a class the engine already let have items in this load
+ * (Engine.type_rules) runs here too, as Engine.op_SETITEMS runs it, unless the target
+ * is a global (the engine refuses that).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,7 +23,7 @@
 typedef struct {
     PyObject_HEAD
     PyObject *fallback, *call_only, *plain, *call_failed, *unpickling_error;
-    long reduce_code;
+    long reduce_code, setitem_code, setitems_code;
     vectorcallfunc vectorcall; /* (called once per compiled operation: no argument tuple) */
 } Dispatch;
 
@@ -28,10 +31,11 @@ typedef struct {
  * loader as `tables` (the engine's tables are made with it and never replaced). */
 typedef struct {
     PyObject_HEAD
-    PyObject *engine, *plans, *tokens, *made_info, *max_calls;
+    PyObject *engine, *plans, *tokens, *made_info, *max_calls, *globals, *type_rules;
 } Load;
 
 static PyObject *s_one, *s_load, *s_plans, *s_tokens, *s_calls, *s_limits, *s_max_calls, *s_made_info, *s_made;
+static PyObject *s_globals, *s_type_rules, *s_items, *s_setitem;
 
 static void load_dealloc(Load *self) {
     Py_XDECREF(self->engine);
@@ -39,6 +43,8 @@ static void load_dealloc(Load *self) {
     Py_XDECREF(self->tokens);
     Py_XDECREF(self->made_info);
     Py_XDECREF(self->max_calls);
+    Py_XDECREF(self->globals);
+    Py_XDECREF(self->type_rules);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -57,13 +63,16 @@ static PyObject *load_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) 
     PyObject *limits = self->made_info ? PyObject_GetAttr(engine, s_limits) : NULL;
     self->max_calls = limits ? PyObject_GetAttr(limits, s_max_calls) : NULL;
     Py_XDECREF(limits);
-    if (!self->max_calls) {
+    self->globals = self->max_calls ? PyObject_GetAttr(engine, s_globals) : NULL;
+    self->type_rules = self->globals ? PyObject_GetAttr(engine, s_type_rules) : NULL;
+    if (!self->type_rules) {
         Py_DECREF(self);
         return NULL;
     }
-    if (!PyDict_CheckExact(self->plans) || !PyDict_CheckExact(self->tokens) || !PyDict_CheckExact(self->made_info)) {
+    if (!PyDict_CheckExact(self->plans) || !PyDict_CheckExact(self->tokens) || !PyDict_CheckExact(self->made_info) ||
+        !PyDict_CheckExact(self->globals) || !PyDict_CheckExact(self->type_rules)) {
         Py_DECREF(self);
-        PyErr_SetString(PyExc_TypeError, "an engine's plans, tokens and made_info are dicts");
+        PyErr_SetString(PyExc_TypeError, "an engine's plans, tokens, made_info, globals and type_rules are dicts");
         return NULL;
     }
     return (PyObject *)self;
@@ -92,9 +101,9 @@ static void dispatch_dealloc(Dispatch *self) {
 
 static PyObject *dispatch_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     PyObject *fallback, *call_only, *plain, *call_failed, *unpickling_error;
-    long reduce_code;
-    if (!PyArg_ParseTuple(args, "OO!OOOl", &fallback, &PyType_Type, &call_only, &plain, &call_failed,
-                          &unpickling_error, &reduce_code)) {
+    long reduce_code, setitem_code, setitems_code;
+    if (!PyArg_ParseTuple(args, "OO!OOOlll", &fallback, &PyType_Type, &call_only, &plain, &call_failed,
+                          &unpickling_error, &reduce_code, &setitem_code, &setitems_code)) {
         return NULL;
     }
     Dispatch *self = (Dispatch *)type->tp_alloc(type, 0);
@@ -105,6 +114,8 @@ static PyObject *dispatch_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     self->call_failed = Py_NewRef(call_failed);
     self->unpickling_error = Py_NewRef(unpickling_error);
     self->reduce_code = reduce_code;
+    self->setitem_code = setitem_code;
+    self->setitems_code = setitems_code;
     self->vectorcall = dispatch_call;
     return (PyObject *)self;
 }
@@ -113,6 +124,77 @@ static PyObject *dispatch_new(PyTypeObject *type, PyObject *args, PyObject *kwar
 static PyObject *dispatch_get(PyObject *self, PyObject *obj, PyObject *type) {
     if (obj == NULL || obj == Py_None) return Py_NewRef(self);
     return PyMethod_New(self, obj);
+}
+
+/* The call named `name` raised, as Engine.invoke handles it: picklefence's own errors and
+ * what is not an Exception stand, anything else becomes `raise call_failed(name, exc)
+ * from exc`. */
+static void call_failed(Dispatch *self, PyObject *name) {
+    if (PyErr_ExceptionMatches(self->unpickling_error) || !PyErr_ExceptionMatches(PyExc_Exception)) return;
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (tb) PyException_SetTraceback(exc, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    PyObject *error = PyObject_CallFunctionObjArgs(self->call_failed, name, exc, NULL);
+    if (error) {
+        PyException_SetCause(error, Py_NewRef(exc));
+        PyException_SetContext(error, Py_NewRef(exc));
+        PyErr_SetObject((PyObject *)Py_TYPE(error), error);
+        Py_DECREF(error);
+    }
+    Py_DECREF(exc);
+}
+
+/* SETITEM(S) of `items` (a list of keys and values, or one (key, value) tuple) on
+ * `target`, as Engine.op_SETITEMS runs it, where the engine already let the target's
+ * class have items in this load (its type_rules keep only classes never refused: no
+ * code, class or partial) and the target is not a global: type(target).__setitem__ for
+ * each pair.  NULL with no exception set when the engine itself must take it. */
+static PyObject *planned_items(Dispatch *self, Load *load, PyObject *target, PyObject *items) {
+    PyObject *key = PyLong_FromVoidPtr(target);
+    if (!key) return NULL;
+    int global = PyDict_Contains(load->globals, key);
+    Py_DECREF(key);
+    if (global != 0) return NULL; /* a global: the engine refuses it (or the error stands) */
+    PyObject *rule_key = PyTuple_Pack(2, (PyObject *)Py_TYPE(target), s_items);
+    if (!rule_key) return NULL;
+    int granted = PyDict_Contains(load->type_rules, rule_key);
+    Py_DECREF(rule_key);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    if (granted <= 0 || n % 2) return NULL; /* (an odd number of items: the engine refuses it) */
+    PyObject *setitem = PyObject_GetAttr((PyObject *)Py_TYPE(target), s_setitem);
+    if (!setitem) {
+        PyErr_Clear(); /* the engine says what is wrong */
+        return NULL;
+    }
+    Py_INCREF(items); /* (a __setitem__ of Python code runs between the pairs) */
+    PyObject *result = NULL;
+    for (Py_ssize_t i = 0;; i += 2) {
+        if (i + 1 >= PySequence_Fast_GET_SIZE(items)) { /* (the list is the C unpickler's: no code reaches it) */
+            result = Py_NewRef(target);
+            break;
+        }
+        PyObject *pair[3] = {target, PySequence_Fast_GET_ITEM(items, i), PySequence_Fast_GET_ITEM(items, i + 1)};
+        Py_INCREF(pair[1]);
+        Py_INCREF(pair[2]);
+        PyObject *done = PyObject_Vectorcall(setitem, pair, 3, NULL);
+        Py_DECREF(pair[1]);
+        Py_DECREF(pair[2]);
+        if (!done) {
+            PyObject *name = PyTuple_Pack(2, target, s_setitem);
+            if (name) {
+                call_failed(self, name);
+                Py_DECREF(name);
+            }
+            break;
+        }
+        Py_DECREF(done);
+    }
+    Py_DECREF(items);
+    Py_DECREF(setitem);
+    return result;
 }
 
 /* The engine's planned call of `func(*args)`, or NULL with no exception set when the
@@ -148,25 +230,7 @@ static PyObject *planned_reduce(Dispatch *self, Load *load, PyObject *func, PyOb
     if (PyObject_SetAttr(engine, s_calls, next) < 0) goto release_plan;
     result = PyObject_Call(PyTuple_GET_ITEM(plan, 1), args, NULL);
     if (!result) {
-        /* as Engine.invoke: picklefence's own errors and what is not an Exception stand,
-         * anything else becomes `raise call_failed(name, exc) from exc` */
-        if (PyErr_ExceptionMatches(self->unpickling_error) || !PyErr_ExceptionMatches(PyExc_Exception)) {
-            goto release_plan;
-        }
-        PyObject *type, *exc, *tb;
-        PyErr_Fetch(&type, &exc, &tb);
-        PyErr_NormalizeException(&type, &exc, &tb);
-        if (tb) PyException_SetTraceback(exc, tb);
-        Py_XDECREF(type);
-        Py_XDECREF(tb);
-        PyObject *error = PyObject_CallFunctionObjArgs(self->call_failed, PyTuple_GET_ITEM(plan, 2), exc, NULL);
-        if (error) {
-            PyException_SetCause(error, Py_NewRef(exc));
-            PyException_SetContext(error, Py_NewRef(exc));
-            PyErr_SetObject((PyObject *)Py_TYPE(error), error);
-            Py_DECREF(error);
-        }
-        Py_DECREF(exc);
+        call_failed(self, PyTuple_GET_ITEM(plan, 2));
         goto release_plan;
     }
     PyObject *info = PyDict_GetItemWithError(load->made_info, (PyObject *)Py_TYPE(result));
@@ -190,18 +254,26 @@ static PyObject *dispatch_call(PyObject *callable, PyObject *const *args, size_t
         return NULL;
     }
     PyObject *loader = args[0], *pid = args[1];
-    if (PyTuple_CheckExact(pid) && PyTuple_GET_SIZE(pid) == 3 && PyLong_CheckExact(PyTuple_GET_ITEM(pid, 2)) &&
-        PyLong_AsLong(PyTuple_GET_ITEM(pid, 2)) == self->reduce_code && PyTuple_CheckExact(PyTuple_GET_ITEM(pid, 1))) {
-        PyObject *load = PyObject_GetAttr(loader, s_load);
-        if (!load) return NULL;
-        if (Py_TYPE(load) != &LoadType) {
+    if (PyTuple_CheckExact(pid) && PyTuple_GET_SIZE(pid) == 3 && PyLong_CheckExact(PyTuple_GET_ITEM(pid, 2))) {
+        long code = PyLong_AsLong(PyTuple_GET_ITEM(pid, 2));
+        PyObject *operand = PyTuple_GET_ITEM(pid, 1);
+        int reduce = code == self->reduce_code && PyTuple_CheckExact(operand);
+        int items = (code == self->setitems_code && PyList_CheckExact(operand)) ||
+                    (code == self->setitem_code && PyTuple_CheckExact(operand) && PyTuple_GET_SIZE(operand) == 2);
+        if (reduce || items) {
+            PyObject *load = PyObject_GetAttr(loader, s_load);
+            if (!load) return NULL;
+            if (Py_TYPE(load) != &LoadType) {
+                Py_DECREF(load);
+                PyErr_SetString(PyExc_TypeError, "the loader's tables are not a _calls.Load");
+                return NULL;
+            }
+            PyObject *target = PyTuple_GET_ITEM(pid, 0);
+            PyObject *result = reduce ? planned_reduce(self, (Load *)load, target, operand)
+                                      : planned_items(self, (Load *)load, target, operand);
             Py_DECREF(load);
-            PyErr_SetString(PyExc_TypeError, "the loader's tables are not a _calls.Load");
-            return NULL;
+            if (result || PyErr_Occurred()) return result;
         }
-        PyObject *result = planned_reduce(self, (Load *)load, PyTuple_GET_ITEM(pid, 0), PyTuple_GET_ITEM(pid, 1));
-        Py_DECREF(load);
-        if (result || PyErr_Occurred()) return result;
     }
     PyObject *call[2] = {loader, pid};
     return PyObject_Vectorcall(self->fallback, call, 2, NULL);
@@ -216,7 +288,8 @@ static PyTypeObject DispatchType = {
     .tp_vectorcall_offset = offsetof(Dispatch, vectorcall),
     .tp_descr_get = dispatch_get,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "The fast path's persistent_load: planned REDUCE calls here, the rest to the fallback.",
+    .tp_doc = "The fast path's persistent_load: planned REDUCE calls and known item targets here, the rest to "
+              "the fallback.",
     .tp_new = dispatch_new,
 };
 
@@ -226,6 +299,7 @@ PyMODINIT_FUNC PyInit__calls(void) {
     struct { PyObject **slot; const char *name; } names[] = {
         {&s_load, "tables"}, {&s_plans, "plans"}, {&s_tokens, "tokens"}, {&s_calls, "calls"},
         {&s_limits, "limits"}, {&s_max_calls, "max_calls"}, {&s_made_info, "made_info"}, {&s_made, "made"},
+        {&s_globals, "globals"}, {&s_type_rules, "type_rules"}, {&s_items, "items"}, {&s_setitem, "__setitem__"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].name);

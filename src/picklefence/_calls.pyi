@@ -10,6 +10,8 @@ class Dispatch:
         call_failed: Callable[[Any, Exception], BaseException],
         unpickling_error: type[BaseException],
         reduce_code: int,
+        setitem_code: int,
+        setitems_code: int,
         /,
     ) -> None: ...
     def __get__(self, obj: object, owner: type | None = None) -> Callable[[Any], Any]: ...

@@ -78,7 +78,7 @@ class _Declined(Exception):
 # The strict engine's handlers, by the code the verifier gives each compiled opcode.
 _HANDLERS: dict[int, Callable[[Engine], None]] = {}
 _MARKED: frozenset[int] = frozenset()  # (target, items): the handler pops the items as a MARK's
-_NEWOBJ_EX = _SETITEM = _REDUCE = -1
+_NEWOBJ_EX = _SETITEM = _SETITEMS = _REDUCE = -1
 if verify is not None:
     _HANDLERS = {
         _fastcheck.C_REDUCE: Engine.op_REDUCE,
@@ -93,7 +93,8 @@ if verify is not None:
         _fastcheck.C_LATIN1: _encode_latin1,
     }
     _MARKED = frozenset({_fastcheck.C_APPENDS, _fastcheck.C_SETITEMS, _fastcheck.C_ADDITEMS})
-    _NEWOBJ_EX, _SETITEM, _REDUCE = _fastcheck.C_NEWOBJ_EX, _fastcheck.C_SETITEM, _fastcheck.C_REDUCE
+    _NEWOBJ_EX, _SETITEM, _SETITEMS = _fastcheck.C_NEWOBJ_EX, _fastcheck.C_SETITEM, _fastcheck.C_SETITEMS
+    _REDUCE = _fastcheck.C_REDUCE
 
 
 def _compiled_operation(loader: _Loader, pid: Any) -> Any:
@@ -128,12 +129,15 @@ class _Loader(_pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         return self.engine.find(module, name)
 
-    # A planned REDUCE runs in C where the extension is built (_calls.c: Engine.call's
-    # planned branch, without its two Python frames); everything else in the engine.
+    # A planned REDUCE, and SETITEM(S) on an object whose class the engine already let
+    # have items, run in C where the extension is built (_calls.c: Engine.call's planned
+    # branch and op_SETITEMS's loop, without their Python frames); all else in the engine.
     persistent_load = (
         _compiled_operation
         if _calls is None
-        else _calls.Dispatch(_compiled_operation, CallOnly, PLAIN, call_failed, UnpicklingError, _REDUCE)
+        else _calls.Dispatch(
+            _compiled_operation, CallOnly, PLAIN, call_failed, UnpicklingError, _REDUCE, _SETITEM, _SETITEMS
+        )
     )
 
 
