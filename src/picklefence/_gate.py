@@ -441,9 +441,9 @@ def _positional_test(signatures: tuple[Signature, ...]) -> PositionalTest | None
     ``globals`` constraint, a check that is not one of :data:`POSITIONAL_CHECKS`):
     compiled where the C extension is built and no signature has a check (it decides
     as ``accepts_positional``); a signature that only checks is its check itself."""
-    if any(sig.names_globals or (sig.check is not None and _positional_check(sig) is None) for sig in signatures):
-        return None
     pairs = tuple((sig, _positional_check(sig)) for sig in signatures)
+    if any(sig.names_globals or (sig.check is not None and check is None) for sig, check in pairs):
+        return None
     if len(pairs) == 1 and pairs[0][0].spec() is None and pairs[0][1] is not None:
         return pairs[0][1]
     if _signatures is not None and all(check is None for _, check in pairs):
