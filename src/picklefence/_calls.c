@@ -14,7 +14,10 @@
  * file decides nothing the engine would not, it only skips two Python frames.
  * SETITEM(S) on an object of a class the engine already let have items in this load
  * (Engine.type_rules) runs here too, as Engine.op_SETITEMS runs it, unless the target
- * is a global (the engine refuses that).
+ * is a global (the engine refuses that).  A planned call's result whose class the gate
+ * already called plain for the names this load found it by skips Engine.made.
+ * Find (below) is the loader's find_class, for the globals the gate has seen the
+ * engine look up.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,10 +35,15 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *engine, *plans, *tokens, *made_info, *max_calls, *globals, *type_rules;
+    PyObject *found, *known, *max_globals; /* (for Find) */
+    PyObject *class_info;                  /* the gate's, for a result's class (Gate.class_info's cache) */
+    int unrestricted, renames;             /* the policy allows everything; Python 2 names are renamed */
 } Load;
 
 static PyObject *s_one, *s_load, *s_plans, *s_tokens, *s_calls, *s_limits, *s_max_calls, *s_made_info, *s_made;
 static PyObject *s_globals, *s_type_rules, *s_items, *s_setitem;
+static PyObject *s_found, *s_gate, *s_known, *s_max_globals, *s_lookups, *s_hook, *s_obj, *s_unrestricted, *s_proto,
+    *s_fix_imports, *s_class_info;
 
 static void load_dealloc(Load *self) {
     Py_XDECREF(self->engine);
@@ -45,7 +53,20 @@ static void load_dealloc(Load *self) {
     Py_XDECREF(self->max_calls);
     Py_XDECREF(self->globals);
     Py_XDECREF(self->type_rules);
+    Py_XDECREF(self->found);
+    Py_XDECREF(self->known);
+    Py_XDECREF(self->max_globals);
+    Py_XDECREF(self->class_info);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* engine.`name` is true, or -1 with an exception set. */
+static int engine_flag(PyObject *engine, PyObject *name) {
+    PyObject *value = PyObject_GetAttr(engine, name);
+    if (!value) return -1;
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
 }
 
 static PyObject *load_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
@@ -62,17 +83,34 @@ static PyObject *load_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) 
     self->made_info = self->tokens ? PyObject_GetAttr(engine, s_made_info) : NULL;
     PyObject *limits = self->made_info ? PyObject_GetAttr(engine, s_limits) : NULL;
     self->max_calls = limits ? PyObject_GetAttr(limits, s_max_calls) : NULL;
+    self->max_globals = self->max_calls ? PyObject_GetAttr(limits, s_max_globals) : NULL;
     Py_XDECREF(limits);
-    self->globals = self->max_calls ? PyObject_GetAttr(engine, s_globals) : NULL;
+    self->globals = self->max_globals ? PyObject_GetAttr(engine, s_globals) : NULL;
     self->type_rules = self->globals ? PyObject_GetAttr(engine, s_type_rules) : NULL;
-    if (!self->type_rules) {
+    self->found = self->type_rules ? PyObject_GetAttr(engine, s_found) : NULL;
+    PyObject *gate = self->found ? PyObject_GetAttr(engine, s_gate) : NULL;
+    self->known = gate ? PyObject_GetAttr(gate, s_known) : NULL;
+    self->class_info = self->known ? PyObject_GetAttr(gate, s_class_info) : NULL;
+    Py_XDECREF(gate);
+    PyObject *hook = self->class_info ? PyObject_GetAttr(engine, s_hook) : NULL;
+    if (hook && hook != Py_None) PyErr_SetString(PyExc_TypeError, "the fast path's engine has no find_class hook");
+    self->unrestricted = hook == Py_None ? engine_flag(engine, s_unrestricted) : -1;
+    Py_XDECREF(hook);
+    int fix_imports = self->unrestricted < 0 ? -1 : engine_flag(engine, s_fix_imports);
+    PyObject *proto = fix_imports < 0 ? NULL : PyObject_GetAttr(engine, s_proto);
+    long protocol = proto ? PyLong_AsLong(proto) : -1;
+    Py_XDECREF(proto);
+    if (!proto || (protocol == -1 && PyErr_Occurred())) {
         Py_DECREF(self);
         return NULL;
     }
+    self->renames = protocol < 3 && fix_imports;
     if (!PyDict_CheckExact(self->plans) || !PyDict_CheckExact(self->tokens) || !PyDict_CheckExact(self->made_info) ||
-        !PyDict_CheckExact(self->globals) || !PyDict_CheckExact(self->type_rules)) {
+        !PyDict_CheckExact(self->globals) || !PyDict_CheckExact(self->type_rules) || !PyDict_CheckExact(self->found) ||
+        !PyDict_CheckExact(self->known) || !PyDict_CheckExact(self->class_info)) {
         Py_DECREF(self);
-        PyErr_SetString(PyExc_TypeError, "an engine's plans, tokens, made_info, globals and type_rules are dicts");
+        PyErr_SetString(PyExc_TypeError,
+                        "an engine's plans, tokens, made_info, globals, type_rules, found and gate.known are dicts");
         return NULL;
     }
     return (PyObject *)self;
@@ -197,6 +235,30 @@ static PyObject *planned_items(Dispatch *self, Load *load, PyObject *target, PyO
     return result;
 }
 
+/* entry is (obj, names) with entry[0] `obj`: globals' entry of an object of this load. */
+static int entry_of(PyObject *entry, PyObject *obj) {
+    return entry && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 2 && PyTuple_GET_ITEM(entry, 0) == obj;
+}
+
+/* `plain` where the gate already said that instances of `cls`, found by the names
+ * this load found it by, are neither measured nor validated (Gate.class_info's cache,
+ * read as Engine.made reads it), kept in made_info as Engine.made keeps it; else NULL
+ * (an exception set on error), and Engine.made asks the gate. */
+static PyObject *known_plain(Dispatch *self, Load *load, PyObject *cls) {
+    PyObject *known = PyDict_GetItemWithError(load->class_info, cls); /* (names, info) */
+    if (!known || !PyTuple_CheckExact(known) || PyTuple_GET_SIZE(known) != 2 || PyTuple_GET_ITEM(known, 1) != self->plain) {
+        return NULL;
+    }
+    PyObject *asked = PyTuple_GET_ITEM(known, 0), *key = PyLong_FromVoidPtr(cls);
+    if (!key) return NULL;
+    PyObject *entry = PyDict_GetItemWithError(load->globals, key);
+    Py_DECREF(key);
+    int same = entry_of(entry, cls) ? PyTuple_GET_ITEM(entry, 1) == asked
+                                    : !PyErr_Occurred() && PyTuple_CheckExact(asked) && !PyTuple_GET_SIZE(asked);
+    if (!same || PyDict_SetItem(load->made_info, cls, self->plain) < 0) return NULL;
+    return self->plain;
+}
+
 /* The engine's planned call of `func(*args)`, or NULL with no exception set when the
  * engine itself must take it; NULL with an exception set is the call's error. */
 static PyObject *planned_reduce(Dispatch *self, Load *load, PyObject *func, PyObject *args) {
@@ -234,6 +296,7 @@ static PyObject *planned_reduce(Dispatch *self, Load *load, PyObject *func, PyOb
         goto release_plan;
     }
     PyObject *info = PyDict_GetItemWithError(load->made_info, (PyObject *)Py_TYPE(result));
+    if (!info && !PyErr_Occurred()) info = known_plain(self, load, (PyObject *)Py_TYPE(result));
     if (info != self->plain) {
         PyObject *made = PyErr_Occurred() ? NULL : PyObject_CallMethodOneArg(engine, s_made, result);
         Py_SETREF(result, made);
@@ -293,6 +356,223 @@ static PyTypeObject DispatchType = {
     .tp_new = dispatch_new,
 };
 
+/* Find(fallback, call_only, renamed): the fast path's loader's `find_class`.  A global
+ * this policy's gate has seen Engine.lookup resolve (Gate.known, learned here from the
+ * engine's own tables after its lookup) is looked up here as Engine.find and
+ * Engine.lookup do it: counted against Limits.max_globals, audited as
+ * `pickle.find_class`, recorded as the global's provenance (the gate's own names tuple)
+ * with its call plan, and a call-only global replaced by its stand-in; provided the
+ * module still holds that very object under that name.  Everything else (no
+ * knowledge, a name Python 2 renames, a dotted name, an object already found by another
+ * name in this load, the limit reached, a policy that allows everything) goes to
+ * `fallback(engine, module, name)`: Engine.find itself.  (The fast path's engine has no
+ * find_class hook, which Engine.find would show each name: Load refuses one.) */
+typedef struct {
+    PyObject_HEAD
+    PyObject *fallback, *call_only, *renamed;
+    vectorcallfunc vectorcall;
+} Find;
+
+static void find_dealloc(Find *self) {
+    Py_XDECREF(self->fallback);
+    Py_XDECREF(self->call_only);
+    Py_XDECREF(self->renamed);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *find_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames);
+
+static PyObject *find_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *fallback, *call_only, *renamed;
+    if ((kwargs && PyDict_GET_SIZE(kwargs)) ||
+        !PyArg_ParseTuple(args, "OO!O!", &fallback, &PyType_Type, &call_only, &PyFrozenSet_Type, &renamed)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Find takes (fallback, call_only, renamed)");
+        return NULL;
+    }
+    Find *self = (Find *)type->tp_alloc(type, 0);
+    if (!self) return NULL;
+    self->fallback = Py_NewRef(fallback);
+    self->call_only = Py_NewRef(call_only);
+    self->renamed = Py_NewRef(renamed);
+    self->vectorcall = find_call;
+    return (PyObject *)self;
+}
+
+/* The object `module` (a real module, in sys.modules) holds under `name` now, borrowed;
+ * NULL (no exception set) where Engine.lookup's own resolution must say. */
+static PyObject *held_now(PyObject *module, PyObject *name) {
+    PyObject *mod = PyDict_GetItemWithError(PyImport_GetModuleDict(), module);
+    if (!mod || !PyModule_CheckExact(mod)) return NULL;
+    return PyDict_GetItemWithError(PyModule_GetDict(mod), name);
+}
+
+/* Engine.find's answer for a global of Gate.known, or NULL with no exception set where
+ * the engine must look it up itself. */
+static PyObject *known_global(Find *self, Load *load, PyObject *key, PyObject *module, PyObject *name) {
+    PyObject *engine = load->engine, *result = NULL, *gid = NULL, *token = NULL, *entry = NULL;
+    PyObject *lookups = PyObject_GetAttr(engine, s_lookups);
+    if (!lookups) return NULL;
+    PyObject *next = PyLong_CheckExact(lookups) ? PyNumber_Add(lookups, s_one) : NULL;
+    Py_DECREF(lookups);
+    if (!next || PyObject_RichCompareBool(next, load->max_globals, Py_GT) != 0) goto done; /* (the engine refuses) */
+    PyObject *found = PyDict_GetItemWithError(load->found, key);                           /* borrowed */
+    if (found) {
+        if (PyObject_SetAttr(engine, s_lookups, next) == 0) result = Py_NewRef(found);
+        goto done;
+    }
+    PyObject *known = PyDict_GetItemWithError(load->known, key); /* (obj, names, call_only, (name, test) or None) */
+    if (!known || !PyTuple_CheckExact(known) || PyTuple_GET_SIZE(known) != 4) goto done;
+    entry = Py_NewRef(known); /* (held: the dict calls below may run code) */
+    PyObject *obj = PyTuple_GET_ITEM(entry, 0), *names = PyTuple_GET_ITEM(entry, 1);
+    PyObject *plan = PyTuple_GET_ITEM(entry, 3);
+    int call_only = PyTuple_GET_ITEM(entry, 2) == Py_True;
+    if (held_now(module, name) != obj) goto done; /* (replaced, or gone: the engine resolves it again) */
+    gid = PyLong_FromVoidPtr(obj);
+    if (!gid) goto done;
+    /* found by another name in this load: the engine merges the provenance */
+    PyObject *prior = PyDict_GetItemWithError(load->globals, gid);
+    if (entry_of(prior, obj) || PyErr_Occurred()) goto done;
+    if (PySys_Audit("pickle.find_class", "OO", module, name) < 0) goto done;
+    if (PyObject_SetAttr(engine, s_lookups, next) < 0) goto done;
+    PyObject *value = obj;
+    if (call_only) { /* the stand-in, made as Engine.lookup makes it: object.__new__(CallOnly) */
+        PyObject *no_args = PyTuple_New(0);
+        token = no_args ? PyBaseObject_Type.tp_new((PyTypeObject *)self->call_only, no_args, NULL) : NULL;
+        Py_XDECREF(no_args);
+        if (!token || PyObject_SetAttr(token, s_obj, obj) < 0 || PyDict_SetItem(load->tokens, gid, token) < 0) goto done;
+        PyObject *held = PyTuple_Pack(2, obj, names);
+        int failed = !held || PyDict_SetItem(load->globals, gid, held) < 0;
+        Py_XDECREF(held);
+        if (failed) goto done;
+        value = token;
+    }
+    if (PyDict_SetItem(load->found, key, value) < 0) goto done;
+    PyObject *vid = call_only ? PyLong_FromVoidPtr(value) : Py_NewRef(gid);
+    PyObject *held = vid ? PyTuple_Pack(2, value, names) : NULL;
+    int failed = !held || PyDict_SetItem(load->globals, vid, held) < 0;
+    Py_XDECREF(held);
+    if (!failed && plan != Py_None) {
+        PyObject *planned = PyTuple_Pack(4, value, obj, PyTuple_GET_ITEM(plan, 0), PyTuple_GET_ITEM(plan, 1));
+        failed = !planned || PyDict_SetItem(load->plans, vid, planned) < 0;
+        Py_XDECREF(planned);
+    } else if (!failed) {
+        int stale = PyDict_Contains(load->plans, vid); /* (an object of an earlier load with the same id) */
+        failed = stale < 0 || (stale && PyDict_DelItem(load->plans, vid) < 0);
+    }
+    Py_XDECREF(vid);
+    if (!failed) result = Py_NewRef(value);
+done:
+    Py_XDECREF(entry);
+    Py_XDECREF(next);
+    Py_XDECREF(gid);
+    Py_XDECREF(token);
+    return result;
+}
+
+/* After Engine.find looked up `key` and returned `value`: what a later load may take
+ * from Gate.known, read from the engine's own tables, where they hold the plain case
+ * (found by this name alone, the gate's names tuple, the module's own object); 0 or -1
+ * on error. */
+static int learn(Find *self, Load *load, PyObject *key, PyObject *module, PyObject *name, PyObject *value) {
+    if (PyDict_GetItemWithError(load->found, key) != value) return PyErr_Occurred() ? -1 : 0;
+    int call_only = (PyObject *)Py_TYPE(value) == self->call_only;
+    PyObject *obj = call_only ? PyObject_GetAttr(value, s_obj) : Py_NewRef(value);
+    if (!obj) return -1;
+    int status = -1;
+    PyObject *vid = PyLong_FromVoidPtr(value), *gid = PyLong_FromVoidPtr(obj), *entry = NULL;
+    if (!vid || !gid) goto done;
+    status = 0;
+    PyObject *own = PyDict_GetItemWithError(load->globals, vid);
+    if (!entry_of(own, value)) goto done;
+    PyObject *names = PyTuple_GET_ITEM(own, 1);
+    if (!PyTuple_CheckExact(names) || PyTuple_GET_SIZE(names) != 1) goto done; /* (found by more names) */
+    if (call_only) {
+        PyObject *real = PyDict_GetItemWithError(load->globals, gid);
+        if (!entry_of(real, obj) || PyTuple_GET_ITEM(real, 1) != names) goto done;
+    }
+    if (held_now(module, name) != obj) goto done;
+    PyObject *plan = PyDict_GetItemWithError(load->plans, vid), *tail = Py_None;
+    if (plan) {
+        if (!PyTuple_CheckExact(plan) || PyTuple_GET_SIZE(plan) != 4 || PyTuple_GET_ITEM(plan, 0) != value ||
+            PyTuple_GET_ITEM(plan, 1) != obj) {
+            goto done;
+        }
+        tail = PyTuple_GetSlice(plan, 2, 4);
+    } else {
+        Py_INCREF(tail);
+    }
+    if (!tail || PyErr_Occurred()) {
+        Py_XDECREF(tail);
+        status = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    entry = PyTuple_Pack(4, obj, names, call_only ? Py_True : Py_False, tail);
+    Py_DECREF(tail);
+    status = entry ? PyDict_SetItem(load->known, key, entry) : -1;
+done:
+    if (status == 0 && PyErr_Occurred()) status = -1;
+    Py_XDECREF(entry);
+    Py_XDECREF(vid);
+    Py_XDECREF(gid);
+    Py_DECREF(obj);
+    return status;
+}
+
+static PyObject *find_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    Find *self = (Find *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 3 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "Find takes (loader, module, name)");
+        return NULL;
+    }
+    PyObject *module = args[1], *name = args[2], *key = NULL, *result = NULL;
+    PyObject *load = PyObject_GetAttr(args[0], s_load);
+    if (!load) return NULL;
+    if (Py_TYPE(load) != &LoadType) {
+        Py_DECREF(load);
+        PyErr_SetString(PyExc_TypeError, "the loader's tables are not a _calls.Load");
+        return NULL;
+    }
+    Load *tables = (Load *)load;
+    int known = !tables->unrestricted && PyUnicode_CheckExact(module) && PyUnicode_CheckExact(name);
+    if (known && tables->renames) {
+        int renamed = PySet_Contains(self->renamed, module);
+        if (renamed < 0) goto done;
+        known = !renamed;
+    }
+    if (known) {
+        Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1);
+        if (dot == -2) goto done;
+        known = dot == -1;
+    }
+    if (known) {
+        key = PyTuple_Pack(2, module, name);
+        if (!key) goto done;
+        result = known_global(self, tables, key, module, name);
+        if (result || PyErr_Occurred()) goto done;
+    }
+    PyObject *call[3] = {tables->engine, module, name};
+    result = PyObject_Vectorcall(self->fallback, call, 3, NULL);
+    if (result && known && learn(self, tables, key, module, name, result) < 0) Py_CLEAR(result);
+done:
+    Py_XDECREF(key);
+    Py_DECREF(load);
+    return result;
+}
+
+static PyTypeObject FindType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "picklefence._calls.Find",
+    .tp_basicsize = sizeof(Find),
+    .tp_dealloc = (destructor)find_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Find, vectorcall),
+    .tp_descr_get = dispatch_get,
+    /* (a method descriptor: the C unpickler calls it with the loader, binding nothing) */
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "The fast path's find_class: globals the gate knows here, the rest to the fallback (Engine.find).",
+    .tp_new = find_new,
+};
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_calls", NULL, -1, NULL};
 
 PyMODINIT_FUNC PyInit__calls(void) {
@@ -300,17 +580,23 @@ PyMODINIT_FUNC PyInit__calls(void) {
         {&s_load, "tables"}, {&s_plans, "plans"}, {&s_tokens, "tokens"}, {&s_calls, "calls"},
         {&s_limits, "limits"}, {&s_max_calls, "max_calls"}, {&s_made_info, "made_info"}, {&s_made, "made"},
         {&s_globals, "globals"}, {&s_type_rules, "type_rules"}, {&s_items, "items"}, {&s_setitem, "__setitem__"},
+        {&s_found, "found"}, {&s_gate, "gate"}, {&s_known, "known"}, {&s_max_globals, "max_globals"},
+        {&s_lookups, "lookups"}, {&s_hook, "find_class_hook"}, {&s_obj, "obj"}, {&s_unrestricted, "unrestricted"},
+        {&s_proto, "proto"}, {&s_fix_imports, "fix_imports"}, {&s_class_info, "_class_info"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].name);
         if (!*names[i].slot) return NULL;
     }
     s_one = PyLong_FromLong(1);
-    if (!s_one || PyType_Ready(&DispatchType) < 0 || PyType_Ready(&LoadType) < 0) return NULL;
+    if (!s_one || PyType_Ready(&DispatchType) < 0 || PyType_Ready(&LoadType) < 0 || PyType_Ready(&FindType) < 0) {
+        return NULL;
+    }
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Dispatch", (PyObject *)&DispatchType) < 0 ||
-        PyModule_AddObjectRef(m, "Load", (PyObject *)&LoadType) < 0) {
+        PyModule_AddObjectRef(m, "Load", (PyObject *)&LoadType) < 0 ||
+        PyModule_AddObjectRef(m, "Find", (PyObject *)&FindType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

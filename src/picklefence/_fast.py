@@ -8,7 +8,8 @@ no INST/OBJ, extension code, persistent id, out-of-band buffer or text opcode.  
 compiles what runs code — REDUCE, BUILD, NEWOBJ, NEWOBJ_EX, and item opcodes on
 anything but a list, dict or set the pickle built — into BINPERSID calls back to
 Python, where ``persistent_load`` runs the strict engine's own handler for that opcode
-on the same operands; the C unpickler's ``find_class`` is the strict engine's lookup.
+on the same operands; the C unpickler's ``find_class`` is the strict engine's lookup
+(replayed in C for a name the policy's gate has seen it resolve: ``_calls.Find``).
 So every global, call, state and item change is judged by the strict engine, in
 stream order, with its provenance and limits; C only builds strings, numbers,
 containers and the memo.  The program is compiled as the C unpickler reads it, one
@@ -32,6 +33,7 @@ from typing import Any
 
 from ._engine import CallOnly, Engine, call_failed
 from ._gate import PLAIN
+from ._names import RENAMED_MODULES
 from ._reader import BytesReader
 from .errors import UnpicklingError
 from .limits import Limits
@@ -128,6 +130,12 @@ class _Loader(_pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         return self.engine.find(module, name)
+
+    if _calls is not None:
+        # A global the gate has seen the engine look up is looked up in C, as
+        # Engine.lookup does it (_calls.c: from Gate.known, learned from the engine's own
+        # tables after its lookup); the rest by Engine.find.
+        find_class = _calls.Find(Engine.find, CallOnly, RENAMED_MODULES)  # type: ignore[assignment]
 
     # A planned REDUCE, and SETITEM(S) on an object whose class the engine already let
     # have items, run in C where the extension is built (_calls.c: Engine.call's planned

@@ -169,6 +169,7 @@ class Gate:
         "_takes",
         "_tests",
         "_validators",
+        "known",
         "policy",
         "unrestricted",
     )
@@ -180,6 +181,11 @@ class Gate:
         self._class_info: dict[type, tuple[tuple[Named, ...], ClassInfo]] = {}
         self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
         self._references: dict[tuple[str, str], tuple[tuple[Named], bool]] = {}
+        # what the fast path's compiled find_class (_calls.Find) learned of Engine.lookup's
+        # answers for allowed names: (module, qualname) -> (the object, its names tuple
+        # from reference, whether call-only, its plain_call answer); read and written
+        # there alone, and only ever holding what the engine itself decided
+        self.known: dict[tuple[str, str], tuple[object, tuple[Named], bool, object]] = {}
         self._tests: dict[int, tuple[Rule, PositionalTest | None]] = {}
         # plain_call's answers for globals found by one name (kept named, by its id)
         self._plans: dict[int, tuple[Named, object, tuple[str, PositionalTest | None] | None]] = {}
