@@ -307,3 +307,15 @@ def test_the_compiled_lookup_refuses_an_engine_with_a_find_class_hook() -> None:
     engine.find_class_hook = lambda module, name: None
     with pytest.raises(TypeError, match="find_class hook"):
         _calls.Load(engine)
+
+
+@pytest.mark.parametrize("plan", [("datetime:date",), "datetime:date", ("a", None, "b")], ids=["short", "str", "long"])
+def test_a_known_entry_of_the_wrong_shape_goes_to_the_engine(plan: object, fallback: list[tuple[str, str]]) -> None:
+    """Gate.known is the compiled lookup's alone; an entry of another shape (code poking
+    the gate) is never read past its end: the engine looks the name up, and learns it."""
+    policy = _policy()
+    data = stop(DATE, 2)
+    Gate.of(policy).known[("datetime", "date")] = (sys.modules["datetime"].date, (), True, plan)
+    assert _both(data, policy)[:2] == ("value", type(pickle.loads(data)))
+    assert fallback == [("datetime", "date")]
+    assert Gate.of(policy).known[("datetime", "date")][3] != plan

@@ -426,7 +426,10 @@ static PyObject *known_global(Find *self, Load *load, PyObject *key, PyObject *m
     PyObject *obj = PyTuple_GET_ITEM(entry, 0), *names = PyTuple_GET_ITEM(entry, 1);
     PyObject *plan = PyTuple_GET_ITEM(entry, 3);
     int call_only = PyTuple_GET_ITEM(entry, 2) == Py_True;
-    if (held_now(module, name) != obj) goto done; /* (replaced, or gone: the engine resolves it again) */
+    if (plan != Py_None && (!PyTuple_CheckExact(plan) || PyTuple_GET_SIZE(plan) != 2)) goto done;
+    /* (replaced, or gone: the engine resolves it again; a module another thread is still
+     * importing is not waited for: the object it holds under the name is the known one) */
+    if (held_now(module, name) != obj) goto done;
     gid = PyLong_FromVoidPtr(obj);
     if (!gid) goto done;
     /* found by another name in this load: the engine merges the provenance */
