@@ -110,7 +110,8 @@ static PyObject *load_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) 
         !PyDict_CheckExact(self->known) || !PyDict_CheckExact(self->class_info)) {
         Py_DECREF(self);
         PyErr_SetString(PyExc_TypeError,
-                        "an engine's plans, tokens, made_info, globals, type_rules, found and gate.known are dicts");
+                        "an engine's plans, tokens, made_info, globals, type_rules and found, and its gate's known "
+                        "and _class_info, are dicts");
         return NULL;
     }
     return (PyObject *)self;
@@ -246,9 +247,8 @@ static int entry_of(PyObject *entry, PyObject *obj) {
  * (an exception set on error), and Engine.made asks the gate. */
 static PyObject *known_plain(Dispatch *self, Load *load, PyObject *cls) {
     PyObject *known = PyDict_GetItemWithError(load->class_info, cls); /* (names, info) */
-    if (!known || !PyTuple_CheckExact(known) || PyTuple_GET_SIZE(known) != 2 || PyTuple_GET_ITEM(known, 1) != self->plain) {
-        return NULL;
-    }
+    if (!known || !PyTuple_CheckExact(known) || PyTuple_GET_SIZE(known) != 2) return NULL;
+    if (PyTuple_GET_ITEM(known, 1) != self->plain) return NULL;
     PyObject *asked = PyTuple_GET_ITEM(known, 0), *key = PyLong_FromVoidPtr(cls);
     if (!key) return NULL;
     PyObject *entry = PyDict_GetItemWithError(load->globals, key);
@@ -442,7 +442,8 @@ static PyObject *known_global(Find *self, Load *load, PyObject *key, PyObject *m
         PyObject *no_args = PyTuple_New(0);
         token = no_args ? PyBaseObject_Type.tp_new((PyTypeObject *)self->call_only, no_args, NULL) : NULL;
         Py_XDECREF(no_args);
-        if (!token || PyObject_SetAttr(token, s_obj, obj) < 0 || PyDict_SetItem(load->tokens, gid, token) < 0) goto done;
+        if (!token || PyObject_SetAttr(token, s_obj, obj) < 0) goto done;
+        if (PyDict_SetItem(load->tokens, gid, token) < 0) goto done;
         PyObject *held = PyTuple_Pack(2, obj, names);
         int failed = !held || PyDict_SetItem(load->globals, gid, held) < 0;
         Py_XDECREF(held);
