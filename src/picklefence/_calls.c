@@ -310,6 +310,16 @@ done:
     return result;
 }
 
+/* The load's tables, kept on the loader as `tables` (a new reference), or NULL. */
+static PyObject *loader_tables(PyObject *loader) {
+    PyObject *load = PyObject_GetAttr(loader, s_load);
+    if (load && Py_TYPE(load) != &LoadType) {
+        Py_CLEAR(load);
+        PyErr_SetString(PyExc_TypeError, "the loader's tables are not a _calls.Load");
+    }
+    return load;
+}
+
 static PyObject *dispatch_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
     Dispatch *self = (Dispatch *)callable;
     if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames && PyTuple_GET_SIZE(kwnames))) {
@@ -324,13 +334,8 @@ static PyObject *dispatch_call(PyObject *callable, PyObject *const *args, size_t
         int items = (code == self->setitems_code && PyList_CheckExact(operand)) ||
                     (code == self->setitem_code && PyTuple_CheckExact(operand) && PyTuple_GET_SIZE(operand) == 2);
         if (reduce || items) {
-            PyObject *load = PyObject_GetAttr(loader, s_load);
+            PyObject *load = loader_tables(loader);
             if (!load) return NULL;
-            if (Py_TYPE(load) != &LoadType) {
-                Py_DECREF(load);
-                PyErr_SetString(PyExc_TypeError, "the loader's tables are not a _calls.Load");
-                return NULL;
-            }
             PyObject *target = PyTuple_GET_ITEM(pid, 0);
             PyObject *result = reduce ? planned_reduce(self, (Load *)load, target, operand)
                                       : planned_items(self, (Load *)load, target, operand);
@@ -529,13 +534,8 @@ static PyObject *find_call(PyObject *callable, PyObject *const *args, size_t nar
         return NULL;
     }
     PyObject *module = args[1], *name = args[2], *key = NULL, *result = NULL;
-    PyObject *load = PyObject_GetAttr(args[0], s_load);
+    PyObject *load = loader_tables(args[0]);
     if (!load) return NULL;
-    if (Py_TYPE(load) != &LoadType) {
-        Py_DECREF(load);
-        PyErr_SetString(PyExc_TypeError, "the loader's tables are not a _calls.Load");
-        return NULL;
-    }
     Load *tables = (Load *)load;
     int known = !tables->unrestricted && PyUnicode_CheckExact(module) && PyUnicode_CheckExact(name);
     if (known && tables->renames) {

@@ -178,6 +178,7 @@ class Gate:
         self.policy = policy
         self.unrestricted = policy.is_unrestricted  # (read per load: a slot costs less than the property)
         self._validators: dict[type, tuple[str, Validator] | None] = {}
+        # class_info's answers (read by _calls.c too, for a planned call's result)
         self._class_info: dict[type, tuple[tuple[Named, ...], ClassInfo]] = {}
         self._takes: dict[int, tuple[Rule, frozenset[int]]] = {}
         self._references: dict[tuple[str, str], tuple[tuple[Named], bool]] = {}
